@@ -1,0 +1,105 @@
+"""Face detection with OpenCV's YuNet (cv2.FaceDetectorYN)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import cv2.utils.logging
+import numpy as np
+
+from edge.errors import DetectorError
+
+# OpenCV's DNN engine warns about unsupported targets on every load; keep the journal clean.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face, in the pixel coordinates of the frame it was found in.
+
+    box: x, y, width, height. landmarks: 5 (x, y) points in YuNet's order: right eye,
+    left eye (the subject's), nose tip, right mouth corner, left mouth corner.
+    """
+
+    box: np.ndarray
+    landmarks: np.ndarray
+    score: float
+
+    @property
+    def center(self) -> tuple[float, float]:
+        x, y, w, h = self.box
+        return float(x + w / 2), float(y + h / 2)
+
+    @property
+    def size(self) -> float:
+        """The face's side in pixels (the larger of box width and height)."""
+        return float(max(self.box[2], self.box[3]))
+
+
+class FaceDetector:
+    """YuNet at a fixed detection width: frames are resized to it, results scaled back."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        detection_width: int = 640,
+        score_threshold: float = 0.7,
+        nms_threshold: float = 0.3,
+        min_face_px: int = 40,
+    ) -> None:
+        if not model_path.is_file():
+            raise DetectorError(
+                f"face detector not found: {model_path}: run 'agecam assets fetch' or set detector.model"
+            )
+        try:
+            self._yunet = cv2.FaceDetectorYN.create(
+                str(model_path), "", (detection_width, detection_width), score_threshold, nms_threshold, 5000
+            )
+        except cv2.error:
+            raise DetectorError(
+                f"face detector {model_path} is not a readable YuNet ONNX model: "
+                "run 'agecam assets fetch' to replace it"
+            ) from None
+        self.detection_width = detection_width
+        self.min_face_px = min_face_px
+        self._input_size: tuple[int, int] | None = None
+
+    def detect(self, frame: np.ndarray) -> list[Face]:
+        """All faces in a BGR frame at least min_face_px large, highest score first."""
+        height, width = frame.shape[:2]
+        scale = self.detection_width / width
+        size = (self.detection_width, max(1, round(height * scale)))
+        small = frame if size == (width, height) else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        if size != self._input_size:
+            self._yunet.setInputSize(size)
+            self._input_size = size
+        _, rows = self._yunet.detect(small)
+        if rows is None:
+            return []
+        faces = [
+            Face(box=row[:4] / scale, landmarks=row[4:14].reshape(5, 2) / scale, score=float(row[14]))
+            for row in rows
+        ]
+        faces = [face for face in faces if face.size >= self.min_face_px]
+        return sorted(faces, key=lambda face: face.score, reverse=True)
+
+
+def detect_main_face(photo: np.ndarray, detector: FaceDetector, pad_fraction: float = 0.25) -> Face | None:
+    """The main face of a portrait photo, or None: the largest face, found after padding the photo.
+
+    Dataset photos are often tight face crops, which YuNet misses without context around them; the
+    padding is removed again from the returned coordinates.
+    """
+    height, width = photo.shape[:2]
+    pad_y, pad_x = round(height * pad_fraction), round(width * pad_fraction)
+    padded = cv2.copyMakeBorder(photo, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_REPLICATE)
+    faces = detector.detect(padded)
+    if not faces:
+        return None
+    main = max(faces, key=lambda face: face.size)
+    offset = np.array([pad_x, pad_y], dtype=np.float32)
+    box = main.box.copy()
+    box[:2] -= offset
+    return Face(box=box, landmarks=main.landmarks - offset, score=main.score)
