@@ -32,8 +32,9 @@ def _provider_options(name: str, cache_dir: Path | None, size: int, max_batch: i
     }
 
 
-def _quiet_session(model: bytes, providers: list[str], options: list[dict[str, str]],
-                   threads: int) -> ort.InferenceSession:
+def _quiet_session(
+    model: bytes, providers: list[str], options: list[dict[str, str]], threads: int
+) -> ort.InferenceSession:
     """Create a session with ORT's provider fallback silenced: unusable GPU providers are dropped
     quietly, and the one line the caller logs says what was chosen."""
     settings = ort.SessionOptions()
@@ -51,8 +52,9 @@ def _quiet_session(model: bytes, providers: list[str], options: list[dict[str, s
 class AgeModel:
     """An age model honouring docs/model-contract.md. `predict` takes crops made with `info.crop`."""
 
-    def __init__(self, path: Path, providers: list[str], threads: int = 0, max_batch: int = 16,
-                 cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, path: Path, providers: list[str], threads: int = 0, max_batch: int = 16, cache_dir: Path | None = None
+    ) -> None:
         if not path.is_file():
             raise ModelError(f"age model not found: {path}: set age_model.path in the config")
         data = path.read_bytes()
@@ -71,11 +73,18 @@ class AgeModel:
         self.provider = self.session.get_providers()[0]
         skipped = [name for name in providers if name not in self.session.get_providers()]
         note = f" ({', '.join(skipped)} not usable here)" if skipped else ""
-        log.info("age model %s [%s, sha256 %s] on %s%s", path.name, self.info.describe(),
-                 self.sha256[:12], self.provider, note)
+        log.info(
+            "age model %s [%s, sha256 %s] on %s%s",
+            path.name,
+            self.info.describe(),
+            self.sha256[:12],
+            self.provider,
+            note,
+        )
 
-    def _open(self, data: bytes, providers: list[str], options: list[dict[str, str]],
-              threads: int) -> ort.InferenceSession:
+    def _open(
+        self, data: bytes, providers: list[str], options: list[dict[str, str]], threads: int
+    ) -> ort.InferenceSession:
         try:
             return _quiet_session(data, providers, options, threads)
         except Exception as error:  # ORT raises its own Fail/InvalidProtobuf/InvalidGraph types
@@ -89,7 +98,7 @@ class AgeModel:
             return np.zeros(0, np.float32), np.zeros(0, np.float32)
         ages, stds = [], []
         for start in range(0, len(crops), self.max_batch):
-            batch = np.stack(crops[start:start + self.max_batch]).astype(np.uint8, copy=False)
+            batch = np.stack(crops[start : start + self.max_batch]).astype(np.uint8, copy=False)
             age, std = self.session.run([OUTPUT_AGE, OUTPUT_STD], {INPUT_NAME: batch})
             ages.append(age)
             stds.append(std)

@@ -24,8 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agecam", description="Checkout camera age estimation.")
     parser.add_argument("--version", action="version", version=f"agecam {__version__}")
     parser.add_argument("--config", help="config file (default: $AGECAM_CONFIG, else the project's config.yaml)")
-    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="override logging.level from the config")
+    parser.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override logging.level from the config"
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in _edge_commands():
         register(subparsers)
@@ -36,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def setup_logging(level: str) -> None:
     """One event per line on stderr, for journald: level, logger, message."""
-    logging.basicConfig(level=level, stream=sys.stderr, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level, stream=sys.stderr, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,7 +41,7 @@ class DetectorConfig(Section):
     detection_width: Annotated[int, Field(ge=160, le=3840)] = 640
     score_threshold: Fraction = 0.7
     nms_threshold: Fraction = 0.3
-    min_face_px: Annotated[int, Field(ge=8)] = 40
+    min_face_px: Annotated[int, Field(ge=8)] = 16
 
 
 class AgeModelConfig(Section):
@@ -71,8 +71,9 @@ class CustomerConfig(Section):
     max_samples: Annotated[int, Field(ge=1)] = 25
     stable_window: Annotated[int, Field(ge=2)] = 5
     stable_tolerance_years: Positive = 1.0
+    stable_min_weight: Positive = 2.0
     interval_coverage: Annotated[float, Field(gt=0, lt=1)] = 0.8
-    min_quality: Fraction = 0.15
+    min_quality: Fraction = 0.05
 
 
 class StatsConfig(Section):

@@ -85,8 +85,9 @@ def read_model_info(session: ort.InferenceSession, origin: str) -> ModelInfo:
     margin = _number(metadata, "crop_margin", origin)
     age_min, age_max = _number(metadata, "age_min", origin), _number(metadata, "age_max", origin)
     if size != int(size) or not 16 <= size <= 1024 or not 0 <= margin <= 2 or not age_min < age_max:
-        raise ModelError(f"{origin}: metadata out of range (input_size {size}, crop_margin {margin}, "
-                         f"ages {age_min}-{age_max})")
+        raise ModelError(
+            f"{origin}: metadata out of range (input_size {size}, crop_margin {margin}, ages {age_min}-{age_max})"
+        )
     _check_input(session, int(size), origin)
     outputs = _check_outputs(session, origin)
     return ModelInfo(CropSpec(int(size), margin), age_min, age_max, outputs, metadata)
@@ -94,7 +95,12 @@ def read_model_info(session: ort.InferenceSession, origin: str) -> ModelInfo:
 
 def metadata_props(size: int, margin: float, age_min: int, age_max: int, **extra: object) -> dict[str, str]:
     """The metadata an exporter writes: required keys plus extras (non-strings stored as JSON)."""
-    values: dict[str, object] = {"contract_version": CONTRACT_VERSION, "input_size": size,
-                                 "crop_margin": margin, "age_min": age_min, "age_max": age_max, **extra}
-    return {KEY_PREFIX + key: value if isinstance(value, str) else json.dumps(value)
-            for key, value in values.items()}
+    values: dict[str, object] = {
+        "contract_version": CONTRACT_VERSION,
+        "input_size": size,
+        "crop_margin": margin,
+        "age_min": age_min,
+        "age_max": age_max,
+        **extra,
+    }
+    return {KEY_PREFIX + key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}

@@ -1,0 +1,41 @@
+# The two commands of the README: `make demo` and `make test`. Both set everything up from nothing.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+AGECAM_ASSETS ?= $(HOME)/.cache/agecam
+export AGECAM_ASSETS
+DEMO_CLIP := $(AGECAM_ASSETS)/videos/face-demographics-walking-and-pause.gif
+
+.PHONY: demo test lint bench clean
+
+# The till runtime only (no torch): what a till PC installs.
+$(BIN)/.runtime: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# Everything: runtime, trainer (torch 2.14.1 + torchvision 0.29.1), export and test tools.
+$(BIN)/.dev: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[train,dev]'
+	touch $(BIN)/.runtime $@
+
+demo: $(BIN)/.runtime
+	$(BIN)/agecam assets fetch
+	$(BIN)/agecam replay $(DEMO_CLIP) --db demo/agecam.db
+
+test: $(BIN)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(BIN)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(BIN)/.runtime
+	$(BIN)/agecam bench edge --json
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache .ruff_cache

@@ -1,0 +1,119 @@
+"""Downloadable assets (the YuNet detector, sample clips): a manifest of public URLs pinned by SHA-256,
+kept in $AGECAM_ASSETS (default ~/.cache/agecam) in the layout models/NAME, videos/NAME."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.errors import AssetError
+
+MANIFEST = Path(__file__).with_name("assets.json")
+DETECTOR_ASSET = "models/face_detection_yunet_2026may.onnx"
+DEMO_CLIP = "videos/face-demographics-walking-and-pause.gif"
+
+
+@dataclass(frozen=True)
+class Asset:
+    name: str
+    url: str
+    sha256: str
+    size: int
+
+
+def manifest() -> dict[str, Asset]:
+    entries = json.loads(MANIFEST.read_text(encoding="utf-8"))["assets"]
+    return {name: Asset(name, entry["url"], entry["sha256"], entry["size"]) for name, entry in entries.items()}
+
+
+def assets_dir() -> Path:
+    return Path(os.environ.get("AGECAM_ASSETS") or Path.home() / ".cache" / "agecam").expanduser()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def status(asset: Asset, folder: Path) -> str:
+    """'ok', 'missing', or 'bad hash'."""
+    path = folder / asset.name
+    if not path.is_file():
+        return "missing"
+    return "ok" if path.stat().st_size == asset.size and sha256_of(path) == asset.sha256 else "bad hash"
+
+
+def verified_path(name: str) -> Path:
+    """The path of an asset that is present and has the pinned hash, or an AssetError saying what to do."""
+    asset = manifest()[name]
+    path = assets_dir() / name
+    state = status(asset, assets_dir())
+    if state != "ok":
+        raise AssetError(f"asset {path} is {state}: run 'agecam assets fetch' (AGECAM_ASSETS={assets_dir()})")
+    return path
+
+
+def download(asset: Asset, folder: Path) -> None:
+    """Download to a temporary file beside the target, check the hash, then move it into place."""
+    target = folder / asset.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(asset.url, timeout=60) as response:
+            while block := response.read(1 << 20):
+                out.write(block)
+        actual = sha256_of(Path(temporary))
+        if actual != asset.sha256:
+            raise AssetError(f"refused {asset.url}: SHA-256 {actual} does not match the pinned {asset.sha256}")
+        os.replace(temporary, target)
+    except OSError as error:
+        raise AssetError(f"cannot download {asset.url} to {target} ({error}): check the network and folder") from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def fetch(folder: Path) -> dict[str, str]:
+    """Download what is missing or fails its hash; returns each asset's outcome."""
+    outcomes = {}
+    for asset in manifest().values():
+        state = status(asset, folder)
+        if state != "ok":
+            download(asset, folder)
+            state = "downloaded" if state == "missing" else "replaced (bad hash)"
+        outcomes[asset.name] = state
+    return outcomes
+
+
+def _fetch_command(args: argparse.Namespace) -> int:
+    folder = assets_dir()
+    for name, outcome in fetch(folder).items():
+        print(f"{outcome:>20}  {folder / name}")
+    return 0
+
+
+def _list_command(args: argparse.Namespace) -> int:
+    folder = assets_dir()
+    states = {asset.name: status(asset, folder) for asset in manifest().values()}
+    for name, state in states.items():
+        print(f"{state:>9}  {folder / name}")
+    return 0 if all(state == "ok" for state in states.values()) else AssetError.exit_code
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("assets", help="download and verify the detector and sample clips")
+    commands = parser.add_subparsers(dest="assets_command", required=True, metavar="ACTION")
+    commands.add_parser("fetch", help="download missing assets into $AGECAM_ASSETS, verifying SHA-256").set_defaults(
+        handler=_fetch_command
+    )
+    commands.add_parser("list", help="show each asset's state (exit 7 if any is missing or bad)").set_defaults(
+        handler=_list_command
+    )

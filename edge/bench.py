@@ -1,0 +1,134 @@
+"""`agecam bench edge`: throughput of the till pipeline against decode+detect alone, as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+from edge.assets import DEMO_CLIP, assets_dir
+from edge.config import Config, load_config
+from edge.runner import execute, load_detector
+from edge.source import SourceSpec, open_capture
+
+log = logging.getLogger(__name__)
+
+
+def decode_all(video: str) -> tuple[list, float]:
+    """All frames of a clip, and the decode time in seconds."""
+    capture = open_capture(SourceSpec("file", video))
+    frames, start = [], time.perf_counter()
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(image)
+    capture.release()
+    return frames, time.perf_counter() - start
+
+
+def detector_throughput(config: Config, video: str, loops: int) -> dict:
+    detector = load_detector(config)
+    frames, decode_s = decode_all(video)
+    detector.detect(frames[0])  # first call allocates; keep it out of the timing
+    start = time.perf_counter()
+    for _ in range(loops):
+        for image in frames:
+            detector.detect(image)
+    detect_s = (time.perf_counter() - start) / loops
+    return {
+        "frames": len(frames),
+        "frame_size": list(frames[0].shape[1::-1]),
+        "detection_size": [
+            detector.detection_width,
+            round(frames[0].shape[0] * detector.detection_width / frames[0].shape[1]),
+        ],
+        "detect_only_fps": round(len(frames) / detect_s, 2),
+        "decode_detect_fps": round(len(frames) / (detect_s + decode_s), 2),
+        "decode_ms": round(1000 * decode_s / len(frames), 3),
+    }
+
+
+def pipeline_throughput(config: Config, video: str, loops: int) -> dict:
+    frames = faces = inferences = 0
+    elapsed = 0.0
+    stage_seconds: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for loop in range(loops):
+            result = execute(
+                config,
+                SourceSpec("file", video),
+                fast=True,
+                db_path=Path(folder) / "bench.db",
+                origin=time.time() + loop * 3600,
+            )
+            counters = result.pipeline.counters
+            frames, faces, inferences = (
+                frames + counters.frames,
+                faces + counters.faces,
+                inferences + counters.age_inferences,
+            )
+            elapsed += result.elapsed_s
+            for stage, seconds in result.pipeline.timer.seconds.items():
+                stage_seconds[stage] = stage_seconds.get(stage, 0.0) + seconds
+            provider = result.pipeline.model.provider
+    age_ms = 1000 * stage_seconds.get("age", 0.0) / max(inferences, 1)
+    return {
+        "fps": round(frames / elapsed, 2),
+        "faces_per_frame": round(faces / frames, 2),
+        "age_inferences_per_frame": round(inferences / frames, 3),
+        "age_ms_per_face": round(age_ms, 3),
+        "stage_ms": {stage: round(1000 * seconds / frames, 3) for stage, seconds in stage_seconds.items()},
+        "provider": provider,
+    }
+
+
+def every_face_config(config: Config) -> Config:
+    """The same config with sampling never stopping: the worst case, one inference per face per frame."""
+    every = config.model_copy(deep=True)
+    every.customer.max_samples = 1_000_000
+    every.customer.stable_window = 1_000_000
+    every.customer.min_quality = 0.0
+    return every
+
+
+def run_bench(config: Config, video: str, loops: int) -> dict:
+    detect = detector_throughput(config, video, loops)
+    pipeline = pipeline_throughput(config, video, loops)
+    worst = pipeline_throughput(every_face_config(config), video, loops)
+    return {
+        "video": video,
+        "model": str(config.resolve(config.age_model.path)),
+        "loops": loops,
+        **detect,
+        "pipeline": pipeline,
+        "pipeline_every_face": worst,
+        "pipeline_vs_decode_detect": round(pipeline["fps"] / detect["decode_detect_fps"], 3),
+        "every_face_vs_decode_detect": round(worst["fps"] / detect["decode_detect_fps"], 3),
+    }
+
+
+def _bench_edge(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.model:
+        config.age_model.path = str(Path(args.model).resolve())
+    config.detector.detection_width = args.width
+    logging.getLogger().setLevel(args.log_level or "WARNING")
+    report = run_bench(config, args.video or str(assets_dir() / DEMO_CLIP), args.loops)
+    print(json.dumps(report, indent=2 if not args.json else None))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("bench", help="benchmarks that print JSON")
+    targets = parser.add_subparsers(dest="bench_target", required=True, metavar="TARGET")
+    edge = targets.add_parser("edge", help="pipeline fps against decode+detect-only fps on the same clip")
+    edge.add_argument("video", nargs="?", help=f"clip to replay (default: $AGECAM_ASSETS/{DEMO_CLIP})")
+    edge.add_argument("--model", help="age model to use (default: age_model.path)")
+    edge.add_argument("--width", type=int, default=640, help="detection width (default 640: 640x360 for 16:9)")
+    edge.add_argument("--loops", type=int, default=5, help="replays of the clip to average over")
+    edge.add_argument("--json", action="store_true", help="compact JSON on one line")
+    edge.set_defaults(handler=_bench_edge)

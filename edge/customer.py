@@ -1,0 +1,89 @@
+"""One customer's age: quality-weighted samples from a track, combined into a robust estimate with an
+interval, and a stop to sampling once the estimate is stable (a long stay costs no more inference)."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.config import CustomerConfig
+
+
+@dataclass(frozen=True)
+class AgeEstimate:
+    age: float
+    low: float
+    high: float
+    samples: int
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+
+
+def mixture_quantile(q: float, means: np.ndarray, stds: np.ndarray, weights: np.ndarray) -> float:
+    """The q-quantile of a weighted mixture of normals (each sample with its model uncertainty)."""
+    total = float(weights.sum())
+
+    def cdf(x: float) -> float:
+        z = (x - means) / (stds * math.sqrt(2))
+        return float(np.dot(weights, [0.5 * (1 + math.erf(v)) for v in z])) / total
+
+    low, high = float((means - 6 * stds).min()), float((means + 6 * stds).max())
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (middle, high) if cdf(middle) < q else (low, middle)
+    return (low + high) / 2
+
+
+class CustomerAge:
+    """Collects (age, std, weight) samples for one track; see CustomerConfig for the knobs."""
+
+    def __init__(self, config: CustomerConfig) -> None:
+        self.config = config
+        self.ages: list[float] = []
+        self.stds: list[float] = []
+        self.weights: list[float] = []
+        self.recent = deque(maxlen=config.stable_window)
+        self.estimate: AgeEstimate | None = None
+
+    @property
+    def stable(self) -> bool:
+        """Enough good samples and the last few estimates agree: more samples would not change it.
+        The weight condition keeps a run of tiny far-away faces from freezing the estimate early."""
+        window, config = self.recent, self.config
+        return len(self.ages) >= config.max_samples or (
+            len(self.ages) >= config.min_samples
+            and sum(self.weights) >= config.stable_min_weight
+            and len(window) == window.maxlen
+            and max(window) - min(window) <= config.stable_tolerance_years
+        )
+
+    def wants_sample(self) -> bool:
+        return not self.stable
+
+    def add(self, age: float, std: float, quality: float) -> bool:
+        """Add one sample. Returns False (and ignores it) when the face quality is below the minimum."""
+        if quality < self.config.min_quality or not math.isfinite(age):
+            return False
+        self.ages.append(age)
+        self.stds.append(max(std, 0.5))
+        self.weights.append(quality)
+        self.estimate = self._combine()
+        self.recent.append(self.estimate.age)
+        return True
+
+    def _combine(self) -> AgeEstimate:
+        ages, stds, weights = (np.asarray(v, np.float64) for v in (self.ages, self.stds, self.weights))
+        tail = (1 - self.config.interval_coverage) / 2
+        return AgeEstimate(
+            age=weighted_median(ages, weights),
+            low=mixture_quantile(tail, ages, stds, weights),
+            high=mixture_quantile(1 - tail, ages, stds, weights),
+            samples=len(ages),
+        )

@@ -1,0 +1,186 @@
+"""Video sources and the capture thread: decoding overlaps inference through a bounded queue."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.config import SourceConfig
+from edge.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """kind: 'camera' (index or /dev path), 'stream' (rtsp/http URL) or 'file'. Live kinds drop frames
+    when processing falls behind and are reopened when lost."""
+
+    kind: str
+    value: str | int
+
+    @property
+    def live(self) -> bool:
+        return self.kind != "file"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+def parse_source(uri: str) -> SourceSpec:
+    if re.fullmatch(r"\d+", uri):
+        return SourceSpec("camera", int(uri))
+    if uri.startswith("/dev/"):
+        return SourceSpec("camera", uri)
+    if re.match(r"^(rtsp|rtsps|rtmp|http|https)://", uri, re.IGNORECASE):
+        return SourceSpec("stream", uri)
+    return SourceSpec("file", uri)
+
+
+def open_capture(spec: SourceSpec, width: int | None = None, height: int | None = None) -> cv2.VideoCapture:
+    if spec.kind == "file" and not Path(str(spec.value)).is_file():
+        raise SourceError(f"video not found: {spec.value}: check the path")
+    capture = cv2.VideoCapture(spec.value)
+    if not capture.isOpened():
+        raise SourceError(
+            f"cannot open video source {spec.value}: check that it exists and is a video "
+            "(or a camera index, /dev/videoN, or an rtsp:// URL)"
+        )
+    if width:
+        capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+    if height:
+        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+    return capture
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int
+    image: np.ndarray
+    t: float  # seconds since the source started: video time for files, wall time for live sources
+    decode_ms: float
+
+
+class FrameGrabber(threading.Thread):
+    """Reads frames in its own thread. Files replay at native rate (paced) or as fast as possible
+    (`fast`, never dropping). Live sources and paced replays drop the oldest queued frame when the
+    consumer is behind, like a real camera, and count the drops."""
+
+    _END = None
+
+    def __init__(self, spec: SourceSpec, config: SourceConfig, fast: bool = False) -> None:
+        super().__init__(name="capture", daemon=True)
+        self.spec, self.config, self.fast = spec, config, fast
+        self.capture = open_capture(spec, config.width, config.height)
+        ok, first = self.capture.read()
+        if not ok:
+            self.capture.release()
+            raise SourceError(f"cannot decode any frame from {spec.value}: the file is damaged or not a video")
+        fps = self.capture.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if 1 <= fps <= 240 else 25.0
+        self.frames: queue.Queue[Frame | None] = queue.Queue(maxsize=config.queue_size)
+        self.dropped = 0
+        self.reconnects = 0
+        self.state = "live" if spec.live else "replaying"
+        self._stop_event = threading.Event()
+        self._first: np.ndarray | None = first
+        self._clock_start = time.monotonic()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def _put(self, frame: Frame) -> None:
+        if self.fast and not self.spec.live:
+            while not self._stop_event.is_set():
+                try:
+                    self.frames.put(frame, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+            return
+        while True:
+            try:
+                self.frames.put_nowait(frame)
+                return
+            except queue.Full:
+                try:
+                    self.frames.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def _read(self) -> tuple[np.ndarray | None, float]:
+        if self._first is not None:
+            image, self._first = self._first, None
+            return image, 0.0
+        start = time.perf_counter()
+        ok, image = self.capture.read()
+        return (image if ok else None), (time.perf_counter() - start) * 1000
+
+    def _reopen(self) -> bool:
+        """Reopen a lost live source with exponential backoff; False if asked to stop meanwhile."""
+        self.state = "reconnecting"
+        delay = self.config.reconnect_initial_s
+        while not self._stop_event.wait(delay):
+            self.capture.release()
+            self.reconnects += 1
+            try:
+                self.capture = open_capture(self.spec, self.config.width, self.config.height)
+                log.info("source %s is back after %d attempt(s)", self.spec, self.reconnects)
+                self.state = "live"
+                return True
+            except SourceError:
+                log.warning("source %s still unavailable; next try in %.1f s", self.spec, delay)
+                delay = min(delay * 2, self.config.reconnect_max_s)
+        return False
+
+    def run(self) -> None:
+        index = 0
+        self._clock_start = time.monotonic()
+        try:
+            while not self._stop_event.is_set():
+                image, decode_ms = self._read()
+                if image is None:
+                    if not self.spec.live:
+                        break
+                    log.warning("source %s lost; reconnecting", self.spec)
+                    if not self._reopen():
+                        break
+                    continue
+                video_t = index / self.fps
+                t = video_t if not self.spec.live else time.monotonic() - self._clock_start
+                if not self.spec.live and not self.fast:
+                    self._stop_event.wait(max(0.0, self._clock_start + video_t - time.monotonic()))
+                self._put(Frame(index, image, t, decode_ms))
+                index += 1
+        finally:
+            self.state = "ended" if not self._stop_event.is_set() else "stopped"
+            self.capture.release()
+            self._put_end()
+
+    def _put_end(self) -> None:
+        while True:
+            try:
+                self.frames.put(self._END, timeout=0.1)
+                return
+            except queue.Full:
+                if self._stop_event.is_set():
+                    with contextlib.suppress(queue.Empty):
+                        self.frames.get_nowait()
+
+    def __iter__(self):
+        """Frames until the source ends or stop() is called."""
+        while True:
+            frame = self.frames.get()
+            if frame is self._END:
+                return
+            yield frame

@@ -1,0 +1,151 @@
+"""Capture: paced replays drop like a camera, fast replays never drop, lost live sources reconnect,
+record writes a replayable file, and the schema refuses a database from a newer agecam."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import cv2
+import pytest
+
+from edge.config import SourceConfig
+from edge.errors import StateError
+from edge.eventlog import SCHEMA_VERSION, EventLog
+from edge.source import FrameGrabber, SourceSpec, parse_source
+
+from conftest import clip
+
+
+@pytest.mark.parametrize(
+    ("uri", "kind", "live"),
+    [
+        ("0", "camera", True),
+        ("/dev/video2", "camera", True),
+        ("rtsp://10.0.0.5/stream", "stream", True),
+        ("HTTP://cam.local/mjpeg", "stream", True),
+        ("clips/till.mp4", "file", False),
+    ],
+)
+def test_source_kinds(uri, kind, live):
+    spec = parse_source(uri)
+    assert (spec.kind, spec.live) == (kind, live)
+
+
+def test_fast_replay_delivers_every_frame_to_a_slow_consumer(assets):
+    grabber = FrameGrabber(
+        SourceSpec("file", str(clip(assets, "face-demographics-walking"))), SourceConfig(queue_size=2), fast=True
+    )
+    grabber.start()
+    indexes = []
+    for frame in grabber:
+        time.sleep(0.005)
+        indexes.append(frame.index)
+    assert indexes == list(range(35)) and grabber.dropped == 0
+
+
+def test_paced_replay_drops_oldest_frames_when_the_consumer_is_behind(assets):
+    grabber = FrameGrabber(
+        SourceSpec("file", str(clip(assets, "face-demographics-walking"))), SourceConfig(queue_size=2), fast=False
+    )
+    grabber.start()
+    indexes = []
+    for frame in grabber:
+        time.sleep(0.25)  # slower than the clip's 12.5 fps
+        indexes.append(frame.index)
+    assert grabber.dropped > 10
+    assert len(indexes) + grabber.dropped == 35
+    assert indexes == sorted(indexes) and indexes[-1] == 34, "the newest frames are kept"
+
+
+def test_lost_live_source_is_reopened_and_frames_keep_coming(assets):
+    # A file opened as a stream: its end looks like a lost camera, and reopening it works.
+    spec = SourceSpec("stream", str(clip(assets, "face-demographics-walking")))
+    grabber = FrameGrabber(spec, SourceConfig(queue_size=64, reconnect_initial_s=0.05))
+    grabber.start()
+    count = 0
+    for _ in grabber:
+        count += 1
+        if count == 80:
+            grabber.stop()
+    assert grabber.reconnects >= 2 and count >= 80
+
+
+def test_source_that_stays_away_is_retried_with_backoff_until_stopped(tmp_path, assets):
+    video = tmp_path / "cam.gif"
+    video.write_bytes(clip(assets, "face-demographics-walking").read_bytes())
+    grabber = FrameGrabber(
+        SourceSpec("stream", str(video)), SourceConfig(queue_size=64, reconnect_initial_s=0.05, reconnect_max_s=0.2)
+    )
+    video.unlink()  # the camera is unplugged after it was opened
+    grabber.start()
+    time.sleep(1.0)
+    assert grabber.state == "reconnecting" and grabber.reconnects >= 3
+    threading.Timer(0.1, grabber.stop).start()
+    frames = sum(1 for _ in grabber)
+    assert frames == 35 and grabber.state == "stopped"
+
+
+def test_record_writes_a_replayable_file(agecam, write_config, assets, tmp_path):
+    out = tmp_path / "till.mp4"
+    result = agecam(
+        "--config", write_config(), "record", clip(assets, "face-demographics-walking"), out, "--seconds", "2"
+    )
+    assert result.code == 0
+    capture = cv2.VideoCapture(str(out))
+    assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 25  # 2 s at 12.5 fps
+    assert capture.read()[1].shape == (270, 480, 3)
+
+
+def test_record_refuses_an_unknown_format(agecam, write_config, assets, tmp_path):
+    result = agecam(
+        "--config",
+        write_config(),
+        "record",
+        clip(assets, "face-demographics-walking"),
+        tmp_path / "till.txt",
+        "--seconds",
+        "1",
+    )
+    assert result.code == 2 and "till.txt" in result.err
+
+
+def test_database_from_a_newer_agecam_is_refused(tmp_path):
+    path = tmp_path / "agecam.db"
+    EventLog(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(StateError, match="newer than this agecam"):
+        EventLog(path)
+
+
+def test_reopening_keeps_the_schema_and_data(tmp_path):
+    path = tmp_path / "agecam.db"
+    log = EventLog(path)
+    run = log.start_run(
+        mode="replay",
+        source="x",
+        model_path="m",
+        model_sha256="s",
+        provider="CPU",
+        version="0",
+        config_json="{}",
+        started=0.0,
+    )
+    log.close()
+    again = EventLog(path)
+    assert again.db.execute("SELECT id FROM runs").fetchall() == [(run,)]
+    assert again.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_edge_never_imports_torch():
+    code = (
+        "import sys, edge.cli, edge.runner, edge.bench, edge.commands, edge.assets; "
+        "edge.cli.build_parser(); assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
