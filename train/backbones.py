@@ -34,8 +34,10 @@ SPECS = {
 
 
 def _weights(name: str) -> models.WeightsEnum:
-    return {"mobilenet_v2": models.MobileNet_V2_Weights.IMAGENET1K_V1,
-            "resnet50": models.ResNet50_Weights.IMAGENET1K_V2}[name]
+    return {
+        "mobilenet_v2": models.MobileNet_V2_Weights.IMAGENET1K_V1,
+        "resnet50": models.ResNet50_Weights.IMAGENET1K_V2,
+    }[name]
 
 
 def expected_weights_file(name: str) -> Path:

@@ -27,8 +27,14 @@ FORMAT, VERSION = "agecam-checkpoint", 1
 def describe_net(net: AgeNet, crop: CropSpec, dropout: float) -> dict[str, object]:
     """The architecture part of a checkpoint."""
     return {
-        "format": FORMAT, "version": VERSION, "backbone": net.backbone, "head": net.head_type,
-        "age_min": net.age_min, "age_max": net.age_max, "cut": net.cut, "dropout": dropout,
+        "format": FORMAT,
+        "version": VERSION,
+        "backbone": net.backbone,
+        "head": net.head_type,
+        "age_min": net.age_min,
+        "age_max": net.age_max,
+        "cut": net.cut,
+        "dropout": dropout,
         "crop": {"size": crop.size, "margin": crop.margin},
         "normalisation": {"colour": "RGB", "scale": 1 / 255, "mean": list(MEAN), "std": list(STD)},
     }
@@ -57,8 +63,15 @@ def load_checkpoint(path: Path | str) -> dict:
 
 def build_model(data: dict) -> AgeNet:
     """The network described by a checkpoint dict, with its trained weights, in eval mode."""
-    net = AgeNet(data["backbone"], data["head"], data["age_min"], data["age_max"], data["cut"],
-                 pretrained=False, dropout=data.get("dropout", 0.2))
+    net = AgeNet(
+        data["backbone"],
+        data["head"],
+        data["age_min"],
+        data["age_max"],
+        data["cut"],
+        pretrained=False,
+        dropout=data.get("dropout", 0.2),
+    )
     net.load_state_dict(data["state_dict"])
     return net.eval()
 

@@ -17,18 +17,34 @@ def _train(args: argparse.Namespace) -> int:
     from train.config import load_recipe
     from train.trainer import Trainer
 
-    overrides = {"name": args.name, "data": args.data, "backbone": args.backbone, "head": args.head,
-                 "views": args.views, "crop_size": args.crop_size, "max_per_split": args.max_per_split,
-                 "runs_dir": args.runs_dir, "cache_dir": args.cache_dir, "device": args.device, "seed": args.seed,
-                 "threads": args.threads}
+    overrides = {
+        "name": args.name,
+        "data": args.data,
+        "backbone": args.backbone,
+        "head": args.head,
+        "views": args.views,
+        "crop_size": args.crop_size,
+        "max_per_split": args.max_per_split,
+        "runs_dir": args.runs_dir,
+        "cache_dir": args.cache_dir,
+        "device": args.device,
+        "seed": args.seed,
+        "threads": args.threads,
+    }
     cfg = load_recipe(args.recipe, overrides)
     for stage, epochs in (("stage1", args.epochs1), ("stage2", args.epochs2)):
         if epochs is not None:
             setattr(cfg, stage, getattr(cfg, stage).model_copy(update={"epochs": epochs}))
     metrics = Trainer(cfg, args.config, args.resume).run()
     best = metrics["best"]
-    log.info("best: stage %d epoch %d, valid MAE %.2f; run in %s (%.0f s)", best["stage"], best["epoch"],
-             best["mae"], metrics["run"], metrics["timings"]["total_s"])
+    log.info(
+        "best: stage %d epoch %d, valid MAE %.2f; run in %s (%.0f s)",
+        best["stage"],
+        best["epoch"],
+        best["mae"],
+        metrics["run"],
+        metrics["timings"]["total_s"],
+    )
     return 0
 
 
@@ -39,9 +55,11 @@ def _eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"n {report['n']}  MAE {report['mae']:.2f}  no face {report['no_face']}  "
-              f"c25 minor recall {report['c25_minor_recall']}  false alarm {report['c25_false_alarm']:.3f}  "
-              f"report: {report['report']}")
+        print(
+            f"n {report['n']}  MAE {report['mae']:.2f}  no face {report['no_face']}  "
+            f"c25 minor recall {report['c25_minor_recall']}  false alarm {report['c25_false_alarm']:.3f}  "
+            f"report: {report['report']}"
+        )
     return 0
 
 
@@ -78,8 +96,9 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="score a model on a dataset the way the till runs it")
     p.add_argument("--model", required=True, help="a checkpoint (.pt) or an exported model (.onnx)")
     p.add_argument("--data", required=True, help="dataset folder")
-    p.add_argument("--split", help="split to score (default: valid if the data has splits, else all rows; "
-                                   "'all' for every row)")
+    p.add_argument(
+        "--split", help="split to score (default: valid if the data has splits, else all rows; 'all' for every row)"
+    )
     p.add_argument("--out", help="report folder (default: eval-<dataset>-<split> next to the model)")
     p.add_argument("--cache-dir")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")

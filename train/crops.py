@@ -50,8 +50,14 @@ def _file_sha(path: Path) -> str:
 class CropCache:
     """Face crops of dataset photos, one PNG per photo (lossless, so the cache changes nothing)."""
 
-    def __init__(self, root: Path, detector_path: Path, spec: CropSpec, min_face_px: int = DATASET_MIN_FACE_PX,
-                 enabled: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path,
+        detector_path: Path,
+        spec: CropSpec,
+        min_face_px: int = DATASET_MIN_FACE_PX,
+        enabled: bool = True,
+    ) -> None:
         self.root, self.detector_path, self.spec = root, detector_path, spec
         self.min_face_px, self.enabled = min_face_px, enabled
         self._detector: FaceDetector | None = None

@@ -97,8 +97,15 @@ def _require(rows: list[dict[str, str]], path: Path, columns: Iterable[str]) -> 
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}: the header needs file_name,real_age")
 
 
-def _samples_from_rows(ds: Dataset, rows: list[dict[str, str]], labels: Path, image_dir: Path,
-                       suffix: str, default_split: str | None, valid_fraction: float) -> None:
+def _samples_from_rows(
+    ds: Dataset,
+    rows: list[dict[str, str]],
+    labels: Path,
+    image_dir: Path,
+    suffix: str,
+    default_split: str | None,
+    valid_fraction: float,
+) -> None:
     seen: set[str] = set()
     for number, row in enumerate(rows, start=2):
         name = (row.get("file_name") or "").strip()
@@ -117,8 +124,17 @@ def _samples_from_rows(ds: Dataset, rows: list[dict[str, str]], labels: Path, im
             continue
         seen.add(name)
         split = (row.get("split") or "").strip() or default_split or hashed_split(name, valid_fraction)
-        ds.samples.append(Sample(ds.name, name + suffix, image_dir / (name + suffix), float(age), split,
-                                 _optional_int(row.get("gender")), _optional_int(row.get("race"))))
+        ds.samples.append(
+            Sample(
+                ds.name,
+                name + suffix,
+                image_dir / (name + suffix),
+                float(age),
+                split,
+                _optional_int(row.get("gender")),
+                _optional_int(row.get("race")),
+            )
+        )
 
 
 def load_labels_folder(root: Path, valid_fraction: float = 0.15) -> Dataset:
@@ -158,8 +174,17 @@ def load_utk_names(root: Path, valid_fraction: float = 0.15) -> Dataset:
         if isinstance(age, str):
             ds.bad_rows.append(BadRow(ds.name, 0, path.name, age))
             continue
-        ds.samples.append(Sample(ds.name, path.name, path, age, hashed_split(path.name, valid_fraction),
-                                 int(match.group(2)), int(match.group(3))))
+        ds.samples.append(
+            Sample(
+                ds.name,
+                path.name,
+                path,
+                age,
+                hashed_split(path.name, valid_fraction),
+                int(match.group(2)),
+                int(match.group(3)),
+            )
+        )
     return ds
 
 

@@ -34,8 +34,16 @@ def check_readable(ds: Dataset) -> None:
 
 def split_stats(samples: list[Sample]) -> dict[str, float]:
     ages = np.array([s.age for s in samples])
-    return {"n": len(ages), "mean": ages.mean(), "std": ages.std(), "median": float(np.median(ages)),
-            "min": ages.min(), "max": ages.max(), "under18": (ages < 18).mean(), "under25": (ages < 25).mean()}
+    return {
+        "n": len(ages),
+        "mean": ages.mean(),
+        "std": ages.std(),
+        "median": float(np.median(ages)),
+        "min": ages.min(),
+        "max": ages.max(),
+        "under18": (ages < 18).mean(),
+        "under25": (ages < 25).mean(),
+    }
 
 
 def age_histogram(datasets: list[Dataset], path: Path) -> Path:
@@ -68,8 +76,9 @@ def contact_sheet(ds: Dataset, path: Path, seed: int) -> Path:
         band = [s for s in ds.samples if low <= s.age < high + 1]
         picks = rng.sample(band, min(PER_BAND, len(band)))
         row = np.full((THUMB, 80 + PER_BAND * THUMB, 3), 255, np.uint8)
-        cv2.putText(row, bin_label(low, high), (4, THUMB // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+        cv2.putText(
+            row, bin_label(low, high), (4, THUMB // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA
+        )
         for i, sample in enumerate(picks):
             row[:, 80 + i * THUMB : 80 + (i + 1) * THUMB] = _thumb(sample)
         rows.append(row)
@@ -78,16 +87,27 @@ def contact_sheet(ds: Dataset, path: Path, seed: int) -> Path:
 
 
 def _markdown(datasets: list[Dataset], files: list[Path]) -> str:
-    lines = ["# Dataset summary", "", "| dataset | layout | split | photos | mean age | std | median | min | max "
-             "| <18 | <25 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Dataset summary",
+        "",
+        "| dataset | layout | split | photos | mean age | std | median | min | max | <18 | <25 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for ds in datasets:
         for split in sorted({s.split for s in ds.samples}):
             st = split_stats(ds.split(split))
-            lines.append(f"| {ds.name} | {ds.layout} | {split} | {st['n']} | {st['mean']:.1f} | {st['std']:.1f} | "
-                         f"{st['median']:g} | {st['min']:g} | {st['max']:g} | {st['under18']:.1%} | "
-                         f"{st['under25']:.1%} |")
-    lines += ["", "Bad rows (skipped): " + ", ".join(f"{ds.name} {len(ds.bad_rows)}" for ds in datasets)
-              + " (bad_rows.csv)", "", "Files: " + ", ".join(f"`{f.name}`" for f in files), ""]
+            lines.append(
+                f"| {ds.name} | {ds.layout} | {split} | {st['n']} | {st['mean']:.1f} | {st['std']:.1f} | "
+                f"{st['median']:g} | {st['min']:g} | {st['max']:g} | {st['under18']:.1%} | "
+                f"{st['under25']:.1%} |"
+            )
+    lines += [
+        "",
+        "Bad rows (skipped): " + ", ".join(f"{ds.name} {len(ds.bad_rows)}" for ds in datasets) + " (bad_rows.csv)",
+        "",
+        "Files: " + ", ".join(f"`{f.name}`" for f in files),
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -72,8 +72,9 @@ def _crops(ds: Dataset, samples: list[Sample], cache: CropCache) -> tuple[list[S
     return kept, crops, faces
 
 
-def _run(predict: Predict, ds: Dataset, samples: list[Sample], cache: CropCache,
-         batch: int = 64) -> tuple[list[Sample], np.ndarray, np.ndarray, list[bool]]:
+def _run(
+    predict: Predict, ds: Dataset, samples: list[Sample], cache: CropCache, batch: int = 64
+) -> tuple[list[Sample], np.ndarray, np.ndarray, list[bool]]:
     kept, ages, stds, faces = [], [], [], []
     for start in tqdm(range(0, len(samples), batch), desc=f"eval {ds.name}", unit="batch", leave=False):
         part, crops, found = _crops(ds, samples[start : start + batch], cache)
@@ -88,8 +89,14 @@ def _run(predict: Predict, ds: Dataset, samples: list[Sample], cache: CropCache,
     return kept, np.concatenate(ages), np.concatenate(stds), faces
 
 
-def evaluate(model: str, data: str, split: str | None = None, out: str | None = None,
-             config_path: str | None = None, cache_dir: str | None = None) -> dict[str, object]:
+def evaluate(
+    model: str,
+    data: str,
+    split: str | None = None,
+    out: str | None = None,
+    config_path: str | None = None,
+    cache_dir: str | None = None,
+) -> dict[str, object]:
     """Metrics (see train.metrics.age_metrics) plus no_face, groups and the report folder."""
     path = Path(model)
     if not path.is_file():
@@ -101,9 +108,17 @@ def evaluate(model: str, data: str, split: str | None = None, out: str | None = 
     kept, pred, std, faces = _run(predict, ds, samples, cache)
     true = np.array([s.age for s in kept])
     report_dir = Path(out) if out else path.parent / f"eval-{ds.name}-{split}"
-    report = {**age_metrics(true, pred), "no_face": faces.count(False), "bad_rows": len(ds.bad_rows),
-              **group_metrics(kept, pred), "model": str(path), "data": str(ds.root), "split": split,
-              "crop": {"size": spec.size, "margin": spec.margin}, "report": str(report_dir)}
+    report = {
+        **age_metrics(true, pred),
+        "no_face": faces.count(False),
+        "bad_rows": len(ds.bad_rows),
+        **group_metrics(kept, pred),
+        "model": str(path),
+        "data": str(ds.root),
+        "split": split,
+        "crop": {"size": spec.size, "margin": spec.margin},
+        "report": str(report_dir),
+    }
     report["plots"] = [str(p) for p in sample_plots(report_dir, kept, pred, history)]
     write_predictions(report_dir / "predictions.csv", kept, pred, std, faces)
     write_bad_rows(report_dir / "bad_rows.csv", ds.bad_rows)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import io
+import warnings
 
 import numpy as np
 import torch
@@ -24,8 +25,17 @@ def _ort_runner(trunk: nn.Module, size: int, threads: int):
     module = nn.Sequential(Preprocess(), copy.deepcopy(trunk)).eval()
     buffer = io.BytesIO()
     sample = torch.zeros(1, size, size, 3, dtype=torch.uint8)
-    torch.onnx.export(module, (sample,), buffer, input_names=["face"], output_names=["out"],
-                      dynamic_axes={"face": {0: "n"}}, dynamo=False)
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated but needs no onnxscript
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            module,
+            (sample,),
+            buffer,
+            input_names=["face"],
+            output_names=["out"],
+            dynamic_axes={"face": {0: "n"}},
+            dynamo=False,
+        )
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
@@ -43,8 +53,15 @@ def _torch_runner(trunk: nn.Module, device: torch.device):
     return run
 
 
-def trunk_outputs(trunk: nn.Module, crops: list[np.ndarray], views: int, seed: int, device: torch.device,
-                  desc: str, batch_size: int = 32) -> torch.Tensor:
+def trunk_outputs(
+    trunk: nn.Module,
+    crops: list[np.ndarray],
+    views: int,
+    seed: int,
+    device: torch.device,
+    desc: str,
+    batch_size: int = 32,
+) -> torch.Tensor:
     """float16 [len(crops), views, C, H, W] trunk outputs; view 0 is the clean crop."""
     if not crops:
         raise ValueError("no crops to extract features from")

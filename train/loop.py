@@ -18,8 +18,9 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
-def pooled_features(net: AgeNet, trunk_out: torch.Tensor, device: torch.device, desc: str,
-                    batch_size: int = 256) -> torch.Tensor:
+def pooled_features(
+    net: AgeNet, trunk_out: torch.Tensor, device: torch.device, desc: str, batch_size: int = 256
+) -> torch.Tensor:
     """float32 [N, V, F]: the frozen tail's pooled output for every cached view."""
     n, views = trunk_out.shape[:2]
     flat = trunk_out.flatten(0, 1)
@@ -35,9 +36,17 @@ def _pick_views(n: int, views: int, generator: torch.Generator) -> torch.Tensor:
     return torch.randint(0, views, (n,), generator=generator)
 
 
-def stage1_epoch(net: AgeNet, pooled: torch.Tensor, ages: torch.Tensor, optimizer: torch.optim.Optimizer,
-                 batch_size: int, generator: torch.Generator, device: torch.device, sigma: float,
-                 l1_weight: float) -> float:
+def stage1_epoch(
+    net: AgeNet,
+    pooled: torch.Tensor,
+    ages: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+    sigma: float,
+    l1_weight: float,
+) -> float:
     """Train the head on pooled features; returns the mean training loss."""
     net.head.train()
     chosen = pooled[torch.arange(len(pooled)), _pick_views(len(pooled), pooled.shape[1], generator)]
@@ -51,9 +60,18 @@ def stage1_epoch(net: AgeNet, pooled: torch.Tensor, ages: torch.Tensor, optimize
     return total / len(chosen)
 
 
-def stage2_epoch(net: AgeNet, trunk_out: torch.Tensor, ages: torch.Tensor, optimizer: torch.optim.Optimizer,
-                 batch_size: int, generator: torch.Generator, device: torch.device, sigma: float,
-                 l1_weight: float, desc: str) -> float:
+def stage2_epoch(
+    net: AgeNet,
+    trunk_out: torch.Tensor,
+    ages: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+    sigma: float,
+    l1_weight: float,
+    desc: str,
+) -> float:
     """Train tail and head on cached trunk outputs; returns the mean training loss."""
     net.tail.train()
     net.head.train()
@@ -72,8 +90,13 @@ def stage2_epoch(net: AgeNet, trunk_out: torch.Tensor, ages: torch.Tensor, optim
     return total / len(trunk_out)
 
 
-def predict(net: AgeNet, trunk_out: torch.Tensor, device: torch.device, pooled: torch.Tensor | None = None,
-            batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def predict(
+    net: AgeNet,
+    trunk_out: torch.Tensor,
+    device: torch.device,
+    pooled: torch.Tensor | None = None,
+    batch_size: int = 256,
+) -> tuple[np.ndarray, np.ndarray]:
     """Ages and stds for the clean view (view 0) of each photo, from pooled features if given."""
     net.eval()
     ages, stds = [], []

@@ -19,8 +19,16 @@ L1_CENTER, L1_SCALE = 35.0, 20.0  # keeps the regression output near unit scale
 class AgeNet(nn.Module):
     """Normalised RGB NCHW float in, raw head output out; `decode` turns that into ages."""
 
-    def __init__(self, backbone: str, head: str, age_min: int, age_max: int, cut: int | None = None,
-                 pretrained: bool = True, dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        backbone: str,
+        head: str,
+        age_min: int,
+        age_max: int,
+        cut: int | None = None,
+        pretrained: bool = True,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
         self.backbone, self.head_type, self.age_min, self.age_max = backbone, head, age_min, age_max
         self.cut = SPECS[backbone].default_cut if cut is None else cut

@@ -51,8 +51,9 @@ def plot_mae_by_age(true: np.ndarray, pred: np.ndarray, path: Path) -> Path:
     fig, axis = plt.subplots(figsize=(7, 4))
     bars = axis.bar(labels, values)
     for bar, count in zip(bars, counts, strict=True):
-        axis.annotate(f"n={count}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
-                      va="bottom", fontsize=8)
+        axis.annotate(
+            f"n={count}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=8
+        )
     axis.set(title=f"MAE by age (overall {err.mean():.2f})", xlabel="real age", ylabel="MAE (years)")
     return _save(fig, path)
 
@@ -68,11 +69,12 @@ def plot_pred_vs_true(true: np.ndarray, pred: np.ndarray, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_by_group(true: np.ndarray, pred: np.ndarray, gender: np.ndarray, race: np.ndarray,
-                  path: Path) -> Path | None:
+def plot_by_group(true: np.ndarray, pred: np.ndarray, gender: np.ndarray, race: np.ndarray, path: Path) -> Path | None:
     """MAE by gender and by race, where those labels exist; None if neither does."""
-    panels = [(title, names, group_mae(true, pred, labels)) for title, names, labels in
-              (("gender", UTK_GENDER, gender), ("race", UTK_RACE, race))]
+    panels = [
+        (title, names, group_mae(true, pred, labels))
+        for title, names, labels in (("gender", UTK_GENDER, gender), ("race", UTK_RACE, race))
+    ]
     panels = [panel for panel in panels if panel[2]]
     if not panels:
         return None
@@ -83,11 +85,15 @@ def plot_by_group(true: np.ndarray, pred: np.ndarray, gender: np.ndarray, race: 
     return _save(fig, path)
 
 
-def write_plots(out: Path, true: np.ndarray, pred: np.ndarray, gender: np.ndarray, race: np.ndarray,
-                history: list[dict] | None) -> list[Path]:
+def write_plots(
+    out: Path, true: np.ndarray, pred: np.ndarray, gender: np.ndarray, race: np.ndarray, history: list[dict] | None
+) -> list[Path]:
     """All report plots that apply; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
-    files = [plot_mae_by_age(true, pred, out / "mae_by_age.png"), plot_pred_vs_true(true, pred, out / "pred_vs_true.png")]
+    files = [
+        plot_mae_by_age(true, pred, out / "mae_by_age.png"),
+        plot_pred_vs_true(true, pred, out / "pred_vs_true.png"),
+    ]
     group = plot_by_group(true, pred, gender, race, out / "mae_by_group.png")
     if group:
         files.append(group)

@@ -16,8 +16,9 @@ def _labels(samples: list[Sample], attribute: str) -> np.ndarray:
     return np.array([-1 if getattr(s, attribute) is None else getattr(s, attribute) for s in samples])
 
 
-def write_predictions(path: Path, samples: list[Sample], pred: np.ndarray, std: np.ndarray,
-                      faces: list[bool] | None = None) -> None:
+def write_predictions(
+    path: Path, samples: list[Sample], pred: np.ndarray, std: np.ndarray, faces: list[bool] | None = None
+) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["dataset", "file_name", "real_age", "age", "age_std", "face"])
@@ -45,8 +46,9 @@ def group_metrics(samples: list[Sample], pred: np.ndarray) -> dict[str, dict]:
 
 def sample_plots(out: Path, samples: list[Sample], pred: np.ndarray, history: list[dict] | None) -> list[Path]:
     true = np.array([s.age for s in samples], dtype=np.float64)
-    return write_plots(out, true, np.asarray(pred, np.float64), _labels(samples, "gender"),
-                       _labels(samples, "race"), history)
+    return write_plots(
+        out, true, np.asarray(pred, np.float64), _labels(samples, "gender"), _labels(samples, "race"), history
+    )
 
 
 def write_run_report(run_dir: Path, metrics: dict, predictions: dict[str, tuple], datasets: list[Dataset]) -> None:

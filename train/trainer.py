@@ -98,11 +98,19 @@ class Trainer:
             raise TrainError(f"select_on {self.select!r} is not a dataset with valid photos: {sorted(self.valid)}")
         self._timed("crops_s", start)
         start = time.time()
-        self.net = AgeNet(self.cfg.backbone, self.cfg.head, self.cfg.age_min, self.cfg.age_max, self.cfg.cut,
-                          pretrained=True, dropout=self.cfg.dropout).to(self.device)
+        self.net = AgeNet(
+            self.cfg.backbone,
+            self.cfg.head,
+            self.cfg.age_min,
+            self.cfg.age_max,
+            self.cfg.cut,
+            pretrained=True,
+            dropout=self.cfg.dropout,
+        ).to(self.device)
         trunk = self.net.trunk.eval()
-        self.train.trunk = trunk_outputs(trunk, self.train.crops, self.cfg.views, self.cfg.seed, self.device,
-                                         "trunk train")
+        self.train.trunk = trunk_outputs(
+            trunk, self.train.crops, self.cfg.views, self.cfg.seed, self.device, "trunk train"
+        )
         for name, split in self.valid.items():
             split.trunk = trunk_outputs(trunk, split.crops, 1, self.cfg.seed, self.device, f"trunk {name}")
         self.train.crops = []  # the trunk outputs replace them; free the memory
@@ -116,22 +124,46 @@ class Trainer:
         return maes
 
     def _checkpoint(self, stage: int, epoch: int, maes: dict[str, float]) -> dict[str, object]:
-        return {**describe_net(self.net, self.spec, self.cfg.dropout), "detector": self.cache.detector_key,
-                "state_dict": self.net.state_dict(), "valid_metrics": {"mae": maes},
-                "config": self.cfg.model_dump(), "stage": stage, "epoch": epoch, "history": self.history}
+        return {
+            **describe_net(self.net, self.spec, self.cfg.dropout),
+            "detector": self.cache.detector_key,
+            "state_dict": self.net.state_dict(),
+            "valid_metrics": {"mae": maes},
+            "config": self.cfg.model_dump(),
+            "stage": stage,
+            "epoch": epoch,
+            "history": self.history,
+        }
 
-    def _end_epoch(self, stage: int, epoch: int, loss: float, maes: dict[str, float], seconds: float,
-                   optimizer: torch.optim.Optimizer, scheduler: object) -> None:
-        self.history.append({"stage": stage, "epoch": epoch, "train_loss": loss, "valid_mae": maes,
-                             "seconds": round(seconds, 1)})
-        log.info("stage %d epoch %d: loss %.4f, valid MAE %s (%.0f s)", stage, epoch, loss,
-                 ", ".join(f"{k} {v:.2f}" for k, v in maes.items()), seconds)
+    def _end_epoch(
+        self,
+        stage: int,
+        epoch: int,
+        loss: float,
+        maes: dict[str, float],
+        seconds: float,
+        optimizer: torch.optim.Optimizer,
+        scheduler: object,
+    ) -> None:
+        self.history.append(
+            {"stage": stage, "epoch": epoch, "train_loss": loss, "valid_mae": maes, "seconds": round(seconds, 1)}
+        )
+        log.info(
+            "stage %d epoch %d: loss %.4f, valid MAE %s (%.0f s)",
+            stage,
+            epoch,
+            loss,
+            ", ".join(f"{k} {v:.2f}" for k, v in maes.items()),
+            seconds,
+        )
         data = self._checkpoint(stage, epoch, maes)
         if maes[self.select] < self.best["mae"]:
             self.best = {"mae": maes[self.select], "stage": stage, "epoch": epoch}
             save_checkpoint(self.run_dir / "best.pt", data)
-        save_checkpoint(self.run_dir / "last.pt", {**data, "optimizer": optimizer.state_dict(),
-                                                   "scheduler": scheduler.state_dict(), "best": self.best})
+        save_checkpoint(
+            self.run_dir / "last.pt",
+            {**data, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "best": self.best},
+        )
 
     def _stage(self, stage: int, done: int, state: dict | None) -> None:
         scfg = self.cfg.stage1 if stage == 1 else self.cfg.stage2
@@ -148,8 +180,9 @@ class Trainer:
         pooled = valid_pooled = None
         if stage == 1:
             pooled = loop.pooled_features(self.net, self.train.trunk, self.device, "pool train")
-            valid_pooled = {n: loop.pooled_features(self.net, s.trunk, self.device, f"pool {n}")
-                            for n, s in self.valid.items()}
+            valid_pooled = {
+                n: loop.pooled_features(self.net, s.trunk, self.device, f"pool {n}") for n, s in self.valid.items()
+            }
         ages = self.train.ages
         for epoch in range(done + 1, scfg.epochs + 1):
             generator = torch.Generator().manual_seed(self.cfg.seed * 1000 + stage * 100 + epoch)
@@ -159,8 +192,7 @@ class Trainer:
             else:
                 loss = loop.stage2_epoch(self.net, self.train.trunk, *args, desc=f"stage 2 epoch {epoch}")
             scheduler.step()
-            self._end_epoch(stage, epoch, loss, self._evaluate(valid_pooled), time.time() - start, optimizer,
-                            scheduler)
+            self._end_epoch(stage, epoch, loss, self._evaluate(valid_pooled), time.time() - start, optimizer, scheduler)
             self._timed(f"stage{stage}_s", start)
             start = time.time()
 
@@ -211,11 +243,20 @@ class Trainer:
             predictions[name] = (split.samples, pred, std)
         best["valid_metrics"] = valid_metrics
         save_checkpoint(self.run_dir / "best.pt", best)
-        metrics = {"run": str(self.run_dir), "best": self.best, "valid": valid_metrics, "history": self.history,
-                   "timings": self.timings, "crop_cache": self.cache.stats.as_dict(),
-                   "datasets": {ds.name: {"layout": ds.layout, "photos": len(ds.samples), "bad_rows": len(ds.bad_rows)}
-                                for ds in self.datasets},
-                   "train_photos": len(self.train.samples), "device": str(self.device)}
+        metrics = {
+            "run": str(self.run_dir),
+            "best": self.best,
+            "valid": valid_metrics,
+            "history": self.history,
+            "timings": self.timings,
+            "crop_cache": self.cache.stats.as_dict(),
+            "datasets": {
+                ds.name: {"layout": ds.layout, "photos": len(ds.samples), "bad_rows": len(ds.bad_rows)}
+                for ds in self.datasets
+            },
+            "train_photos": len(self.train.samples),
+            "device": str(self.device),
+        }
         write_run_report(self.run_dir, metrics, predictions, self.datasets)
         (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         return metrics
