@@ -1,0 +1,53 @@
+"""User mistakes end with one line and a documented exit code; data describe writes its report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from train.backbones import build_blocks
+from train.errors import TrainError
+
+
+def test_train_on_missing_folder_is_exit_8(run_cli, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = run_cli(["train", "--data", str(tmp_path / "nope"), "--runs-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 8 and out.count("\n") == 1 and "nope" in out
+
+
+def test_bad_recipe_is_exit_9(run_cli, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("stage1: {epochs: -1, lr: 0.001}\n")
+    assert run_cli(["train", "--recipe", str(recipe), "--data", str(tmp_path)]) == 9
+    assert "stage1.epochs" in capsys.readouterr().out
+
+
+def test_eval_missing_model_is_exit_9(run_cli, tiny_appa: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert run_cli(["eval", "--model", str(tmp_path / "m.pt"), "--data", str(tiny_appa)]) == 9
+    assert "m.pt" in capsys.readouterr().out
+
+
+def test_eval_not_a_checkpoint_is_exit_9(run_cli, tiny_appa: Path, tmp_path: Path) -> None:
+    fake = tmp_path / "m.pt"
+    fake.write_bytes(b"junk")
+    assert run_cli(["eval", "--model", str(fake), "--data", str(tiny_appa)]) == 9
+
+
+def test_missing_weights_offline_names_the_file(assets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    for proxy in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):  # no network, whatever the machine
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")
+    with pytest.raises(TrainError) as error:
+        build_blocks("resnet50", pretrained=True)
+    assert "resnet50-" in str(error.value) and str(tmp_path) in str(error.value)
+
+
+def test_describe_writes_report(run_cli, tiny_appa: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "report"
+    assert run_cli(["data", "describe", str(tiny_appa), "--out", str(out)]) == 0
+    summary = (out / "summary.md").read_text()
+    assert "| train | 24 |" in summary and "| valid | 12 |" in summary
+    for name in ("age_histogram.png", f"contact_sheet-{tiny_appa.name}.png", "bad_rows.csv"):
+        assert (out / name).stat().st_size > 0
+    assert "Dataset summary" in capsys.readouterr().out

@@ -1,0 +1,88 @@
+"""A tiny real run (36 real photos, real YuNet, real ImageNet MobileNetV2), then eval and resume on it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from train.checkpoint import load_checkpoint, load_deploy_model
+
+TRAIN = ["train", "--name", "tiny", "--epochs1", "4", "--epochs2", "2", "--views", "2", "--threads", "2"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(run_cli, tiny_appa: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("run")
+    argv = [*TRAIN, "--data", str(tiny_appa), "--runs-dir", str(base), "--cache-dir", str(base / "crops")]
+    assert run_cli(argv) == 0
+    return base / "tiny"
+
+
+def test_run_writes_metrics_plots_and_loss_goes_down(run_cli, tiny_run: Path) -> None:
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    stage1 = [h["train_loss"] for h in metrics["history"] if h["stage"] == 1]
+    assert len(stage1) == 4 and stage1[-1] < stage1[0]
+    assert [h["stage"] for h in metrics["history"]].count(2) == 2
+    for plot in metrics["plots"]:
+        assert (tiny_run / plot).stat().st_size > 1000
+    assert {"curves.png", "valid-tiny-appa0/mae_by_age.png"} <= {Path(p).as_posix() for p in metrics["plots"]}
+    valid = metrics["valid"]["tiny-appa0"]
+    assert valid["n"] >= 10 and 0 < valid["mae"] < 60
+    assert metrics["crop_cache"]["misses"] == 36
+    for name in ("config.yaml", "best.pt", "last.pt", "bad_rows.csv"):
+        assert (tiny_run / name).is_file()
+
+
+def test_checkpoint_rebuilds_the_till_model(run_cli, tiny_run: Path) -> None:
+    data = load_checkpoint(tiny_run / "best.pt")
+    assert data["backbone"] == "mobilenet_v2" and data["head"] == "dist"
+    assert data["crop"] == {"size": 224, "margin": 0.3} and data["normalisation"]["colour"] == "RGB"
+    model, _ = load_deploy_model(tiny_run / "best.pt")
+    faces = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (3, 224, 224, 3), dtype=np.uint8))
+    with torch.no_grad():
+        age, std, probs = model(faces)
+    assert age.shape == std.shape == (3,) and probs.shape == (3, 101)
+    assert torch.all((age >= 0) & (age <= 100)) and torch.all(std > 0)
+    assert torch.allclose(probs.sum(dim=1), torch.ones(3), atol=1e-4)
+
+
+def test_eval_json(run_cli, tiny_run: Path, tiny_appa: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tiny_run / "eval"
+    argv = [
+        "eval",
+        "--model",
+        str(tiny_run / "best.pt"),
+        "--data",
+        str(tiny_appa),
+        "--json",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(tiny_run.parent / "crops"),
+    ]
+    assert run_cli(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 12 and report["split"] == "valid"
+    for key in ("mae", "mae_by_age_bin", "c25_minor_recall", "c25_teen_recall", "c25_false_alarm", "no_face"):
+        assert key in report
+    assert set(report["mae_by_age_bin"]) == {"0-12", "13-17", "18-24", "25-34", "35-44", "45-59", "60+"}
+    for name in ("mae_by_age.png", "pred_vs_true.png", "curves.png", "metrics.json", "predictions.csv"):
+        assert (out / name).is_file()
+
+
+def test_resume_continues_and_existing_run_is_refused(
+    run_cli, tiny_run: Path, tiny_appa: Path, capsys: pytest.CaptureFixture
+) -> None:
+    base = ["--data", str(tiny_appa), "--runs-dir", str(tiny_run.parent), "--cache-dir", str(tiny_run.parent / "crops")]
+    assert run_cli([*TRAIN, *base]) == 9
+    assert "--resume" in capsys.readouterr().out
+    argv = [*TRAIN, *base, "--resume"]
+    argv[argv.index("--epochs2") + 1] = "3"
+    assert run_cli(argv) == 0
+    history = json.loads((tiny_run / "metrics.json").read_text())["history"]
+    assert [(h["stage"], h["epoch"]) for h in history][-3:] == [(2, 1), (2, 2), (2, 3)]
+    assert len(history) == 7

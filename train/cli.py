@@ -1,0 +1,122 @@
+"""CLI entry point (entry-point group agecam.commands): `agecam train`, `agecam eval`, `agecam data describe`.
+
+Heavy imports (torch) happen inside the handlers, so `agecam --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+
+log = logging.getLogger("agecam.train")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from train.config import load_recipe
+    from train.trainer import Trainer
+
+    overrides = {
+        "name": args.name,
+        "data": args.data,
+        "backbone": args.backbone,
+        "head": args.head,
+        "views": args.views,
+        "crop_size": args.crop_size,
+        "max_per_split": args.max_per_split,
+        "runs_dir": args.runs_dir,
+        "cache_dir": args.cache_dir,
+        "device": args.device,
+        "seed": args.seed,
+        "threads": args.threads,
+    }
+    cfg = load_recipe(args.recipe, overrides)
+    for stage, epochs in (("stage1", args.epochs1), ("stage2", args.epochs2)):
+        if epochs is not None:
+            setattr(cfg, stage, getattr(cfg, stage).model_copy(update={"epochs": epochs}))
+    metrics = Trainer(cfg, args.config, args.resume).run()
+    best = metrics["best"]
+    log.info(
+        "best: stage %d epoch %d, valid MAE %.2f; run in %s (%.0f s)",
+        best["stage"],
+        best["epoch"],
+        best["mae"],
+        metrics["run"],
+        metrics["timings"]["total_s"],
+    )
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from train.evaluate import evaluate
+
+    report = evaluate(args.model, args.data, args.split, args.out, args.config, args.cache_dir)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(
+            f"n {report['n']}  MAE {report['mae']:.2f}  no face {report['no_face']}  "
+            f"c25 minor recall {report['c25_minor_recall']}  false alarm {report['c25_false_alarm']:.3f}  "
+            f"report: {report['report']}"
+        )
+    return 0
+
+
+def _describe(args: argparse.Namespace) -> int:
+    from train.describe import describe
+
+    summary = describe(args.dirs, args.out, args.seed)
+    print(summary)
+    return 0
+
+
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train an age model on labelled face photos")
+    p.add_argument("--data", nargs="+", help="dataset folder(s), combined")
+    p.add_argument("--recipe", help="recipe YAML (train/config.py); flags override it")
+    p.add_argument("--name", help="run name: the run goes to RUNS_DIR/NAME")
+    p.add_argument("--backbone", choices=["mobilenet_v2", "resnet50"])
+    p.add_argument("--head", choices=["l1", "dist"])
+    p.add_argument("--epochs1", type=int, help="stage 1 epochs (head on frozen features)")
+    p.add_argument("--epochs2", type=int, help="stage 2 epochs (later blocks unfrozen)")
+    p.add_argument("--views", type=int, help="cached views per training photo (1 clean + augmented)")
+    p.add_argument("--crop-size", type=int)
+    p.add_argument("--max-per-split", type=int, help="use at most N photos per dataset split (tiny runs)")
+    p.add_argument("--runs-dir")
+    p.add_argument("--cache-dir", help="crop cache (default $AGECAM_CACHE, else ~/.cache/agecam/crops)")
+    p.add_argument("--device", help="auto, cpu or cuda")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int, help="CPU threads for torch (0: default)")
+    p.add_argument("--resume", action="store_true", help="continue RUNS_DIR/NAME from last.pt")
+    p.set_defaults(handler=_train)
+
+
+def _add_eval(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("eval", help="score a model on a dataset the way the till runs it")
+    p.add_argument("--model", required=True, help="a checkpoint (.pt) or an exported model (.onnx)")
+    p.add_argument("--data", required=True, help="dataset folder")
+    p.add_argument(
+        "--split", help="split to score (default: valid if the data has splits, else all rows; 'all' for every row)"
+    )
+    p.add_argument("--out", help="report folder (default: eval-<dataset>-<split> next to the model)")
+    p.add_argument("--cache-dir")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(handler=_eval)
+
+
+def _add_data(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("data", help="explore datasets")
+    sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    d = sub.add_parser("describe", help="counts, age statistics, histogram, bad rows and contact sheets")
+    d.add_argument("dirs", nargs="+", metavar="DIR")
+    d.add_argument("--out", default="data-report", help="report folder (default: data-report)")
+    d.add_argument("--seed", type=int, default=0, help="seed for picking contact sheet samples")
+    d.set_defaults(handler=_describe)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    os.environ.setdefault("KMP_WARNINGS", "0")
+    _add_train(subparsers)
+    _add_eval(subparsers)
+    _add_data(subparsers)

@@ -1,0 +1,69 @@
+"""The training recipe: a validated pydantic model, read from YAML and overridden by CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from train.errors import TrainError
+
+Positive = Annotated[float, Field(gt=0)]
+
+
+class StageConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    epochs: Annotated[int, Field(ge=0)]
+    lr: Positive
+    batch_size: Annotated[int, Field(ge=2)] = 64
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+
+
+class TrainConfig(BaseModel):
+    """Defaults are the CPU recipe: MobileNetV2, 224 px aligned crops, distribution head, two stages."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = "mobilenet_v2-dist"
+    data: list[str] = Field(default_factory=list)
+    select_on: str | None = None  # dataset whose valid MAE picks the best epoch; default: the first
+    backbone: Literal["mobilenet_v2", "resnet50"] = "mobilenet_v2"
+    head: Literal["l1", "dist"] = "dist"
+    cut: int | None = None  # first block stage 2 unfreezes; default per backbone
+    age_min: int = 0
+    age_max: int = 100
+    crop_size: Annotated[int, Field(ge=32, le=512)] = 224
+    crop_margin: Annotated[float, Field(ge=0, le=2)] = 0.3
+    views: Annotated[int, Field(ge=1, le=32)] = 4  # cached views per training photo: 1 clean + augmented
+    sigma: Positive = 2.0  # label distribution width (years) for the dist head
+    l1_weight: Annotated[float, Field(ge=0)] = 0.1
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.2
+    stage1: StageConfig = Field(default_factory=lambda: StageConfig(epochs=15, lr=1e-3, batch_size=128))
+    stage2: StageConfig = Field(default_factory=lambda: StageConfig(epochs=8, lr=3e-4, batch_size=64))
+    max_per_split: Annotated[int, Field(ge=1)] | None = None  # for tiny runs: first N photos per split
+    valid_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.15
+    seed: int = 0
+    threads: Annotated[int, Field(ge=0)] = 0  # 0: torch's default
+    device: str = "auto"
+    runs_dir: str = "runs"
+    cache_dir: str | None = None
+
+
+def load_recipe(path: str | None, overrides: dict[str, object]) -> TrainConfig:
+    """A recipe file (YAML) if given, with CLI overrides (None values ignored) on top."""
+    data: dict[str, object] = {}
+    if path:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise TrainError(f"{path}: cannot read the recipe ({type(error).__name__}): check the file") from None
+        if not isinstance(data, dict):
+            raise TrainError(f"{path}: the recipe must be a mapping of settings")
+    data.update({key: value for key, value in overrides.items() if value is not None})
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise TrainError(f"{path or 'recipe'}: {key}: {first['msg']} (got {first.get('input')!r})") from None

@@ -1,0 +1,125 @@
+"""Training crops made exactly as the till makes them (edge detector + edge crop), cached on disk.
+
+The cache key is the dataset, the file (name and size), the crop spec and the detector (file hash and
+settings), so changing any of them makes new crops and a second run recomputes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from edge.detector import FaceDetector, detect_main_face
+from edge.face_crop import CropSpec, crop_face
+from train.datasets import BadRow, Dataset, Sample
+
+FACE, NO_FACE, UNREADABLE = "face", "no_face", "unreadable"
+DATASET_MIN_FACE_PX = 20  # dataset photos are small tight crops; the till's 40 px would drop faces
+
+
+@dataclass
+class CropStats:
+    hits: int = 0
+    misses: int = 0
+    no_face: dict[str, int] = field(default_factory=dict)
+    unreadable: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"hits": self.hits, "misses": self.misses, "no_face": self.no_face, "unreadable": self.unreadable}
+
+
+def whole_photo(image: np.ndarray, spec: CropSpec) -> np.ndarray:
+    """The fallback when no face is found: the photo padded square (border repeated) and resized."""
+    height, width = image.shape[:2]
+    side = max(height, width)
+    top, left = (side - height) // 2, (side - width) // 2
+    square = cv2.copyMakeBorder(image, top, side - height - top, left, side - width - left, cv2.BORDER_REPLICATE)
+    return cv2.resize(square, (spec.size, spec.size), interpolation=cv2.INTER_AREA)
+
+
+def _file_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+class CropCache:
+    """Face crops of dataset photos, one PNG per photo (lossless, so the cache changes nothing)."""
+
+    def __init__(
+        self,
+        root: Path,
+        detector_path: Path,
+        spec: CropSpec,
+        min_face_px: int = DATASET_MIN_FACE_PX,
+        enabled: bool = True,
+    ) -> None:
+        self.root, self.detector_path, self.spec = root, detector_path, spec
+        self.min_face_px, self.enabled = min_face_px, enabled
+        self._detector: FaceDetector | None = None
+        self.stats = CropStats()
+        self.detector_key = f"yunet{_file_sha(detector_path)}-min{min_face_px}" if detector_path.is_file() else ""
+
+    @property
+    def detector(self) -> FaceDetector:
+        if self._detector is None:  # built on the first miss: a fully cached run never loads YuNet
+            self._detector = FaceDetector(self.detector_path, min_face_px=self.min_face_px)
+        return self._detector
+
+    def _entry(self, ds_key: str, sample: Sample) -> Path:
+        spec = f"s{self.spec.size}-m{self.spec.margin:g}-{self.detector_key}"
+        size = sample.path.stat().st_size
+        return self.root / ds_key / spec / f"{sample.file_name}.{size}"
+
+    def _compute(self, sample: Sample) -> tuple[str, np.ndarray | None]:
+        image = cv2.imread(str(sample.path), cv2.IMREAD_COLOR)
+        if image is None:
+            return UNREADABLE, None
+        face = detect_main_face(image, self.detector)
+        if face is None:
+            return NO_FACE, None
+        return FACE, crop_face(image, face, self.spec)
+
+    def get(self, ds_key: str, sample: Sample) -> tuple[str, np.ndarray | None]:
+        """(status, crop): status is FACE with a crop, or NO_FACE / UNREADABLE with None."""
+        entry = self._entry(ds_key, sample)
+        png, none = entry.with_name(entry.name + ".png"), entry.with_name(entry.name + ".noface")
+        if self.enabled and png.is_file():
+            crop = cv2.imread(str(png), cv2.IMREAD_COLOR)
+            if crop is not None and crop.shape[:2] == (self.spec.size, self.spec.size):
+                self.stats.hits += 1
+                return FACE, crop
+        if self.enabled and none.is_file():
+            self.stats.hits += 1
+            return NO_FACE, None
+        self.stats.misses += 1
+        status, crop = self._compute(sample)
+        if self.enabled and status != UNREADABLE:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            target = png if crop is not None else none
+            tmp = target.with_name(target.name + f".{os.getpid()}.tmp" + target.suffix)
+            if crop is not None:
+                cv2.imwrite(str(tmp), crop)
+            else:
+                tmp.touch()
+            os.replace(tmp, target)  # atomic: a killed run never leaves a half-written crop
+        return status, crop
+
+    def crops_for(self, ds: Dataset, samples: list[Sample], desc: str) -> tuple[list[Sample], list[np.ndarray]]:
+        """Crops of the samples with a face; photos without one are counted and skipped."""
+        kept, crops = [], []
+        for sample in tqdm(samples, desc=desc, unit="photo", leave=False):
+            status, crop = self.get(ds.key, sample)
+            if status == FACE:
+                kept.append(sample)
+                crops.append(crop)
+            else:
+                counts = self.stats.no_face if status == NO_FACE else self.stats.unreadable
+                counts[ds.name] = counts.get(ds.name, 0) + 1
+                if status == UNREADABLE:
+                    ds.bad_rows.append(BadRow(ds.name, 0, sample.file_name, "image unreadable"))
+        return kept, crops

@@ -1,0 +1,81 @@
+"""Trunk outputs for every view of every crop, computed once per run: both stages train on them.
+
+On a CPU the frozen trunk runs in ONNX Runtime (several times faster than eager PyTorch there); on
+a GPU it runs in PyTorch.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from train.augment import view
+from train.model import Preprocess
+
+
+def _ort_runner(trunk: nn.Module, size: int, threads: int):
+    import onnxruntime as ort
+
+    module = nn.Sequential(Preprocess(), copy.deepcopy(trunk)).eval()
+    buffer = io.BytesIO()
+    sample = torch.zeros(1, size, size, 3, dtype=torch.uint8)
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated but needs no onnxscript
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            module,
+            (sample,),
+            buffer,
+            input_names=["face"],
+            output_names=["out"],
+            dynamic_axes={"face": {0: "n"}},
+            dynamo=False,
+        )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+    return lambda batch: torch.from_numpy(session.run(None, {"face": batch})[0])
+
+
+def _torch_runner(trunk: nn.Module, device: torch.device):
+    module = nn.Sequential(Preprocess(), trunk).to(device).eval()
+
+    def run(batch: np.ndarray) -> torch.Tensor:
+        with torch.no_grad():
+            return module(torch.from_numpy(batch).to(device)).cpu()
+
+    return run
+
+
+def trunk_outputs(
+    trunk: nn.Module,
+    crops: list[np.ndarray],
+    views: int,
+    seed: int,
+    device: torch.device,
+    desc: str,
+    batch_size: int = 32,
+) -> torch.Tensor:
+    """float16 [len(crops), views, C, H, W] trunk outputs; view 0 is the clean crop."""
+    if not crops:
+        raise ValueError("no crops to extract features from")
+    size = crops[0].shape[0]
+    threads = torch.get_num_threads()
+    run = _ort_runner(trunk, size, threads) if device.type == "cpu" else _torch_runner(trunk, device)
+    jobs = [(i, v) for i in range(len(crops)) for v in range(views)]
+    result: torch.Tensor | None = None
+    for start in tqdm(range(0, len(jobs), batch_size), desc=desc, unit="batch", leave=False):
+        chunk = jobs[start : start + batch_size]
+        batch = np.stack([view(crops[i], seed, i, v) for i, v in chunk])
+        out = run(batch).half()
+        if result is None:
+            result = torch.empty((len(crops), views, *out.shape[1:]), dtype=torch.float16)
+        for (i, v), row in zip(chunk, out, strict=True):
+            result[i, v] = row
+    return result

@@ -1,0 +1,112 @@
+"""One epoch of each training stage, and prediction, all on cached trunk outputs.
+
+Stage 1 trains the head on pooled features of the frozen tail; stage 2 trains tail and head.
+Each epoch draws one random cached view per photo.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from train.model import AgeNet
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    order = torch.randperm(n, generator=generator)
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def pooled_features(
+    net: AgeNet, trunk_out: torch.Tensor, device: torch.device, desc: str, batch_size: int = 256
+) -> torch.Tensor:
+    """float32 [N, V, F]: the frozen tail's pooled output for every cached view."""
+    n, views = trunk_out.shape[:2]
+    flat = trunk_out.flatten(0, 1)
+    net.tail.eval()
+    parts = []
+    with torch.no_grad():
+        for start in tqdm(range(0, len(flat), batch_size), desc=desc, unit="batch", leave=False):
+            parts.append(net.pooled(flat[start : start + batch_size].to(device).float()).cpu())
+    return torch.cat(parts).view(n, views, -1)
+
+
+def _pick_views(n: int, views: int, generator: torch.Generator) -> torch.Tensor:
+    return torch.randint(0, views, (n,), generator=generator)
+
+
+def stage1_epoch(
+    net: AgeNet,
+    pooled: torch.Tensor,
+    ages: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+    sigma: float,
+    l1_weight: float,
+) -> float:
+    """Train the head on pooled features; returns the mean training loss."""
+    net.head.train()
+    chosen = pooled[torch.arange(len(pooled)), _pick_views(len(pooled), pooled.shape[1], generator)]
+    total = 0.0
+    for index in _batches(len(chosen), batch_size, generator):
+        loss = net.loss(net.head(chosen[index].to(device)), ages[index].to(device), sigma, l1_weight)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(index)
+    return total / len(chosen)
+
+
+def stage2_epoch(
+    net: AgeNet,
+    trunk_out: torch.Tensor,
+    ages: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+    sigma: float,
+    l1_weight: float,
+    desc: str,
+) -> float:
+    """Train tail and head on cached trunk outputs; returns the mean training loss."""
+    net.tail.train()
+    net.head.train()
+    view_of = _pick_views(len(trunk_out), trunk_out.shape[1], generator)
+    total = 0.0
+    batches = _batches(len(trunk_out), batch_size, generator)
+    for index in tqdm(batches, desc=desc, unit="batch", leave=False):
+        if len(index) < 2:  # BatchNorm cannot train on a single sample
+            continue
+        x = trunk_out[index, view_of[index]].to(device).float()
+        loss = net.loss(net.head(net.pooled(x)), ages[index].to(device), sigma, l1_weight)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(index)
+    return total / len(trunk_out)
+
+
+def predict(
+    net: AgeNet,
+    trunk_out: torch.Tensor,
+    device: torch.device,
+    pooled: torch.Tensor | None = None,
+    batch_size: int = 256,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ages and stds for the clean view (view 0) of each photo, from pooled features if given."""
+    net.eval()
+    ages, stds = [], []
+    with torch.no_grad():
+        for start in range(0, len(trunk_out), batch_size):
+            if pooled is not None:
+                features = pooled[start : start + batch_size, 0].to(device)
+            else:
+                features = net.pooled(trunk_out[start : start + batch_size, 0].to(device).float())
+            age, std, _ = net.decode(net.head(features))
+            ages.append(age.cpu())
+            stds.append(std.cpu())
+    return torch.cat(ages).numpy(), torch.cat(stds).numpy()

@@ -1,0 +1,262 @@
+"""`agecam train`: crops, cached trunk outputs, stage 1 (head) and stage 2 (later blocks), best by valid MAE."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from edge.face_crop import CropSpec
+from train import loop
+from train.assets import cache_root, detector_path
+from train.checkpoint import describe_net, load_checkpoint, save_checkpoint
+from train.config import TrainConfig
+from train.crops import CropCache
+from train.datasets import Dataset, Sample, load_dataset
+from train.errors import DataError, TrainError
+from train.features import trunk_outputs
+from train.metrics import age_metrics
+from train.model import AgeNet
+from train.report import write_run_report
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Split:
+    samples: list[Sample] = field(default_factory=list)
+    crops: list[np.ndarray] = field(default_factory=list)
+    trunk: torch.Tensor | None = None
+
+    @property
+    def ages(self) -> torch.Tensor:
+        return torch.tensor([s.age for s in self.samples], dtype=torch.float32)
+
+
+def _subset(samples: list[Sample], limit: int | None, seed: int) -> list[Sample]:
+    if limit is None or len(samples) <= limit:
+        return samples
+    return random.Random(seed).sample(samples, limit)
+
+
+def _load_data(cfg: TrainConfig, cache: CropCache) -> tuple[list[Dataset], Split, dict[str, Split]]:
+    if not cfg.data:
+        raise DataError("no training data: give one or more dataset folders with --data")
+    datasets = [load_dataset(path, cfg.valid_fraction) for path in cfg.data]
+    train, valid = Split(), {}
+    for ds in datasets:
+        for split_name in ("train", "valid"):
+            samples = _subset(ds.split(split_name), cfg.max_per_split, cfg.seed)
+            kept, crops = cache.crops_for(ds, samples, f"crops {ds.name}/{split_name}")
+            target = train if split_name == "train" else valid.setdefault(ds.name, Split())
+            target.samples += kept
+            target.crops += crops
+    if not train.samples:
+        raise DataError(f"no training photos with a face in {', '.join(cfg.data)}: check the datasets")
+    valid = {name: split for name, split in valid.items() if split.samples}
+    if not valid:
+        raise DataError(f"no valid photos with a face in {', '.join(cfg.data)}: a split column or more data")
+    return datasets, train, valid
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, config_path: str | None, resume: bool) -> None:
+        self.cfg, self.resume = cfg, resume
+        self.run_dir = Path(cfg.runs_dir) / cfg.name
+        if (self.run_dir / "last.pt").exists() and not resume:
+            raise TrainError(f"run {self.run_dir} exists: pass --resume to continue it or choose another --name")
+        if resume and not (self.run_dir / "last.pt").exists():
+            raise TrainError(f"cannot resume: {self.run_dir / 'last.pt'} not found: start the run without --resume")
+        self.spec = CropSpec(cfg.crop_size, cfg.crop_margin)
+        self.cache = CropCache(cache_root(cfg.cache_dir), detector_path(config_path), self.spec)
+        self.device = _device(cfg.device)
+        self.history: list[dict] = []
+        self.best = {"mae": float("inf"), "stage": 0, "epoch": 0}
+        self.timings: dict[str, float] = {}
+
+    def _timed(self, key: str, start: float) -> None:
+        self.timings[key] = round(self.timings.get(key, 0.0) + time.time() - start, 1)
+
+    def _prepare(self) -> None:
+        start = time.time()
+        self.datasets, self.train, self.valid = _load_data(self.cfg, self.cache)
+        self.select = self.cfg.select_on or next(iter(self.valid))
+        if self.select not in self.valid:
+            raise TrainError(f"select_on {self.select!r} is not a dataset with valid photos: {sorted(self.valid)}")
+        self._timed("crops_s", start)
+        start = time.time()
+        self.net = AgeNet(
+            self.cfg.backbone,
+            self.cfg.head,
+            self.cfg.age_min,
+            self.cfg.age_max,
+            self.cfg.cut,
+            pretrained=True,
+            dropout=self.cfg.dropout,
+        ).to(self.device)
+        trunk = self.net.trunk.eval()
+        self.train.trunk = trunk_outputs(
+            trunk, self.train.crops, self.cfg.views, self.cfg.seed, self.device, "trunk train"
+        )
+        for name, split in self.valid.items():
+            split.trunk = trunk_outputs(trunk, split.crops, 1, self.cfg.seed, self.device, f"trunk {name}")
+        self.train.crops = []  # the trunk outputs replace them; free the memory
+        self._timed("features_s", start)
+
+    def _evaluate(self, pooled: dict[str, torch.Tensor] | None) -> dict[str, float]:
+        maes = {}
+        for name, split in self.valid.items():
+            pred, _ = loop.predict(self.net, split.trunk, self.device, pooled[name] if pooled else None)
+            maes[name] = float(np.abs(pred - split.ages.numpy()).mean())
+        return maes
+
+    def _checkpoint(self, stage: int, epoch: int, maes: dict[str, float]) -> dict[str, object]:
+        return {
+            **describe_net(self.net, self.spec, self.cfg.dropout),
+            "detector": self.cache.detector_key,
+            "state_dict": self.net.state_dict(),
+            "valid_metrics": {"mae": maes},
+            "config": self.cfg.model_dump(),
+            "stage": stage,
+            "epoch": epoch,
+            "history": self.history,
+        }
+
+    def _end_epoch(
+        self,
+        stage: int,
+        epoch: int,
+        loss: float,
+        maes: dict[str, float],
+        seconds: float,
+        optimizer: torch.optim.Optimizer,
+        scheduler: object,
+    ) -> None:
+        self.history.append(
+            {"stage": stage, "epoch": epoch, "train_loss": loss, "valid_mae": maes, "seconds": round(seconds, 1)}
+        )
+        log.info(
+            "stage %d epoch %d: loss %.4f, valid MAE %s (%.0f s)",
+            stage,
+            epoch,
+            loss,
+            ", ".join(f"{k} {v:.2f}" for k, v in maes.items()),
+            seconds,
+        )
+        data = self._checkpoint(stage, epoch, maes)
+        if maes[self.select] < self.best["mae"]:
+            self.best = {"mae": maes[self.select], "stage": stage, "epoch": epoch}
+            save_checkpoint(self.run_dir / "best.pt", data)
+        save_checkpoint(
+            self.run_dir / "last.pt",
+            {**data, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "best": self.best},
+        )
+
+    def _stage(self, stage: int, done: int, state: dict | None) -> None:
+        scfg = self.cfg.stage1 if stage == 1 else self.cfg.stage2
+        if done >= scfg.epochs:
+            return
+        modules = [self.net.head] if stage == 1 else [self.net.tail, self.net.head]
+        params = [p for module in modules for p in module.parameters()]
+        optimizer = torch.optim.AdamW(params, lr=scfg.lr, weight_decay=scfg.weight_decay)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=scfg.epochs)
+        if state:
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        start = time.time()
+        pooled = valid_pooled = None
+        if stage == 1:
+            pooled = loop.pooled_features(self.net, self.train.trunk, self.device, "pool train")
+            valid_pooled = {
+                n: loop.pooled_features(self.net, s.trunk, self.device, f"pool {n}") for n, s in self.valid.items()
+            }
+        ages = self.train.ages
+        for epoch in range(done + 1, scfg.epochs + 1):
+            generator = torch.Generator().manual_seed(self.cfg.seed * 1000 + stage * 100 + epoch)
+            args = (ages, optimizer, scfg.batch_size, generator, self.device, self.cfg.sigma, self.cfg.l1_weight)
+            if stage == 1:
+                loss = loop.stage1_epoch(self.net, pooled, *args)
+            else:
+                loss = loop.stage2_epoch(self.net, self.train.trunk, *args, desc=f"stage 2 epoch {epoch}")
+            scheduler.step()
+            self._end_epoch(stage, epoch, loss, self._evaluate(valid_pooled), time.time() - start, optimizer, scheduler)
+            self._timed(f"stage{stage}_s", start)
+            start = time.time()
+
+    def _restore(self) -> tuple[int, int, dict | None]:
+        """(stage, epochs done in it, optimizer state) from last.pt, or a fresh start."""
+        if not self.resume:
+            return 1, 0, None
+        data = load_checkpoint(self.run_dir / "last.pt")
+        self.net.load_state_dict(data["state_dict"])
+        self.history, self.best = data["history"], data["best"]
+        log.info("resuming %s after stage %d epoch %d", self.run_dir, data["stage"], data["epoch"])
+        return data["stage"], data["epoch"], data
+
+    def run(self) -> dict[str, object]:
+        started = time.time()
+        if self.cfg.threads:
+            torch.set_num_threads(self.cfg.threads)
+        random.seed(self.cfg.seed)
+        np.random.seed(self.cfg.seed)
+        torch.manual_seed(self.cfg.seed)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg.model_dump(), sort_keys=False))
+        self._prepare()
+        stage, done, state = self._restore()
+        if stage == 1:
+            self._stage(1, done, state)
+            stage, done, state = 2, 0, None
+        self._stage(2, done, state)
+        if not self.history:
+            raise TrainError("no epochs to train: set stage1.epochs or stage2.epochs above 0")
+        self.timings["total_s"] = round(time.time() - started, 1)
+        return self._finish()
+
+    def _finish(self) -> dict[str, object]:
+        best = load_checkpoint(self.run_dir / "best.pt")
+        self.net.load_state_dict(best["state_dict"])
+        select = self.valid[self.select]
+        pred, _ = loop.predict(self.net, select.trunk, self.device)
+        rmse = float(np.sqrt(np.mean((pred - select.ages.numpy()) ** 2)))
+        if self.net.head_type == "l1":  # its age_std is the valid RMSE
+            self.net.residual_std.fill_(rmse)
+            best["state_dict"] = self.net.state_dict()
+        valid_metrics = {}
+        predictions = {}
+        for name, split in self.valid.items():
+            pred, std = loop.predict(self.net, split.trunk, self.device)
+            valid_metrics[name] = age_metrics(split.ages.numpy(), pred)
+            predictions[name] = (split.samples, pred, std)
+        best["valid_metrics"] = valid_metrics
+        save_checkpoint(self.run_dir / "best.pt", best)
+        metrics = {
+            "run": str(self.run_dir),
+            "best": self.best,
+            "valid": valid_metrics,
+            "history": self.history,
+            "timings": self.timings,
+            "crop_cache": self.cache.stats.as_dict(),
+            "datasets": {
+                ds.name: {"layout": ds.layout, "photos": len(ds.samples), "bad_rows": len(ds.bad_rows)}
+                for ds in self.datasets
+            },
+            "train_photos": len(self.train.samples),
+            "device": str(self.device),
+        }
+        write_run_report(self.run_dir, metrics, predictions, self.datasets)
+        (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        return metrics
