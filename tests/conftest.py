@@ -15,12 +15,6 @@ from edge.assets import DETECTOR_ASSET, assets_dir, manifest, status
 
 from onnx_models import brightness_model, save
 
-CLIPS = {  # clip -> distinct customers a person counts in it
-    "face-demographics-walking-and-pause": 3,
-    "face-demographics-walking": 2,
-    "head-pose-face-detection-female-and-male": 2,
-}
-
 
 def pytest_configure(config: pytest.Config) -> None:
     folder = assets_dir()
@@ -41,10 +35,6 @@ def assets() -> Path:
 @pytest.fixture(scope="session")
 def detector_path(assets: Path) -> Path:
     return assets / DETECTOR_ASSET
-
-
-def clip(assets: Path, name: str) -> Path:
-    return assets / "videos" / f"{name}.gif"
 
 
 @pytest.fixture(scope="session")

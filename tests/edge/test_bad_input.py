@@ -11,7 +11,7 @@ from onnx import TensorProto
 
 from edge.model_contract import metadata_props
 
-from conftest import clip
+from clips import clip
 from onnx_models import brightness_model, save
 
 

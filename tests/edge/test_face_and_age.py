@@ -13,7 +13,7 @@ from edge.detector import FaceDetector, detect_main_face
 from edge.face_crop import CropSpec, alignment_matrix, crop_face
 from edge.quality import face_quality, frontal_score
 
-from conftest import clip
+from clips import clip
 from onnx_models import expected_age
 
 

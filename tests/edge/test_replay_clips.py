@@ -16,7 +16,7 @@ from edge import cli
 from edge.detector import FaceDetector
 from edge.tracker import FaceTracker
 
-from conftest import CLIPS, clip
+from clips import CLIPS, clip
 
 SUMMARY_KEYS = {"frames", "faces", "customers", "stats", "fps", "stage_ms", "dropped_frames", "model"}
 

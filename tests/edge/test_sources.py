@@ -17,7 +17,7 @@ from edge.errors import StateError
 from edge.eventlog import SCHEMA_VERSION, EventLog
 from edge.source import FrameGrabber, SourceSpec, parse_source
 
-from conftest import clip
+from clips import clip
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,38 @@
+"""`agecam export`: registered through the agecam.commands entry point; torch loads only when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _export(args: argparse.Namespace) -> int:
+    from export.exporter import export_checkpoint
+
+    report = export_checkpoint(
+        Path(args.checkpoint), Path(args.out), args.precision, args.data, args.parity_crops, args.calibration_crops
+    )
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("export", help="export a checkpoint to a checked ONNX age model")
+    parser.add_argument("checkpoint", help="a runs/NAME/best.pt checkpoint")
+    parser.add_argument("--out", required=True, help="the ONNX file to write (MODEL.onnx)")
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "fp16", "int8"],
+        default="fp32",
+        help="fp32 (default), fp16 (for GPUs) or int8 (static, calibrated on valid crops)",
+    )
+    parser.add_argument(
+        "--data",
+        nargs="+",
+        help="dataset folders whose valid photos give the parity and "
+        "calibration crops (default: the checkpoint's training data)",
+    )
+    parser.add_argument("--parity-crops", type=int, default=64, help="crops compared with torch (default 64)")
+    parser.add_argument("--calibration-crops", type=int, default=256, help="int8 calibration crops (default 256)")
+    parser.set_defaults(handler=_export)

@@ -1,0 +1,132 @@
+"""Export on a tiny model trained within the test: contract, parity with torch on real crops, int8/fp16
+variants, the edge running the result on a real clip, and clean failures that leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from edge.age_model import AgeModel
+from export.errors import ExportError
+from export.exporter import PARITY_MAX_ABS, export_checkpoint, parity, valid_crops
+from train.checkpoint import load_checkpoint
+
+from clips import clip
+
+TRAIN = [
+    "train",
+    "--name",
+    "exp",
+    "--epochs1",
+    "2",
+    "--epochs2",
+    "1",
+    "--views",
+    "1",
+    "--crop-size",
+    "64",
+    "--threads",
+    "2",
+]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(run_cli, tiny_appa: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("export-run")
+    argv = [*TRAIN, "--data", str(tiny_appa), "--runs-dir", str(base), "--cache-dir", str(base / "crops")]
+    assert run_cli(argv) == 0
+    return base / "exp" / "best.pt"
+
+
+@pytest.fixture(scope="module")
+def exported(checkpoint: Path, tiny_appa: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    folder = tmp_path_factory.mktemp("models")
+    return {
+        precision: export_checkpoint(
+            checkpoint,
+            folder / f"age-{precision}.onnx",
+            precision,
+            [str(tiny_appa)],
+            parity_crops=12,
+            calibration_crops=12,
+        )
+        for precision in ("fp32", "int8", "fp16")
+    }
+
+
+def test_fp32_export_carries_the_contract_metadata(exported, checkpoint):
+    report = exported["fp32"]
+    props = {p.key: p.value for p in onnx.load(report["out"]).metadata_props}
+    data = load_checkpoint(checkpoint)
+    assert props["agecam.contract_version"] == "1" and props["agecam.input_size"] == "64"
+    assert props["agecam.backbone"] == "mobilenet_v2" and props["agecam.precision"] == "fp32"
+    assert json.loads(props["agecam.valid_metrics"]) == json.loads(json.dumps(data["valid_metrics"]))
+    assert len(props["agecam.checkpoint_sha256"]) == 64 and props["agecam.code_version"].startswith("0.")
+    assert json.loads(props["agecam.training_data"])["datasets"] == ["tiny-appa0"]
+
+
+def test_fp32_matches_torch_within_five_hundredths_of_a_year(exported):
+    parity_report = exported["fp32"]["fp32_parity"]
+    assert parity_report["n"] >= 8 and parity_report["max_abs_age_diff"] <= 0.05
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp16"])
+def test_variants_are_checked_and_marked(exported, precision):
+    report = exported[precision]
+    model = AgeModel(Path(report["out"]), ["CPUExecutionProvider"])
+    assert model.info.metadata["precision"] == precision
+    assert report[f"{precision}_parity"]["max_abs_age_diff"] <= PARITY_MAX_ABS[precision]
+    assert report["bytes"] < exported["fp32"]["bytes"] * (0.4 if precision == "int8" else 0.6)
+
+
+def test_the_edge_replays_a_clip_with_the_exported_model(agecam, exported, write_config, assets):
+    config = write_config(age_model={"path": exported["int8"]["out"]})
+    result = agecam(
+        "--config",
+        config,
+        "--log-level",
+        "WARNING",
+        "replay",
+        clip(assets, "face-demographics-walking-and-pause"),
+        "--fast",
+        "--json",
+    )
+    assert result.code == 0
+    summary = result.json()
+    assert len(summary["customers"]) == 3 and summary["model"]["precision"] == "int8"
+    assert all(0 <= customer["age"] <= 100 for customer in summary["customers"])
+
+
+def test_missing_checkpoint_is_a_clear_error(agecam, tmp_path):
+    result = agecam("export", tmp_path / "nope.pt", "--out", tmp_path / "m.onnx")
+    assert result.code == 9 and "nope.pt" in result.err and not (tmp_path / "m.onnx").exists()
+
+
+def test_not_a_checkpoint_is_a_clear_error(agecam, tmp_path):
+    (tmp_path / "x.pt").write_bytes(b"not a checkpoint")
+    result = agecam("export", tmp_path / "x.pt", "--out", tmp_path / "m.onnx")
+    assert result.code == 9 and "x.pt" in result.err and "Traceback" not in result.err
+
+
+def test_unwritable_output_leaves_nothing(agecam, checkpoint, tmp_path):
+    result = agecam("export", checkpoint, "--out", tmp_path / "missing-folder" / "m.onnx")
+    assert result.code == 10 and "missing-folder" in result.err
+    assert not (tmp_path / "missing-folder").exists()
+
+
+def test_failed_parity_raises_and_leaves_no_model(checkpoint, tiny_appa, exported, tmp_path):
+    data = load_checkpoint(checkpoint)
+    crops = valid_crops(data, [str(tiny_appa)], 8)
+    ages = AgeModel(Path(exported["fp32"]["out"]), ["CPUExecutionProvider"]).predict(crops)[0]
+    assert parity(Path(exported["fp32"]["out"]), ages, crops, "fp32")["max_abs_age_diff"] < 1e-4
+    with pytest.raises(ExportError, match="parity check failed"):
+        parity(Path(exported["fp32"]["out"]), ages + np.float32(0.2), crops, "fp32")
+    assert sorted(p.name for p in Path(exported["fp32"]["out"]).parent.iterdir()) == [
+        "age-fp16.onnx",
+        "age-fp32.onnx",
+        "age-int8.onnx",
+    ], "no temporary export folders are left behind"
