@@ -9,8 +9,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from edge.age_model import AgeModel
 from edge.assets import DEMO_CLIP, assets_dir
 from edge.config import Config, load_config
+from edge.face_crop import crop_face
 from edge.runner import execute, load_detector
 from edge.source import SourceSpec, open_capture
 
@@ -111,6 +113,34 @@ def run_bench(config: Config, video: str, loops: int) -> dict:
     }
 
 
+def model_speed(config: Config, model_path: Path, video: str, batches: tuple[int, ...] = (1, 8),
+                repeats: int = 30) -> dict:
+    """Milliseconds per face of an age model alone, on real crops from a clip, at each batch size."""
+    model = AgeModel(model_path, config.age_model.providers, config.age_model.threads, max(batches))
+    detector = load_detector(config)
+    frames, _ = decode_all(video)
+    crops = [crop_face(image, face, model.info.crop) for image in frames[:10] for face in detector.detect(image)]
+    result = {"model": str(model_path), "precision": model.info.metadata.get("precision", "unknown"),
+              "provider": model.provider, "bytes": model_path.stat().st_size}
+    for batch in batches:
+        chosen = (crops * batch)[:batch]
+        model.predict(chosen)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            model.predict(chosen)
+        result[f"batch{batch}_ms_per_face"] = round(1000 * (time.perf_counter() - start) / (repeats * batch), 3)
+    return result
+
+
+def _bench_model(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    logging.getLogger().setLevel(args.log_level or "WARNING")
+    video = args.video or str(assets_dir() / DEMO_CLIP)
+    reports = [model_speed(config, Path(path), video, repeats=args.repeats) for path in args.models]
+    print(json.dumps(reports, indent=None if args.json else 2))
+    return 0
+
+
 def _bench_edge(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.model:
@@ -132,3 +162,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     edge.add_argument("--loops", type=int, default=5, help="replays of the clip to average over")
     edge.add_argument("--json", action="store_true", help="compact JSON on one line")
     edge.set_defaults(handler=_bench_edge)
+    model = targets.add_parser("model", help="ms per face of age models alone (batch 1 and 8) on real crops")
+    model.add_argument("models", nargs="+", help="ONNX age models")
+    model.add_argument("--video", help=f"clip to take face crops from (default: $AGECAM_ASSETS/{DEMO_CLIP})")
+    model.add_argument("--repeats", type=int, default=30, help="timed runs per batch size")
+    model.add_argument("--json", action="store_true", help="compact JSON on one line")
+    model.set_defaults(handler=_bench_model)
