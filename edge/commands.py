@@ -60,7 +60,10 @@ def _run(args: argparse.Namespace) -> int:
     spec = parse_source(args.source or config.source.uri)
 
     def report(status: dict) -> None:
-        log.info("status: %(frames)d frames, %(customers)d customers, %(dropped)d dropped, source %(source)s", status)
+        log.info(
+            "status: %(fps).1f fps, %(frames)d frames, %(customers)d customers, %(dropped)d dropped, source %(source)s",
+            status,
+        )
 
     with StopSignal().installed() as stop:
         result = execute(config, spec, stop=stop, on_status=report)

@@ -22,11 +22,13 @@ from edge.config import Config
 from edge.detector import FaceDetector
 from edge.errors import AssetError, DetectorError
 from edge.eventlog import DB_NAME, EventLog
+from edge.notify import SystemdNotifier
 from edge.pipeline import Pipeline
 from edge.source import FrameGrabber, SourceSpec
 
 log = logging.getLogger(__name__)
-STATUS_EVERY_S = 60.0
+STATUS_EVERY_S = 10.0
+WAIT_S = 0.5  # longest wait for a frame before the heartbeat ticks anyway
 
 
 def load_detector(config: Config) -> FaceDetector:
@@ -105,6 +107,7 @@ def execute(
     origin: float | None = None,
     stop: StopSignal | None = None,
     on_status: Callable[[dict], None] | None = None,
+    notifier: SystemdNotifier | None = None,
 ) -> RunResult:
     """Run the pipeline over a source. `origin` is the Unix time of the source's first frame."""
     stop = stop or StopSignal()
@@ -127,11 +130,14 @@ def execute(
     log.info("run %d: %s %s into %s", run_id, "live" if spec.live else "replay", spec, event_log.path)
     status = "failed"
     clock = time.perf_counter()
+    notifier = notifier or SystemdNotifier()
     stop.on_stop(grabber.stop)
     grabber.start()
+    notifier.ready(f"running: {spec} on {model.provider}")
     try:
-        status = _loop(pipeline, grabber, stop, on_status)
+        status = _loop(pipeline, grabber, stop, Heartbeat(notifier, on_status))
     finally:
+        notifier.stopping()
         grabber.stop()
         pipeline.finish()
         counters = pipeline.counters
@@ -148,20 +154,44 @@ def execute(
     return RunResult(run_id, event_log.path, status, time.perf_counter() - clock, pipeline, grabber, customers, hourly)
 
 
-def _loop(pipeline: Pipeline, grabber: FrameGrabber, stop: StopSignal, on_status: Callable[[dict], None] | None) -> str:
-    next_status = time.monotonic() + STATUS_EVERY_S
-    for frame in grabber:
-        pipeline.process(frame)
-        if stop.event.is_set():
-            return "stopped"
-        if on_status and time.monotonic() >= next_status:
-            next_status = time.monotonic() + STATUS_EVERY_S
-            on_status(
-                {
-                    "frames": pipeline.counters.frames,
-                    "customers": len(pipeline.counters.customers),
-                    "dropped": grabber.dropped,
-                    "source": grabber.state,
-                }
-            )
+class Heartbeat:
+    """Liveness from the main loop: systemd's watchdog and STATUS=, and a periodic status callback.
+    It ticks after every frame and every empty wait, so a lost camera does not look like a hung loop."""
+
+    def __init__(self, notifier: SystemdNotifier, on_status: Callable[[dict], None] | None) -> None:
+        self.notifier, self.on_status = notifier, on_status
+        self.ping_every = notifier.ping_interval_s()
+        now = time.monotonic()
+        self.next_ping, self.next_status, self.last_status, self.last_frames = now, now + STATUS_EVERY_S, now, 0
+
+    def tick(self, pipeline: Pipeline, grabber: FrameGrabber) -> None:
+        now = time.monotonic()
+        if self.ping_every and now >= self.next_ping:
+            self.notifier.watchdog()
+            self.next_ping = now + self.ping_every
+        if now < self.next_status:
+            return
+        frames = pipeline.counters.frames
+        status = {
+            "frames": frames,
+            "fps": round((frames - self.last_frames) / (now - self.last_status), 1),
+            "customers": len(pipeline.counters.customers),
+            "dropped": grabber.dropped,
+            "source": grabber.state,
+        }
+        self.notifier.status("{fps} fps, {customers} customers, {dropped} dropped, source {source}".format(**status))
+        if self.on_status:
+            self.on_status(status)
+        self.next_status, self.last_status, self.last_frames = now + STATUS_EVERY_S, now, frames
+
+
+def _loop(pipeline: Pipeline, grabber: FrameGrabber, stop: StopSignal, heartbeat: Heartbeat) -> str:
+    while not stop.event.is_set():
+        try:
+            frame = grabber.get(timeout=WAIT_S)
+        except EOFError:
+            break
+        if frame is not None:
+            pipeline.process(frame)
+        heartbeat.tick(pipeline, grabber)
     return "stopped" if stop.event.is_set() else "completed"

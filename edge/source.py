@@ -8,6 +8,7 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,10 +178,23 @@ class FrameGrabber(threading.Thread):
                     with contextlib.suppress(queue.Empty):
                         self.frames.get_nowait()
 
-    def __iter__(self):
+    def get(self, timeout: float) -> Frame | None:
+        """The next frame, or None if none came within `timeout` (a slow or lost source).
+        Raises EOFError once the source has ended or stop() was called."""
+        try:
+            frame = self.frames.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if frame is self._END:
+            raise EOFError
+        return frame
+
+    def __iter__(self) -> Iterator[Frame]:
         """Frames until the source ends or stop() is called."""
         while True:
-            frame = self.frames.get()
-            if frame is self._END:
+            try:
+                frame = self.get(timeout=1.0)
+            except EOFError:
                 return
-            yield frame
+            if frame is not None:
+                yield frame
