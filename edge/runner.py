@@ -22,8 +22,8 @@ from edge.config import Config
 from edge.detector import FaceDetector
 from edge.errors import AssetError, DetectorError
 from edge.eventlog import DB_NAME, EventLog
-from edge.notify import SystemdNotifier
 from edge.pipeline import Pipeline
+from edge.sd_notify import SystemdNotifier
 from edge.source import FrameGrabber, SourceSpec
 
 log = logging.getLogger(__name__)

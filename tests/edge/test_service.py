@@ -15,7 +15,7 @@ import pytest
 
 from edge import runner
 from edge.config import load_config
-from edge.notify import SystemdNotifier
+from edge.sd_notify import SystemdNotifier
 from edge.source import SourceSpec
 
 from clips import clip
