@@ -15,9 +15,9 @@ log = logging.getLogger("agecam")
 
 
 def _edge_commands() -> list:
-    from edge import assets, bench, commands
+    from edge import assets, bench, commands, evidence, simulate
 
-    return [commands.register, assets.register, bench.register]
+    return [commands.register, assets.register, bench.register, evidence.register, simulate.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from edge import __version__
 from edge.age_model import AgeModel
@@ -23,7 +24,7 @@ from edge.detector import FaceDetector
 from edge.errors import AssetError, DetectorError
 from edge.eventlog import DB_NAME, EventLog
 from edge.pipeline import Pipeline
-from edge.source import FrameGrabber, SourceSpec
+from edge.source import Frame, FrameGrabber, SourceSpec
 
 log = logging.getLogger(__name__)
 STATUS_EVERY_S = 60.0
@@ -67,6 +68,17 @@ class RunResult:
     hourly_stats: list[dict]
 
 
+class RunHooks(Protocol):
+    """Extra per-run work (the POS policy, edge.pos_link): started once the run exists, called after each
+    frame with the pipeline's state, finished before the event log closes."""
+
+    def start(self, event_log: EventLog, run_id: int, origin: float) -> None: ...
+
+    def on_frame(self, frame: Frame, pipeline: Pipeline) -> None: ...
+
+    def finish(self) -> None: ...
+
+
 class StopSignal:
     """SIGTERM/SIGINT ask the loop to finish the current frame, flush the log and return."""
 
@@ -105,6 +117,7 @@ def execute(
     origin: float | None = None,
     stop: StopSignal | None = None,
     on_status: Callable[[dict], None] | None = None,
+    hooks: RunHooks | None = None,
 ) -> RunResult:
     """Run the pipeline over a source. `origin` is the Unix time of the source's first frame."""
     stop = stop or StopSignal()
@@ -123,17 +136,22 @@ def execute(
         config_json=config.model_dump_json(),
         started=started,
     )
-    pipeline = Pipeline(config, detector, model, event_log, run_id, started if origin is None else origin)
+    origin = started if origin is None else origin
+    pipeline = Pipeline(config, detector, model, event_log, run_id, origin)
     log.info("run %d: %s %s into %s", run_id, "live" if spec.live else "replay", spec, event_log.path)
     status = "failed"
     clock = time.perf_counter()
     stop.on_stop(grabber.stop)
-    grabber.start()
     try:
-        status = _loop(pipeline, grabber, stop, on_status)
+        if hooks:
+            hooks.start(event_log, run_id, origin)
+        grabber.start()
+        status = _loop(pipeline, grabber, stop, on_status, hooks)
     finally:
         grabber.stop()
         pipeline.finish()
+        if hooks:
+            hooks.finish()
         counters = pipeline.counters
         event_log.update_run(
             run_id,
@@ -148,10 +166,18 @@ def execute(
     return RunResult(run_id, event_log.path, status, time.perf_counter() - clock, pipeline, grabber, customers, hourly)
 
 
-def _loop(pipeline: Pipeline, grabber: FrameGrabber, stop: StopSignal, on_status: Callable[[dict], None] | None) -> str:
+def _loop(
+    pipeline: Pipeline,
+    grabber: FrameGrabber,
+    stop: StopSignal,
+    on_status: Callable[[dict], None] | None,
+    hooks: RunHooks | None,
+) -> str:
     next_status = time.monotonic() + STATUS_EVERY_S
     for frame in grabber:
         pipeline.process(frame)
+        if hooks:
+            hooks.on_frame(frame, pipeline)
         if stop.event.is_set():
             return "stopped"
         if on_status and time.monotonic() >= next_status:
