@@ -15,9 +15,9 @@ log = logging.getLogger("agecam")
 
 
 def _edge_commands() -> list:
-    from edge import assets, bench, commands, evidence, simulate
+    from edge import assets, bench, commands, evidence, score, simulate
 
-    return [commands.register, assets.register, bench.register, evidence.register, simulate.register]
+    return [commands.register, assets.register, bench.register, evidence.register, simulate.register, score.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from edge.errors import PosError
 
-WALK_S = 0.8  # walking into and out of the till position
+WALK_S = 1.0  # walking into and out of the till position
+GAP_S = 0.5  # the next customer steps in while the previous one is still walking away
 CASHIERS = {"alice": 0.9, "bob": 0.5, "carol": 0.1}  # how often each checks ID of a customer under 25
 AGE_BANDS = {"minor": (13, 17), "young": (18, 24), "adult": (25, 75)}
 RESTRICTED = ["beer", "wine", "spirits"]
@@ -109,7 +110,7 @@ def plan_visits(faces: list[Face], rng: random.Random, alcohol_share: float = 0.
                 sold=check not in ("failed", "refused"),
             )
         )
-        enter = leave
+        enter = leave + GAP_S
     return visits
 
 

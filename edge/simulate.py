@@ -88,7 +88,7 @@ def background(width: int, height: int, rng: random.Random) -> np.ndarray:
 def render(visits: list[Visit], out: Path, fps: float, width: int, height: int, seed: int) -> int:
     rng = random.Random(seed)
     side = int(height * 0.36)
-    walk_blur = int((width / 2 + side) / (WALK_S * fps) * 0.6)
+    walk_blur = int((width / 2 + side) / (WALK_S * fps) * 0.35)
     actors = [Actor(visit, int(side * rng.uniform(0.9, 1.1)), rng, walk_blur) for visit in visits]
     backdrop = background(width, height, rng)
     noise = np.random.default_rng(seed)

@@ -70,11 +70,15 @@ class ZoneHistory:
             self.sightings.popleft()
 
     def dominant(self, start: float, end: float, eligible: Callable[[int], bool] | None = None) -> Association | None:
-        """The track with the most presence in [start, end] (among the eligible ones), or None."""
+        """The track with the most presence in [start, end] (among the eligible ones), or None.
+
+        Presence is weighted by recency, rising linearly from 0 at `start` to 1 at `end`, so the customer
+        who just arrived outweighs the previous one walking away early in the window."""
         presence: dict[int, float] = {}
+        span = max(end - start, 1e-6)
         for t, track_id, weight in self.sightings:
             if start <= t <= end and (eligible is None or eligible(track_id)):
-                presence[track_id] = presence.get(track_id, 0.0) + weight
+                presence[track_id] = presence.get(track_id, 0.0) + weight * max((t - start) / span, 1e-3)
         if not presence:
             return None
         best = max(presence, key=lambda track_id: (presence[track_id], -track_id))
