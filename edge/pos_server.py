@@ -42,7 +42,7 @@ class PosServer:
                 f"pos: cannot listen on {settings.host}:{settings.port} ({error.strerror}): change pos.port or pos.host"
             ) from None
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="pos-http", daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.1,), name="pos-http", daemon=True)
 
     @property
     def port(self) -> int:

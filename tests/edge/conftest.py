@@ -60,3 +60,13 @@ def scenario_config(folder: Path, model: Path, **sections: dict) -> Path:
 def replay(config: Path, scenario: Path, db: Path, *extra: str) -> int:
     args = ["--config", config, "--log-level", "WARNING", "replay", scenario / "till.mp4", "--fast", "--json"]
     return cli.main([str(a) for a in [*args, "--pos", scenario / "pos.jsonl", "--db", db, *extra]])
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory, scenario, tiny_model) -> tuple[Path, Path, Path]:
+    """The scenario replayed once with the default settings (but the policy scale): folder, config, db."""
+    folder = tmp_path_factory.mktemp("default-run")
+    config = scenario_config(folder, tiny_model)
+    db = folder / "state" / "agecam.db"
+    assert replay(config, scenario, db) == 0
+    return folder, config, db

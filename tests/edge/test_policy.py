@@ -152,7 +152,11 @@ def test_item_without_transaction_start_opens_one_and_a_new_start_ends_the_open_
 
 def test_the_customer_is_the_track_dominating_the_zone_not_a_passer_by():
     till = Till(age=None)
-    customer, passer_by, outside = ZoneFace(7, 0.5, 0.4, 0.06), ZoneFace(8, 0.45, 0.3, 0.01), ZoneFace(9, 0.05, 0.4, 0.2)
+    customer, passer_by, outside = (
+        ZoneFace(7, 0.5, 0.4, 0.06),
+        ZoneFace(8, 0.45, 0.3, 0.01),
+        ZoneFace(9, 0.05, 0.4, 0.2),
+    )
     ages = {7: estimate(16), 8: estimate(60), 9: estimate(70)}
     till.frames(3.0, estimates=ages, faces=[customer, passer_by, outside])
     till.send(event("transaction_start"))

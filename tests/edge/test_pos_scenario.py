@@ -11,8 +11,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-import pytest
-
 from edge import cli
 
 from conftest import replay, scenario_config
@@ -25,15 +23,6 @@ def run_cli(*args: object) -> tuple[int, str]:
     with contextlib.redirect_stdout(buffer):
         code = cli.main([str(arg) for arg in args])
     return code, buffer.getvalue()
-
-
-@pytest.fixture(scope="module")
-def default_run(tmp_path_factory, scenario, tiny_model):
-    folder = tmp_path_factory.mktemp("default-run")
-    config = scenario_config(folder, tiny_model)
-    db = folder / "state" / "agecam.db"
-    assert replay(config, scenario, db) == 0
-    return folder, config, db
 
 
 def rows(db: Path, sql: str) -> list[tuple]:
