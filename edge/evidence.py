@@ -51,8 +51,9 @@ def save_crop(state_dir: Path, name: str, crop: np.ndarray) -> str | None:
     return str(path)
 
 
-def purge(state_dir: Path, retention_days: float, now: float | None = None) -> list[Path]:
-    """Delete evidence crops older than the retention, and clear their references in the event log."""
+def purge(state_dir: Path, retention_days: float, db: Path | None = None, now: float | None = None) -> list[Path]:
+    """Delete evidence crops older than the retention, and clear their references in the event log
+    (`db`, default STATE_DIR/agecam.db)."""
     folder = state_dir / FOLDER
     if not folder.is_dir():
         return []
@@ -62,7 +63,7 @@ def purge(state_dir: Path, retention_days: float, now: float | None = None) -> l
         if path.stat().st_mtime < cutoff:
             path.unlink(missing_ok=True)
             removed.append(path)
-    db = state_dir / DB_NAME
+    db = db or state_dir / DB_NAME
     if removed and db.exists():
         event_log = EventLog(db)
         try:
@@ -82,7 +83,7 @@ def _purge_command(args: argparse.Namespace) -> int:
     days = args.days if args.days is not None else config.evidence.retention_days
     if days < 0:
         raise ConfigError("--days must be 0 or more")
-    removed = purge(config.state_dir(), days)
+    removed = purge(config.state_dir(), days, Path(args.db) if args.db else None)
     print(f"removed {len(removed)} evidence crop(s) older than {days:g} days from {config.state_dir() / FOLDER}")
     return 0
 
@@ -90,4 +91,5 @@ def _purge_command(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     command = subparsers.add_parser("purge", help="delete evidence crops older than evidence.retention_days now")
     command.add_argument("--days", type=float, help="override the retention (0 deletes every crop)")
+    command.add_argument("--db", help="event log whose flags refer to the crops (default: STATE_DIR/agecam.db)")
     command.set_defaults(handler=_purge_command)

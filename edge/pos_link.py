@@ -19,6 +19,7 @@ from edge.pos_events import PosEvent
 from edge.pos_server import PosServer, wall_clock
 from edge.pos_store import PosStore, alert_message
 from edge.source import Frame
+from edge.tracker import Track
 from edge.zone import ZoneFace
 
 log = logging.getLogger(__name__)
@@ -49,16 +50,6 @@ class PosLink:
 
     def on_frame(self, frame: Frame, pipeline: Pipeline) -> None:
         seen = [track for track in pipeline.tracker.tracks.values() if track.last_seen == frame.t]
-        height, width = frame.image.shape[:2]
-        faces = [
-            ZoneFace(
-                track.track_id,
-                track.face.center[0] / width,
-                track.face.center[1] / height,
-                float(track.face.box[2] * track.face.box[3]) / (width * height),
-            )
-            for track in seen
-        ]
         estimates = {
             track.track_id: pipeline.ages[track.track_id].estimate if track.track_id in pipeline.ages else None
             for track in seen
@@ -66,7 +57,7 @@ class PosLink:
         if self.crops is not None:
             for track in seen:
                 self.crops.put(track.track_id, crop_face(frame.image, track.face, EVIDENCE_CROP))
-        outcomes = self.policy.observe(frame.t, faces, estimates)
+        outcomes = self.policy.observe(frame.t, zone_faces(seen, frame), estimates)
         for event, t in self._due_events(frame.t):
             outcomes += self.policy.handle(event, t)
         self._emit(outcomes)
@@ -140,4 +131,18 @@ class PosLink:
     def _purge_evidence(self, t: float) -> None:
         if t >= self._next_purge:
             self._next_purge = t + PURGE_EVERY_S
-            purge(self.config.state_dir(), self.config.evidence.retention_days)
+            purge(self.config.state_dir(), self.config.evidence.retention_days, self.store.log.path)
+
+
+def zone_faces(tracks: list[Track], frame: Frame) -> list[ZoneFace]:
+    """The tracks' faces in fractions of the frame, as the zone wants them."""
+    height, width = frame.image.shape[:2]
+    return [
+        ZoneFace(
+            track.track_id,
+            track.face.center[0] / width,
+            track.face.center[1] / height,
+            float(track.face.box[2] * track.face.box[3]) / (width * height),
+        )
+        for track in tracks
+    ]

@@ -54,7 +54,8 @@ class PosServer:
         log.info("POS endpoint on http://%s:%d/events", self.settings.host, self.port)
 
     def stop(self) -> None:
-        self.httpd.shutdown()
+        if self.thread.is_alive():  # shutdown() would wait forever for a loop that never started
+            self.httpd.shutdown()
         self.httpd.server_close()
 
     def accept(self, body: bytes) -> tuple[int, dict]:
