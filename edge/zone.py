@@ -76,8 +76,10 @@ class ZoneHistory:
         who just arrived outweighs the previous one walking away early in the window."""
         presence: dict[int, float] = {}
         span = max(end - start, 1e-6)
-        for t, track_id, weight in self.sightings:
-            if start <= t <= end and (eligible is None or eligible(track_id)):
+        for t, track_id, weight in reversed(self.sightings):  # newest first, so the scan stops at `start`
+            if t < start:
+                break
+            if t <= end and (eligible is None or eligible(track_id)):
                 presence[track_id] = presence.get(track_id, 0.0) + weight * max((t - start) / span, 1e-3)
         if not presence:
             return None

@@ -73,10 +73,21 @@ def test_flags_carry_estimate_interval_samples_transaction_and_cashier(default_r
     assert rows(db, "SELECT count(*) FROM pos_events")[0][0] == len((scenario / "pos.jsonl").read_text().splitlines())
 
 
-def test_a_default_run_leaves_no_image_file_anywhere(default_run, scenario):
+def test_a_default_run_leaves_no_image_file_anywhere(default_run, scenario, tmp_path_factory):
     folder, _, db = default_run
     written = [path for path in folder.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES]
     assert written == [], "a default run must not store any image"
+    base = tmp_path_factory.getbasetemp()
+    started = min(p.stat().st_mtime for p in scenario.iterdir())  # the scenario was made before the run
+    elsewhere = [
+        path
+        for root in (base, Path.cwd())
+        for path in root.rglob("*")
+        if path.suffix.lower() in IMAGE_SUFFIXES
+        and path.stat().st_mtime >= started
+        and not {"faces", "evidence"} & set(path.parts)  # the scenario's inputs; the evidence test's crops
+    ]
+    assert elsewhere == [], "nor anywhere else: the test folders or the working directory"
     assert not (folder / "state" / "evidence").exists()
     assert rows(db, "SELECT count(*) FROM alerts WHERE evidence IS NOT NULL")[0][0] == 0
     scenario_images = {p for p in scenario.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES}
