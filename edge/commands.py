@@ -68,10 +68,13 @@ def _run(args: argparse.Namespace) -> int:
     config = load(args)
     spec = parse_source(args.source or config.source.uri)
 
+    link = PosLink(config, serve=True) if config.pos.enabled else None
+
     def report(status: dict) -> None:
         log.info("status: %(frames)d frames, %(customers)d customers, %(dropped)d dropped, source %(source)s", status)
+        if link:
+            log.info("POS: %s", ", ".join(f"{value} {key}" for key, value in link.summary().items()))
 
-    link = PosLink(config, serve=True) if config.pos.enabled else None
     with StopSignal().installed() as stop:
         result = execute(config, spec, stop=stop, on_status=report, hooks=link)
     log.info("run %d %s after %d frames", result.run_id, result.status, result.pipeline.counters.frames)

@@ -70,14 +70,13 @@ class PosLink:
             self._emit(self.policy.handle(event, t))
         self._emit(self.policy.close_all(self.policy.now))
         self.notifier.close()
-        if self.server:
-            self.counts["rejected"] = self.server.rejected
+        if self.server and self.server.store:
             self.server.store.log.close()
 
     def summary(self) -> dict:
         return {
             "events": self.counts["events"],
-            "rejected": self.counts["rejected"],
+            "rejected": self.server.rejected if self.server else 0,
             "alerts": self.counts["alert"],
             "flags": self.counts["flag"],
             "notifications_sent": self.notifier.sent,
