@@ -88,6 +88,7 @@ class PosServer:
 def _handler_for(server: PosServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = 10  # seconds: a client that stalls mid-request loses its connection, not a thread forever
 
         def do_POST(self) -> None:
             if self.path.split("?")[0] != "/events":
