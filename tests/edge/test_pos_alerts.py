@@ -74,7 +74,7 @@ def test_failing_receivers_are_counted_and_delivery_goes_on(problem):
 
 
 def test_a_slow_webhook_does_not_hold_up_the_caller():
-    with receiver(delay_s=1.5) as (url, received):
+    with receiver(delay_s=0.5) as (url, received):
         notifier = Notifier(AlertsConfig(webhook=url, timeout_s=5))
         notifier.start()
         started = time.perf_counter()

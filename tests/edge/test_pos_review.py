@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 import re
 import sqlite3
 
@@ -108,3 +109,24 @@ def test_schema_2_adds_the_pos_tables_to_a_version_1_log(tmp_path):
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert connection.execute("PRAGMA user_version").fetchone()[0] == 2
     assert tables >= {"runs", "customers", "pos_events", "pos_rejects", "transactions", "alerts"}
+
+
+def test_compliance_per_cashier_follows_the_scenario(default_run, scenario):
+    """A check is required for minors buying alcohol (they read under the threshold); done if recorded."""
+    from edge.report import compliance
+    from edge.review import open_log
+
+    _, _, db = default_run
+    expected: dict[str, dict] = {}
+    for customer in json.loads((scenario / "truth.json").read_text())["customers"]:
+        if customer["alcohol"] and customer["real_age"] < 18:
+            line = expected.setdefault(customer["cashier_id"], {"required": 0, "checked": 0})
+            line["required"] += 1
+            line["checked"] += customer["id_check"] is not None
+    connection = open_log(db)
+    try:
+        rows = compliance(connection, None, None)
+        found = {row["cashier"]: {"required": row["required"], "checked": row["checked"]} for row in rows}
+    finally:
+        connection.close()
+    assert found == expected and expected
