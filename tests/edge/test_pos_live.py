@@ -115,3 +115,18 @@ def test_a_bad_replay_script_exits_11_before_any_run(agecam, tmp_path, scenario,
     assert result.code == 11 and "Traceback" not in result.err
     assert next(line for line in result.err.splitlines() if line.startswith("agecam: error:")).count(words) == 1
     assert not (tmp_path / "state").exists()
+
+
+def test_simulate_and_score_refuse_bad_input_with_one_line(agecam, tmp_path, scenario):
+    def one_line(result, code: int, words: str) -> None:
+        lines = [line for line in result.err.splitlines() if line.startswith("agecam: error:")]
+        assert result.code == code and len(lines) == 1 and words in lines[0], result.err
+        assert "Traceback" not in result.err
+
+    one_line(agecam("simulate", "--faces", tmp_path / "none", "--out", tmp_path / "o"), 11, "labels.csv")
+    (tmp_path / "faces").mkdir()
+    (tmp_path / "faces" / "labels.csv").write_text("file_name,real_age\na.jpg,old\n")
+    one_line(agecam("simulate", "--faces", tmp_path / "faces", "--out", tmp_path / "o", "--split", ""), 11, "line 2")
+    one_line(agecam("simulate", "--faces", tmp_path / "faces", "--out", tmp_path / "o", "--size", "big"), 2, "--size")
+    one_line(agecam("score", tmp_path, "--db", tmp_path / "x.db"), 11, "truth.json")
+    one_line(agecam("score", scenario, "--db", tmp_path / "x.db"), 6, "not found")
