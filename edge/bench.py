@@ -113,20 +113,15 @@ def run_bench(config: Config, video: str, loops: int) -> dict:
     }
 
 
-def model_speed(
-    config: Config, model_path: Path, video: str, batches: tuple[int, ...] = (1, 8), repeats: int = 30
-) -> dict:
+def model_speed(config: Config, model_path: Path, video: str, batches: tuple[int, ...] = (1, 8),
+                repeats: int = 30) -> dict:
     """Milliseconds per face of an age model alone, on real crops from a clip, at each batch size."""
     model = AgeModel(model_path, config.age_model.providers, config.age_model.threads, max(batches))
     detector = load_detector(config)
     frames, _ = decode_all(video)
     crops = [crop_face(image, face, model.info.crop) for image in frames[:10] for face in detector.detect(image)]
-    result = {
-        "model": str(model_path),
-        "precision": model.info.metadata.get("precision", "unknown"),
-        "provider": model.provider,
-        "bytes": model_path.stat().st_size,
-    }
+    result = {"model": str(model_path), "precision": model.info.metadata.get("precision", "unknown"),
+              "provider": model.provider, "bytes": model_path.stat().st_size}
     for batch in batches:
         chosen = (crops * batch)[:batch]
         model.predict(chosen)
