@@ -15,9 +15,18 @@ log = logging.getLogger("agecam")
 
 
 def _edge_commands() -> list:
-    from edge import assets, bench, commands
+    from edge import assets, bench, commands, evidence, report, review, score, simulate
 
-    return [commands.register, assets.register, bench.register]
+    return [
+        commands.register,
+        assets.register,
+        bench.register,
+        review.register,
+        report.register,
+        evidence.register,
+        simulate.register,
+        score.register,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:

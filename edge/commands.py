@@ -14,6 +14,8 @@ import yaml
 
 from edge.config import Config, load_config
 from edge.errors import ConfigError, SourceError, StateError
+from edge.pos_events import load_script
+from edge.pos_link import PosLink
 from edge.runner import StopSignal, execute
 from edge.source import SourceSpec, open_capture, parse_source
 from edge.summary import build_summary, format_summary
@@ -41,6 +43,7 @@ def parse_start(text: str | None) -> float | None:
 def _replay(args: argparse.Namespace) -> int:
     config = load(args)
     origin = parse_start(args.start)
+    link = PosLink(config, load_script(Path(args.pos))) if args.pos else None
     with StopSignal().installed() as stop:
         result = execute(
             config,
@@ -49,9 +52,15 @@ def _replay(args: argparse.Namespace) -> int:
             db_path=Path(args.db) if args.db else None,
             origin=origin,
             stop=stop,
+            hooks=link,
         )
     summary = build_summary(result)
-    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    if link:
+        summary["pos"] = link.summary()
+    text = format_summary(summary)
+    if link:
+        text += "\n  POS: " + ", ".join(f"{value} {key}" for key, value in summary["pos"].items())
+    print(json.dumps(summary, indent=2) if args.json else text)
     return 0
 
 
@@ -59,14 +68,18 @@ def _run(args: argparse.Namespace) -> int:
     config = load(args)
     spec = parse_source(args.source or config.source.uri)
 
+    link = PosLink(config, serve=True) if config.pos.enabled else None
+
     def report(status: dict) -> None:
         log.info(
             "status: %(fps).1f fps, %(frames)d frames, %(customers)d customers, %(dropped)d dropped, source %(source)s",
             status,
         )
+        if link:
+            log.info("POS: %s", ", ".join(f"{value} {key}" for key, value in link.summary().items()))
 
     with StopSignal().installed() as stop:
-        result = execute(config, spec, stop=stop, on_status=report)
+        result = execute(config, spec, stop=stop, on_status=report, hooks=link)
     log.info("run %d %s after %d frames", result.run_id, result.status, result.pipeline.counters.frames)
     return 0
 
@@ -118,6 +131,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     replay.add_argument("--json", action="store_true", help="print the summary as JSON")
     replay.add_argument("--db", help="event log file (default: STATE_DIR/agecam.db)")
     replay.add_argument("--start", help="wall-clock time of the first frame, ISO 8601 (default: now)")
+    replay.add_argument("--pos", metavar="EVENTS.jsonl", help="POS events to replay, each with t (video seconds)")
     replay.set_defaults(handler=_replay)
 
     run = subparsers.add_parser("run", help="process a live camera or stream until stopped (SIGTERM/Ctrl-C)")

@@ -88,6 +88,59 @@ class StatsConfig(Section):
         return value
 
 
+class PosConfig(Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8765
+    token: str | None = None
+    max_body_bytes: Annotated[int, Field(ge=256, le=1_048_576)] = 16384
+    restricted_categories: list[str] = Field(default_factory=lambda: ["alcohol", "beer", "wine", "spirits", "cider"])
+
+
+Point = tuple[Fraction, Fraction]
+
+
+class PolicyConfig(Section):
+    threshold: Annotated[float, Field(ge=1, le=100)] = 25
+    use_lower_bound: bool = False
+    minor_age: Annotated[float, Field(ge=1, le=100)] = 18
+    min_samples: Annotated[int, Field(ge=1)] = 1
+    zone: list[Point] = Field(default_factory=lambda: [(0.2, 0.0), (0.8, 0.0), (0.8, 1.0), (0.2, 1.0)])
+    association_window_s: Positive = 3.0
+
+    @field_validator("zone")
+    @classmethod
+    def _polygon(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if len(value) < 3:
+            raise ValueError("give the customer zone as at least 3 [x, y] points, each a fraction of the frame")
+        return value
+
+
+class AlertsConfig(Section):
+    webhook: str | None = None
+    command: list[str] | None = None
+    timeout_s: Positive = 2.0
+
+    @field_validator("webhook")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("the webhook must be an http:// or https:// URL")
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _argv(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("give the command as a list: program first, then its arguments")
+        return value
+
+
+class EvidenceConfig(Section):
+    enabled: bool = False
+    retention_days: Annotated[float, Field(gt=0, le=3650)] = 7
+
+
 class StateConfig(Section):
     dir: str | None = None
 
@@ -103,6 +156,10 @@ class Config(Section):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     customer: CustomerConfig = Field(default_factory=CustomerConfig)
     stats: StatsConfig = Field(default_factory=StatsConfig)
+    pos: PosConfig = Field(default_factory=PosConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 

@@ -43,6 +43,12 @@ class AssetError(AgecamError):
     exit_code = 7
 
 
+class PosError(AgecamError):
+    """A POS event script (--pos FILE) or scenario that is missing or malformed."""
+
+    exit_code = 11
+
+
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from edge import __version__
 from edge.age_model import AgeModel
@@ -24,7 +25,7 @@ from edge.errors import AssetError, DetectorError
 from edge.eventlog import DB_NAME, EventLog
 from edge.pipeline import Pipeline
 from edge.sd_notify import SystemdNotifier
-from edge.source import FrameGrabber, SourceSpec
+from edge.source import Frame, FrameGrabber, SourceSpec
 
 log = logging.getLogger(__name__)
 STATUS_EVERY_S = 10.0
@@ -69,6 +70,17 @@ class RunResult:
     hourly_stats: list[dict]
 
 
+class RunHooks(Protocol):
+    """Extra per-run work (the POS policy, edge.pos_link): started once the run exists, called after each
+    frame with the pipeline's state, finished before the event log closes."""
+
+    def start(self, event_log: EventLog, run_id: int, origin: float) -> None: ...
+
+    def on_frame(self, frame: Frame, pipeline: Pipeline) -> None: ...
+
+    def finish(self) -> None: ...
+
+
 class StopSignal:
     """SIGTERM/SIGINT ask the loop to finish the current frame, flush the log and return."""
 
@@ -107,6 +119,7 @@ def execute(
     origin: float | None = None,
     stop: StopSignal | None = None,
     on_status: Callable[[dict], None] | None = None,
+    hooks: RunHooks | None = None,
     notifier: SystemdNotifier | None = None,
 ) -> RunResult:
     """Run the pipeline over a source. `origin` is the Unix time of the source's first frame."""
@@ -126,20 +139,25 @@ def execute(
         config_json=config.model_dump_json(),
         started=started,
     )
-    pipeline = Pipeline(config, detector, model, event_log, run_id, started if origin is None else origin)
+    origin = started if origin is None else origin
+    pipeline = Pipeline(config, detector, model, event_log, run_id, origin)
     log.info("run %d: %s %s into %s", run_id, "live" if spec.live else "replay", spec, event_log.path)
     status = "failed"
     clock = time.perf_counter()
     notifier = notifier or SystemdNotifier()
     stop.on_stop(grabber.stop)
-    grabber.start()
-    notifier.ready(f"running: {spec} on {model.provider}")
     try:
-        status = _loop(pipeline, grabber, stop, Heartbeat(notifier, on_status))
+        if hooks:
+            hooks.start(event_log, run_id, origin)
+        grabber.start()
+        notifier.ready(f"running: {spec} on {model.provider}")
+        status = _loop(pipeline, grabber, stop, Heartbeat(notifier, on_status), hooks)
     finally:
         notifier.stopping()
         grabber.stop()
         pipeline.finish()
+        if hooks:
+            hooks.finish()
         counters = pipeline.counters
         event_log.update_run(
             run_id,
@@ -185,7 +203,9 @@ class Heartbeat:
         self.next_status, self.last_status, self.last_frames = now + STATUS_EVERY_S, now, frames
 
 
-def _loop(pipeline: Pipeline, grabber: FrameGrabber, stop: StopSignal, heartbeat: Heartbeat) -> str:
+def _loop(
+    pipeline: Pipeline, grabber: FrameGrabber, stop: StopSignal, heartbeat: Heartbeat, hooks: RunHooks | None
+) -> str:
     while not stop.event.is_set():
         try:
             frame = grabber.get(timeout=WAIT_S)
@@ -193,5 +213,7 @@ def _loop(pipeline: Pipeline, grabber: FrameGrabber, stop: StopSignal, heartbeat
             break
         if frame is not None:
             pipeline.process(frame)
+            if hooks:
+                hooks.on_frame(frame, pipeline)
         heartbeat.tick(pipeline, grabber)
     return "stopped" if stop.event.is_set() else "completed"

@@ -1,0 +1,120 @@
+"""POS events: the four event types as pydantic models, parsed from HTTP bodies or a replay script.
+
+Types are strict (a till id must be a string, age_restricted a real boolean) and unknown fields are
+refused, so a typo such as `age_restrited` fails loudly instead of silently disabling the policy.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, TypeAdapter, ValidationError
+
+from edge.errors import PosError
+
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+Seconds = Annotated[StrictFloat | StrictInt, Field(ge=0)]
+
+
+class BaseEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    till_id: Name
+    cashier_id: Name | None = None
+    transaction_id: Name | None = None
+    # The POS's own time (Unix seconds or ISO 8601); recorded, while live timing uses the receipt time.
+    ts: StrictFloat | StrictInt | datetime | None = None
+    # Replay scripts only: seconds from the start of the video.
+    t: Seconds | None = None
+
+
+class TransactionStart(BaseEvent):
+    type: Literal["transaction_start"]
+
+
+class ItemScanned(BaseEvent):
+    type: Literal["item_scanned"]
+    sku: Name | None = None
+    name: Annotated[str, Field(max_length=200)] | None = None
+    category: Name | None = None
+    age_restricted: StrictBool = False
+
+
+class IdChecked(BaseEvent):
+    type: Literal["id_checked"]
+    result: Literal["passed", "failed", "refused"]
+
+
+class TransactionEnd(BaseEvent):
+    type: Literal["transaction_end"]
+    # voided: the sale did not go through, so nothing was sold and nothing is flagged.
+    status: Literal["completed", "voided"] = "completed"
+
+
+PosEvent = Annotated[TransactionStart | ItemScanned | IdChecked | TransactionEnd, Field(discriminator="type")]
+EVENT_TYPES = ("transaction_start", "item_scanned", "id_checked", "transaction_end")
+_ADAPTER: TypeAdapter[PosEvent] = TypeAdapter(PosEvent)
+
+
+class BadEvent(ValueError):
+    """An event that is not valid JSON (HTTP 400) or does not fit the models (422); the message says why."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"] if part not in EVENT_TYPES) or "event"
+    if first["type"] == "union_tag_invalid" or first["type"] == "union_tag_not_found":
+        return f"'type' must be one of {', '.join(EVENT_TYPES)}"
+    if first["type"] == "extra_forbidden":
+        return f"unknown field '{where}'"
+    return f"{where}: {first['msg']}"
+
+
+def parse_event(data: object) -> PosEvent:
+    if not isinstance(data, dict):
+        raise BadEvent("an event must be a JSON object", 400)
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as error:
+        raise BadEvent(describe(error)) from None
+
+
+def parse_json(body: bytes) -> PosEvent:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BadEvent(f"not valid JSON ({error})", 400) from None
+    return parse_event(data)
+
+
+def is_restricted(event: ItemScanned, categories: list[str]) -> bool:
+    category = (event.category or "").strip().lower()
+    return event.age_restricted or category in {name.lower() for name in categories}
+
+
+def load_script(path: Path) -> list[PosEvent]:
+    """A replay script: one JSON event per line, each with `t`, sorted by `t` (stable). Blank lines are skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise PosError(f"cannot read the POS script {path} ({reason}): check the path") from None
+    events = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            event = parse_json(line.encode())
+        except BadEvent as error:
+            raise PosError(f"{path} line {number}: {error}") from None
+        if event.t is None:
+            raise PosError(f"{path} line {number}: a replay event needs 't', seconds from the start of the video")
+        events.append(event)
+    return sorted(events, key=lambda event: event.t)
