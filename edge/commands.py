@@ -66,7 +66,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     config = load(args)
-    spec = parse_source(args.source or config.source.uri)
+    spec = parse_source(args.source or config.source.uri, loop=args.loop or config.source.loop)
 
     link = PosLink(config, serve=True) if config.pos.enabled else None
 
@@ -136,6 +136,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     run = subparsers.add_parser("run", help="process a live camera or stream until stopped (SIGTERM/Ctrl-C)")
     run.add_argument("--source", help="camera index, /dev/videoN, rtsp:// or http:// URL (default: source.uri)")
+    run.add_argument("--loop", action="store_true", help="replay a video file source forever (source.loop)")
     run.set_defaults(handler=_run)
 
     record = subparsers.add_parser("record", help="save a source to a video file, for later replay")

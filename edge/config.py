@@ -29,11 +29,12 @@ class Section(BaseModel):
 
 class SourceConfig(Section):
     uri: str = "0"
+    loop: bool = False
     width: Annotated[int, Field(gt=0)] | None = None
     height: Annotated[int, Field(gt=0)] | None = None
     queue_size: Annotated[int, Field(ge=1, le=256)] = 4
     reconnect_initial_s: Positive = 0.5
-    reconnect_max_s: Positive = 30.0
+    reconnect_max_s: Positive = 10.0
 
 
 class DetectorConfig(Section):

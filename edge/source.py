@@ -24,10 +24,12 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SourceSpec:
     """kind: 'camera' (index or /dev path), 'stream' (rtsp/http URL) or 'file'. Live kinds drop frames
-    when processing falls behind and are reopened when lost."""
+    when processing falls behind and are reopened when lost. A looping file restarts at its end and
+    never ends, like a camera (for demos and soak tests)."""
 
     kind: str
     value: str | int
+    loop: bool = False
 
     @property
     def live(self) -> bool:
@@ -37,7 +39,9 @@ class SourceSpec:
         return str(self.value)
 
 
-def parse_source(uri: str) -> SourceSpec:
+def parse_source(uri: str, loop: bool = False) -> SourceSpec:
+    if loop:
+        return SourceSpec("file", uri, loop=True)
     if re.fullmatch(r"\d+", uri):
         return SourceSpec("camera", int(uri))
     if uri.startswith("/dev/"):
@@ -151,6 +155,10 @@ class FrameGrabber(threading.Thread):
             while not self._stop_event.is_set():
                 image, decode_ms = self._read()
                 if image is None:
+                    if self.spec.loop:
+                        self.capture.release()
+                        self.capture = open_capture(self.spec)
+                        continue
                     if not self.spec.live:
                         break
                     log.warning("source %s lost; reconnecting", self.spec)
