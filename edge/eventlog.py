@@ -6,6 +6,7 @@ the old or the new state, never a half-made database.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 from edge.customer import AgeEstimate
 from edge.errors import StateError
 
+log = logging.getLogger(__name__)
 DB_NAME = "agecam.db"
 
 # Each entry moves the schema from version (index) to (index + 1). Never edit a released one.
@@ -120,6 +122,8 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX transactions_by_time ON transactions (started_at)",
         "CREATE INDEX pos_events_by_run ON pos_events (run_id, t)",
     ],
+    # 3: the process of each run, so a run cut off by power loss or kill -9 can be marked failed later.
+    ["ALTER TABLE runs ADD COLUMN pid INTEGER"],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -145,13 +149,16 @@ class CustomerRecord:
 
 
 class EventLog:
-    def __init__(self, path: Path) -> None:
+    """durable: fsync every commit (synchronous=FULL), for writes acknowledged to others (POS events).
+    Otherwise WAL with synchronous=NORMAL: never corrupt, and safe from a process crash."""
+
+    def __init__(self, path: Path, durable: bool = False) -> None:
         self.path = path
         _ensure_writable_folder(path.parent)
         try:
             self.db = sqlite3.connect(path, isolation_level=None, timeout=10, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             self.db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
         except sqlite3.DatabaseError as error:
@@ -185,12 +192,20 @@ class EventLog:
         started: float,
     ) -> int:
         with self.transaction():
+            self._close_orphaned_runs()
             cursor = self.db.execute(
                 "INSERT INTO runs (started_at, status, mode, source, model_path, model_sha256, provider,"
-                " agecam_version, config_json) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?)",
-                (iso(started), mode, source, model_path, model_sha256, provider, version, config_json),
+                " agecam_version, config_json, pid) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (iso(started), mode, source, model_path, model_sha256, provider, version, config_json, os.getpid()),
             )
         return int(cursor.lastrowid)
+
+    def _close_orphaned_runs(self) -> None:
+        """Runs still 'running' whose process is gone ended without a clean stop (power loss, kill -9)."""
+        for run_id, pid in self.db.execute("SELECT id, pid FROM runs WHERE status = 'running'").fetchall():
+            if pid is None or not _process_alive(pid):
+                self.db.execute("UPDATE runs SET status = 'failed' WHERE id = ?", (run_id,))
+                log.warning("run %d ended without a clean stop (power loss or kill?): marked failed", run_id)
 
     def save_customers(self, run_id: int, records: list[CustomerRecord]) -> None:
         """Upsert customers; a counted customer that ends is added to its hour's statistics, once."""
@@ -283,6 +298,16 @@ class _Transaction:
 
     def __exit__(self, kind: type | None, *_: object) -> None:
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
 
 
 def _ensure_writable_folder(folder: Path) -> None:

@@ -96,8 +96,8 @@ def test_bad_time_filter_is_exit_2(agecam, write_config, tmp_path):
     assert result.code == 2 and "--since" in result.err
 
 
-def test_schema_2_adds_the_pos_tables_to_a_version_1_log(tmp_path):
-    from edge.eventlog import MIGRATIONS
+def test_migrations_bring_a_version_1_log_up_to_date(tmp_path):
+    from edge.eventlog import MIGRATIONS, SCHEMA_VERSION
 
     path = tmp_path / "v1.db"
     with sqlite3.connect(path) as connection:
@@ -107,8 +107,10 @@ def test_schema_2_adds_the_pos_tables_to_a_version_1_log(tmp_path):
     EventLog(path).close()
     with sqlite3.connect(path) as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(runs)")}
     assert tables >= {"runs", "customers", "pos_events", "pos_rejects", "transactions", "alerts"}
+    assert "pid" in columns
 
 
 def test_compliance_per_cashier_follows_the_scenario(default_run, scenario):

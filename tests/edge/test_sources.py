@@ -149,3 +149,30 @@ def test_edge_never_imports_torch():
         "edge.cli.build_parser(); assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_durable_log_syncs_every_commit(tmp_path):
+    assert EventLog(tmp_path / "a.db", durable=True).db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert EventLog(tmp_path / "b.db").db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+def test_a_run_cut_off_by_kill_9_is_marked_failed_by_the_next(tmp_path):
+    path = tmp_path / "agecam.db"
+    code = (
+        f"from edge.eventlog import EventLog; EventLog(__import__('pathlib').Path({str(path)!r})).start_run("
+        "mode='live', source='0', model_path='m', model_sha256='s', provider='CPU', version='0', "
+        "config_json='{}', started=0.0)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)  # exits without finishing its run
+    log = EventLog(path)
+    log.start_run(
+        mode="live",
+        source="0",
+        model_path="m",
+        model_sha256="s",
+        provider="CPU",
+        version="0",
+        config_json="{}",
+        started=1.0,
+    )
+    assert log.db.execute("SELECT status FROM runs ORDER BY id").fetchall() == [("failed",), ("running",)]
