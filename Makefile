@@ -24,7 +24,10 @@ $(BIN)/.dev: pyproject.toml
 
 demo: $(BIN)/.runtime
 	$(BIN)/agecam assets fetch
-	$(BIN)/agecam replay $(DEMO_CLIP) --db demo/agecam.db
+	rm -f demo/agecam.db*
+	$(BIN)/agecam replay $(DEMO_CLIP) --pos examples/demo-pos.jsonl --db demo/agecam.db
+	$(BIN)/agecam report --db demo/agecam.db --out demo/report.html
+	@echo "report: demo/report.html"
 
 test: $(BIN)/.dev
 	$(BIN)/ruff check .
