@@ -97,7 +97,7 @@ def test_bad_time_filter_is_exit_2(agecam, write_config, tmp_path):
 
 
 def test_migrations_bring_a_version_1_log_up_to_date(tmp_path):
-    from edge.eventlog import MIGRATIONS, SCHEMA_VERSION
+    from edge.schema import MIGRATIONS, SCHEMA_VERSION
 
     path = tmp_path / "v1.db"
     with sqlite3.connect(path) as connection:

@@ -14,7 +14,8 @@ import pytest
 
 from edge.config import SourceConfig
 from edge.errors import StateError
-from edge.eventlog import SCHEMA_VERSION, EventLog
+from edge.eventlog import EventLog
+from edge.schema import SCHEMA_VERSION
 from edge.source import FrameGrabber, SourceSpec, parse_source
 
 from clips import clip
