@@ -55,11 +55,9 @@ def _eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(
-            f"n {report['n']}  MAE {report['mae']:.2f}  no face {report['no_face']}  "
-            f"c25 minor recall {report['c25_minor_recall']}  false alarm {report['c25_false_alarm']:.3f}  "
-            f"report: {report['report']}"
-        )
+        keys = ("n", "mae", "no_face", "c25_minor_recall", "c25_teen_recall", "c25_false_alarm")
+        print("  ".join(f"{k} {report[k]:.3f}" if isinstance(report[k], float) else f"{k} {report[k]}" for k in keys))
+        print(f"report: {report['report']}")
     return 0
 
 
