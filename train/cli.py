@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 
 log = logging.getLogger("agecam.train")
 
@@ -114,7 +113,6 @@ def _add_data(subparsers: argparse._SubParsersAction) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    os.environ.setdefault("KMP_WARNINGS", "0")
     _add_train(subparsers)
     _add_eval(subparsers)
     _add_data(subparsers)
