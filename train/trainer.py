@@ -17,6 +17,7 @@ from edge.face_crop import CropSpec
 from train import loop
 from train.assets import cache_root, detector_path
 from train.augment import AUGMENT_VERSION
+from train.backbones import SPECS
 from train.checkpoint import describe_net, load_checkpoint, save_checkpoint
 from train.config import TrainConfig
 from train.crops import CropCache
@@ -232,6 +233,9 @@ class Trainer:
         np.random.seed(self.cfg.seed)
         torch.manual_seed(self.cfg.seed)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.cfg.cut is None:  # record the cut, so a later default cannot break --resume
+            last = load_checkpoint(self.run_dir / "last.pt") if self.resume else {}
+            self.cfg.cut = last.get("cut", SPECS[self.cfg.backbone].default_cut)
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg.model_dump(), sort_keys=False))
         self._prepare()
         stage, done, state = self._restore()
