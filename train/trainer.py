@@ -220,7 +220,13 @@ class Trainer:
         if not self.resume:
             return 1, 0, None
         data = load_checkpoint(self.run_dir / "last.pt")
-        self.net.load_state_dict(data["state_dict"])
+        try:
+            self.net.load_state_dict(data["state_dict"])
+        except RuntimeError:
+            raise TrainError(
+                f"{self.run_dir / 'last.pt'} does not match this recipe (backbone, head or cut changed): "
+                "resume with the run's config.yaml as --recipe"
+            ) from None
         self.history, self.best = data["history"], data["best"]
         log.info("resuming %s after stage %d epoch %d", self.run_dir, data["stage"], data["epoch"])
         return data["stage"], data["epoch"], data

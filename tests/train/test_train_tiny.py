@@ -89,3 +89,5 @@ def test_resume_continues_and_existing_run_is_refused(
     history = metrics["history"]
     assert [(h["stage"], h["epoch"]) for h in history][-3:] == [(2, 1), (2, 2), (2, 3)]
     assert len(history) == 7
+    assert run_cli([*argv, "--head", "l1"]) == 9  # a recipe that does not fit last.pt: one line, no traceback
+    assert "does not match this recipe" in capsys.readouterr().out
