@@ -6,6 +6,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+AUGMENT_VERSION = 1  # bump when the augmentations change: cached trunk outputs depend on them
+
 
 def _affine(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     size = crop.shape[0]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 
 log = logging.getLogger("agecam.train")
 
@@ -55,11 +54,9 @@ def _eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(
-            f"n {report['n']}  MAE {report['mae']:.2f}  no face {report['no_face']}  "
-            f"c25 minor recall {report['c25_minor_recall']}  false alarm {report['c25_false_alarm']:.3f}  "
-            f"report: {report['report']}"
-        )
+        keys = ("n", "mae", "no_face", "c25_minor_recall", "c25_teen_recall", "c25_false_alarm")
+        print("  ".join(f"{k} {report[k]:.3f}" if isinstance(report[k], float) else f"{k} {report[k]}" for k in keys))
+        print(f"report: {report['report']}")
     return 0
 
 
@@ -116,7 +113,6 @@ def _add_data(subparsers: argparse._SubParsersAction) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    os.environ.setdefault("KMP_WARNINGS", "0")
     _add_train(subparsers)
     _add_eval(subparsers)
     _add_data(subparsers)

@@ -48,6 +48,7 @@ class TrainConfig(BaseModel):
     device: str = "auto"
     runs_dir: str = "runs"
     cache_dir: str | None = None
+    feature_cache: bool = True  # keep the training views' trunk outputs next to the crop cache
 
 
 def load_recipe(path: str | None, overrides: dict[str, object]) -> TrainConfig:

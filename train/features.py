@@ -7,8 +7,11 @@ a GPU it runs in PyTorch.
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -79,3 +82,33 @@ def trunk_outputs(
         for (i, v), row in zip(chunk, out, strict=True):
             result[i, v] = row
     return result
+
+
+def cached_trunk_outputs(
+    trunk: nn.Module,
+    crops: list[np.ndarray],
+    views: int,
+    seed: int,
+    device: torch.device,
+    desc: str,
+    cache_file: Path | None,
+) -> tuple[torch.Tensor, bool]:
+    """trunk_outputs, loaded from cache_file when present (the key must cover everything that changes them);
+    returns (outputs, whether it was a cache hit)."""
+    if cache_file is not None and cache_file.is_file():
+        try:
+            return torch.load(cache_file, map_location="cpu"), True
+        except (OSError, RuntimeError, EOFError):
+            cache_file.unlink(missing_ok=True)  # a torn file from a killed run: recompute it
+    outputs = trunk_outputs(trunk, crops, views, seed, device, desc)
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_name(cache_file.name + ".tmp")
+        torch.save(outputs, tmp)
+        tmp.replace(cache_file)
+    return outputs, False
+
+
+def trunk_key(parts: dict[str, object]) -> str:
+    """A short hash of everything the trunk outputs depend on (backbone, cut, crops, views, seed)."""
+    return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]

@@ -16,12 +16,14 @@ import yaml
 from edge.face_crop import CropSpec
 from train import loop
 from train.assets import cache_root, detector_path
+from train.augment import AUGMENT_VERSION
+from train.backbones import SPECS
 from train.checkpoint import describe_net, load_checkpoint, save_checkpoint
 from train.config import TrainConfig
 from train.crops import CropCache
 from train.datasets import Dataset, Sample, load_dataset
 from train.errors import DataError, TrainError
-from train.features import trunk_outputs
+from train.features import cached_trunk_outputs, trunk_key, trunk_outputs
 from train.metrics import age_metrics
 from train.model import AgeNet
 from train.report import write_run_report
@@ -108,13 +110,30 @@ class Trainer:
             dropout=self.cfg.dropout,
         ).to(self.device)
         trunk = self.net.trunk.eval()
-        self.train.trunk = trunk_outputs(
-            trunk, self.train.crops, self.cfg.views, self.cfg.seed, self.device, "trunk train"
+        self.train.trunk, hit = cached_trunk_outputs(
+            trunk, self.train.crops, self.cfg.views, self.cfg.seed, self.device, "trunk train", self._trunk_file()
         )
+        self.trunk_cache = "hit" if hit else ("miss" if self.cfg.feature_cache else "off")
         for name, split in self.valid.items():
             split.trunk = trunk_outputs(trunk, split.crops, 1, self.cfg.seed, self.device, f"trunk {name}")
         self.train.crops = []  # the trunk outputs replace them; free the memory
         self._timed("features_s", start)
+
+    def _trunk_file(self) -> Path | None:
+        """Where the training views' trunk outputs are cached, keyed by all they depend on."""
+        if not self.cfg.feature_cache:
+            return None
+        parts = {
+            "backbone": self.cfg.backbone,
+            "cut": self.net.cut,
+            "views": self.cfg.views,
+            "seed": self.cfg.seed,
+            "crop": [self.spec.size, self.spec.margin],
+            "detector": self.cache.detector_key,
+            "augment": AUGMENT_VERSION,
+            "files": [f"{s.dataset}/{s.file_name}" for s in self.train.samples],
+        }
+        return self.cache.root / "trunk" / f"{trunk_key(parts)}.pt"
 
     def _evaluate(self, pooled: dict[str, torch.Tensor] | None) -> dict[str, float]:
         maes = {}
@@ -201,7 +220,13 @@ class Trainer:
         if not self.resume:
             return 1, 0, None
         data = load_checkpoint(self.run_dir / "last.pt")
-        self.net.load_state_dict(data["state_dict"])
+        try:
+            self.net.load_state_dict(data["state_dict"])
+        except RuntimeError:
+            raise TrainError(
+                f"{self.run_dir / 'last.pt'} does not match this recipe (backbone, head or cut changed): "
+                "resume with the run's config.yaml as --recipe"
+            ) from None
         self.history, self.best = data["history"], data["best"]
         log.info("resuming %s after stage %d epoch %d", self.run_dir, data["stage"], data["epoch"])
         return data["stage"], data["epoch"], data
@@ -214,6 +239,9 @@ class Trainer:
         np.random.seed(self.cfg.seed)
         torch.manual_seed(self.cfg.seed)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.cfg.cut is None:  # record the cut, so a later default cannot break --resume
+            last = load_checkpoint(self.run_dir / "last.pt") if self.resume else {}
+            self.cfg.cut = last.get("cut", SPECS[self.cfg.backbone].default_cut)
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg.model_dump(), sort_keys=False))
         self._prepare()
         stage, done, state = self._restore()
@@ -250,6 +278,7 @@ class Trainer:
             "history": self.history,
             "timings": self.timings,
             "crop_cache": self.cache.stats.as_dict(),
+            "trunk_cache": self.trunk_cache,
             "datasets": {
                 ds.name: {"layout": ds.layout, "photos": len(ds.samples), "bad_rows": len(ds.bad_rows)}
                 for ds in self.datasets

@@ -10,7 +10,9 @@ from train.backbones import build_blocks
 from train.errors import TrainError
 
 
-def test_train_on_missing_folder_is_exit_8(run_cli, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_train_on_missing_folder_is_exit_8(
+    run_cli, assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     code = run_cli(["train", "--data", str(tmp_path / "nope"), "--runs-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 8 and out.count("\n") == 1 and "nope" in out

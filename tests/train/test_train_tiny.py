@@ -32,7 +32,7 @@ def test_run_writes_metrics_plots_and_loss_goes_down(run_cli, tiny_run: Path) ->
     assert {"curves.png", "valid-tiny-appa0/mae_by_age.png"} <= {Path(p).as_posix() for p in metrics["plots"]}
     valid = metrics["valid"]["tiny-appa0"]
     assert valid["n"] >= 10 and 0 < valid["mae"] < 60
-    assert metrics["crop_cache"]["misses"] == 36
+    assert metrics["crop_cache"]["misses"] == 36 and metrics["trunk_cache"] == "miss"
     for name in ("config.yaml", "best.pt", "last.pt", "bad_rows.csv"):
         assert (tiny_run / name).is_file()
 
@@ -83,6 +83,11 @@ def test_resume_continues_and_existing_run_is_refused(
     argv = [*TRAIN, *base, "--resume"]
     argv[argv.index("--epochs2") + 1] = "3"
     assert run_cli(argv) == 0
-    history = json.loads((tiny_run / "metrics.json").read_text())["history"]
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["crop_cache"] == {"hits": 36, "misses": 0, "no_face": {}, "unreadable": {}}
+    assert metrics["trunk_cache"] == "hit"
+    history = metrics["history"]
     assert [(h["stage"], h["epoch"]) for h in history][-3:] == [(2, 1), (2, 2), (2, 3)]
     assert len(history) == 7
+    assert run_cli([*argv, "--head", "l1"]) == 9  # a recipe that does not fit last.pt: one line, no traceback
+    assert "does not match this recipe" in capsys.readouterr().out
