@@ -40,6 +40,9 @@ def _quiet_session(
     settings = ort.SessionOptions()
     settings.log_severity_level = 4
     settings.intra_op_num_threads = threads
+    # ORT's threads spin after each run by default, taking the cores YuNet needs next; the till runs
+    # one small batch per frame, so waking them costs less than the spinning does.
+    settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
     previous = logging.getLogger().level
     ort.set_default_logger_severity(4)
     try:

@@ -94,6 +94,7 @@ def every_face_config(config: Config) -> Config:
     every.customer.max_samples = 1_000_000
     every.customer.stable_window = 1_000_000
     every.customer.min_quality = 0.0
+    every.customer.sample_interval_s = 0.0
     return every
 
 

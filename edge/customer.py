@@ -51,6 +51,7 @@ class CustomerAge:
         self.weights: list[float] = []
         self.recent = deque(maxlen=config.stable_window)
         self.estimate: AgeEstimate | None = None
+        self.last_sample_t: float | None = None
 
     @property
     def stable(self) -> bool:
@@ -64,13 +65,17 @@ class CustomerAge:
             and max(window) - min(window) <= config.stable_tolerance_years
         )
 
-    def wants_sample(self) -> bool:
-        return not self.stable
+    def wants_sample(self, now: float) -> bool:
+        """Not stable yet, and sample_interval_s has passed since the last accepted sample."""
+        spaced = self.last_sample_t is None or now - self.last_sample_t >= self.config.sample_interval_s
+        return spaced and not self.stable
 
-    def add(self, age: float, std: float, quality: float) -> bool:
-        """Add one sample. Returns False (and ignores it) when the face quality is below the minimum."""
+    def add(self, age: float, std: float, quality: float, now: float) -> bool:
+        """Add one sample taken at `now` (seconds). Returns False (and ignores it) when the face
+        quality is below the minimum, so the next frame may try again."""
         if quality < self.config.min_quality or not math.isfinite(age):
             return False
+        self.last_sample_t = now
         self.ages.append(age)
         self.stds.append(max(std, 0.5))
         self.weights.append(quality)

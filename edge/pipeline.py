@@ -62,7 +62,7 @@ class Pipeline:
 
     def _sample_ages(self, frame: Frame, seen: list[Track]) -> list[Track]:
         """Crop every track that still wants samples, and run the age model once on the whole batch."""
-        wanting = [track for track in seen if self._customer(track).wants_sample()]
+        wanting = [track for track in seen if self._customer(track).wants_sample(frame.t)]
         if not wanting:
             return []
         with self.timer.measure("crop"):
@@ -76,7 +76,7 @@ class Pipeline:
         return [
             track
             for track, age, std, quality in zip(wanting, ages, stds, qualities, strict=True)
-            if self._customer(track).add(float(age), float(std), quality)
+            if self._customer(track).add(float(age), float(std), quality, frame.t)
         ]
 
     def _customer(self, track: Track) -> CustomerAge:

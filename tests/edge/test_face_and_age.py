@@ -129,9 +129,10 @@ def test_weighted_median_and_mixture_interval():
 def test_customer_estimate_is_robust_and_stops_when_stable():
     customer = CustomerAge(CustomerConfig())
     rng = np.random.default_rng(0)
-    customer.add(75.0, 3.0, 0.9)  # one wild sample (a glance from behind a shelf)
-    while customer.wants_sample():
-        customer.add(float(rng.normal(24, 1.0)), 3.0, 0.8)
+    customer.add(75.0, 3.0, 0.9, now=0.0)  # one wild sample (a glance from behind a shelf)
+    now = 0.0
+    while customer.wants_sample(now := now + 0.5):
+        customer.add(float(rng.normal(24, 1.0)), 3.0, 0.8, now)
     estimate = customer.estimate
     assert 22.5 < estimate.age < 25.5
     assert estimate.low < estimate.age < estimate.high
@@ -141,13 +142,24 @@ def test_customer_estimate_is_robust_and_stops_when_stable():
 def test_low_quality_samples_are_ignored_and_do_not_make_it_stable():
     config = CustomerConfig()
     customer = CustomerAge(config)
-    assert not customer.add(40.0, 3.0, config.min_quality / 2)
-    for _ in range(10):
-        customer.add(40.0, 3.0, 0.1)  # tiny faces: 10 samples weigh only 1.0 in all
-    assert customer.wants_sample(), "ten tiny faces must not freeze the estimate"
-    for _ in range(3):
-        customer.add(40.0, 3.0, 0.9)
-    assert not customer.wants_sample()
+    assert not customer.add(40.0, 3.0, config.min_quality / 2, now=0.0)
+    for second in range(10):
+        customer.add(40.0, 3.0, 0.1, now=second)  # tiny faces: 10 samples weigh only 1.0 in all
+    assert customer.wants_sample(20.0), "ten tiny faces must not freeze the estimate"
+    for second in range(20, 23):
+        customer.add(40.0, 3.0, 0.9, now=second)
+    assert not customer.wants_sample(30.0)
+
+
+def test_samples_of_one_customer_are_spaced_in_time():
+    config = CustomerConfig(sample_interval_s=0.25)
+    customer = CustomerAge(config)
+    assert customer.wants_sample(10.0)
+    assert not customer.add(30.0, 3.0, 0.0, now=10.0)  # refused for quality: the next frame may try
+    assert customer.wants_sample(10.08)
+    assert customer.add(30.0, 3.0, 0.9, now=10.08)
+    assert not customer.wants_sample(10.16) and not customer.wants_sample(10.32)
+    assert customer.wants_sample(10.33)
 
 
 def test_batched_inference_equals_one_by_one(tiny_model, detector, frame):
