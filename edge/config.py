@@ -73,7 +73,7 @@ class CustomerConfig(Section):
     stable_window: Annotated[int, Field(ge=2)] = 5
     stable_tolerance_years: Positive = 1.0
     stable_min_weight: Positive = 2.0
-    sample_interval_s: Annotated[float, Field(ge=0)] = 0.5
+    sample_interval_s: Annotated[float, Field(ge=0)] = 0.25
     interval_coverage: Annotated[float, Field(gt=0, lt=1)] = 0.8
     min_quality: Fraction = 0.05
 
