@@ -32,18 +32,24 @@ STATUS_EVERY_S = 10.0
 WAIT_S = 0.5  # longest wait for a frame before the heartbeat ticks anyway
 
 
-def load_detector(config: Config) -> FaceDetector:
+def detector_file(config: Config) -> Path:
     """YuNet from detector.model, else from the assets folder (checked against its pinned hash)."""
+    if config.detector.model:
+        return config.resolve(config.detector.model)
+    try:
+        return verified_path(DETECTOR_ASSET)
+    except AssetError as error:
+        raise DetectorError(str(error)) from None
+
+
+def load_detector(config: Config) -> FaceDetector:
     settings = config.detector
-    if settings.model:
-        path = config.resolve(settings.model)
-    else:
-        try:
-            path = verified_path(DETECTOR_ASSET)
-        except AssetError as error:
-            raise DetectorError(str(error)) from None
     return FaceDetector(
-        path, settings.detection_width, settings.score_threshold, settings.nms_threshold, settings.min_face_px
+        detector_file(config),
+        settings.detection_width,
+        settings.score_threshold,
+        settings.nms_threshold,
+        settings.min_face_px,
     )
 
 

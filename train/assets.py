@@ -1,4 +1,4 @@
-"""Where the trainer finds the face detector and its crop cache: settings and env vars, never fixed paths."""
+"""Where the trainer finds the face detector (the edge's own lookup) and its crop cache."""
 
 from __future__ import annotations
 
@@ -6,27 +6,14 @@ import os
 from pathlib import Path
 
 from edge.config import load_config
-from edge.errors import DetectorError
+from edge.runner import detector_file
 
-DETECTOR_FILE = "models/face_detection_yunet_2026may.onnx"
 DEFAULT_CACHE = "~/.cache/agecam/crops"
 
 
-def assets_root() -> Path | None:
-    """$AGECAM_ASSETS as given (CI sets it relative to the repo), or None."""
-    value = os.environ.get("AGECAM_ASSETS")
-    return Path(value).expanduser().resolve() if value else None
-
-
 def detector_path(config_path: str | None = None) -> Path:
-    """detector.model from the agecam config if set, else $AGECAM_ASSETS/models/<YuNet file>."""
-    config = load_config(config_path)
-    if config.detector.model:
-        return config.resolve(config.detector.model)
-    root = assets_root()
-    if root is None:
-        raise DetectorError("no face detector configured: set detector.model in the config or AGECAM_ASSETS")
-    return root / DETECTOR_FILE
+    """The till's detector file: detector.model from the agecam config, else the verified asset."""
+    return detector_file(load_config(config_path))
 
 
 def cache_root(value: str | None = None) -> Path:

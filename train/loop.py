@@ -53,11 +53,16 @@ def stage1_epoch(
     total = 0.0
     for index in _batches(len(chosen), batch_size, generator):
         loss = net.loss(net.head(chosen[index].to(device)), ages[index].to(device), sigma, l1_weight)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(index)
+        total += _step(optimizer, loss) * len(index)
     return total / len(chosen)
+
+
+def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+    """One optimisation step; returns the batch loss."""
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
 def stage2_epoch(
@@ -83,10 +88,7 @@ def stage2_epoch(
             continue
         x = trunk_out[index, view_of[index]].to(device).float()
         loss = net.loss(net.head(net.pooled(x)), ages[index].to(device), sigma, l1_weight)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(index)
+        total += _step(optimizer, loss) * len(index)
     return total / len(trunk_out)
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.assets import DETECTOR_ASSET as DETECTOR_FILE
 from edge.detector import FaceDetector, detect_main_face
 from edge.face_crop import DEFAULT_CROP, crop_face
-from train.assets import DETECTOR_FILE
 from train.crops import FACE, NO_FACE, CropCache, whole_photo
 from train.datasets import load_dataset
 
