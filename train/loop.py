@@ -6,11 +6,34 @@ Each epoch draws one random cached view per photo.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from train.model import AgeNet
+
+
+@dataclass(frozen=True)
+class EpochSettings:
+    """What both stages' epochs share: the labels, the optimiser, batching and the loss's knobs."""
+
+    ages: torch.Tensor
+    optimizer: torch.optim.Optimizer
+    batch_size: int
+    generator: torch.Generator
+    device: torch.device
+    sigma: float
+    l1_weight: float
+
+    def step(self, net: AgeNet, out: torch.Tensor, index: torch.Tensor) -> float:
+        """One optimisation step on a batch; returns the batch loss times its size."""
+        loss = net.loss(out, self.ages[index].to(self.device), self.sigma, self.l1_weight)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss.item() * len(index)
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
@@ -36,59 +59,28 @@ def _pick_views(n: int, views: int, generator: torch.Generator) -> torch.Tensor:
     return torch.randint(0, views, (n,), generator=generator)
 
 
-def stage1_epoch(
-    net: AgeNet,
-    pooled: torch.Tensor,
-    ages: torch.Tensor,
-    optimizer: torch.optim.Optimizer,
-    batch_size: int,
-    generator: torch.Generator,
-    device: torch.device,
-    sigma: float,
-    l1_weight: float,
-) -> float:
+def stage1_epoch(net: AgeNet, pooled: torch.Tensor, epoch: EpochSettings) -> float:
     """Train the head on pooled features; returns the mean training loss."""
     net.head.train()
-    chosen = pooled[torch.arange(len(pooled)), _pick_views(len(pooled), pooled.shape[1], generator)]
+    chosen = pooled[torch.arange(len(pooled)), _pick_views(len(pooled), pooled.shape[1], epoch.generator)]
     total = 0.0
-    for index in _batches(len(chosen), batch_size, generator):
-        loss = net.loss(net.head(chosen[index].to(device)), ages[index].to(device), sigma, l1_weight)
-        total += _step(optimizer, loss) * len(index)
+    for index in _batches(len(chosen), epoch.batch_size, epoch.generator):
+        total += epoch.step(net, net.head(chosen[index].to(epoch.device)), index)
     return total / len(chosen)
 
 
-def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
-    """One optimisation step; returns the batch loss."""
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss.item()
-
-
-def stage2_epoch(
-    net: AgeNet,
-    trunk_out: torch.Tensor,
-    ages: torch.Tensor,
-    optimizer: torch.optim.Optimizer,
-    batch_size: int,
-    generator: torch.Generator,
-    device: torch.device,
-    sigma: float,
-    l1_weight: float,
-    desc: str,
-) -> float:
+def stage2_epoch(net: AgeNet, trunk_out: torch.Tensor, epoch: EpochSettings, desc: str) -> float:
     """Train tail and head on cached trunk outputs; returns the mean training loss."""
     net.tail.train()
     net.head.train()
-    view_of = _pick_views(len(trunk_out), trunk_out.shape[1], generator)
+    view_of = _pick_views(len(trunk_out), trunk_out.shape[1], epoch.generator)
     total = 0.0
-    batches = _batches(len(trunk_out), batch_size, generator)
+    batches = _batches(len(trunk_out), epoch.batch_size, epoch.generator)
     for index in tqdm(batches, desc=desc, unit="batch", leave=False):
         if len(index) < 2:  # BatchNorm cannot train on a single sample
             continue
-        x = trunk_out[index, view_of[index]].to(device).float()
-        loss = net.loss(net.head(net.pooled(x)), ages[index].to(device), sigma, l1_weight)
-        total += _step(optimizer, loss) * len(index)
+        x = trunk_out[index, view_of[index]].to(epoch.device).float()
+        total += epoch.step(net, net.head(net.pooled(x)), index)
     return total / len(trunk_out)
 
 

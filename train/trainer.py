@@ -205,11 +205,13 @@ class Trainer:
         ages = self.train.ages
         for epoch in range(done + 1, scfg.epochs + 1):
             generator = torch.Generator().manual_seed(self.cfg.seed * 1000 + stage * 100 + epoch)
-            args = (ages, optimizer, scfg.batch_size, generator, self.device, self.cfg.sigma, self.cfg.l1_weight)
+            settings = loop.EpochSettings(
+                ages, optimizer, scfg.batch_size, generator, self.device, self.cfg.sigma, self.cfg.l1_weight
+            )
             if stage == 1:
-                loss = loop.stage1_epoch(self.net, pooled, *args)
+                loss = loop.stage1_epoch(self.net, pooled, settings)
             else:
-                loss = loop.stage2_epoch(self.net, self.train.trunk, *args, desc=f"stage 2 epoch {epoch}")
+                loss = loop.stage2_epoch(self.net, self.train.trunk, settings, desc=f"stage 2 epoch {epoch}")
             scheduler.step()
             self._end_epoch(stage, epoch, loss, self._evaluate(valid_pooled), time.time() - start, optimizer, scheduler)
             self._timed(f"stage{stage}_s", start)
