@@ -1,8 +1,16 @@
-"""One frame through the till pipeline: detect, track, crop, estimate age, update customers, log."""
+"""One frame through the till pipeline: detect, track, crop, estimate age, update customers, log.
+
+The age model runs on a worker thread: a frame's batch is inferred while the next frame is detected,
+and its results are applied at the start of that next frame, before any new sample is chosen.
+"""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from edge.age_groups import AgeGroups
 from edge.age_model import AgeModel
@@ -27,6 +35,16 @@ class Counters:
     customers: set[int] = field(default_factory=set)
 
 
+@dataclass
+class PendingBatch:
+    """Age samples in flight: the tracks and face qualities they belong to, and when they were taken."""
+
+    tracks: list[Track]
+    qualities: list[float]
+    t: float
+    result: Future[tuple[np.ndarray, np.ndarray, float]]
+
+
 class Pipeline:
     """Holds the per-run state. `origin` maps source seconds (Frame.t) to Unix time for the log."""
 
@@ -42,6 +60,8 @@ class Pipeline:
         self.ages: dict[int, CustomerAge] = {}
         self.timer = StageTimer()
         self.counters = Counters()
+        self.age_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="age-model")
+        self.pending: PendingBatch | None = None
 
     def process(self, frame: Frame) -> None:
         self.counters.frames += 1
@@ -51,32 +71,50 @@ class Pipeline:
         self.counters.faces += len(faces)
         with self.timer.measure("track"):
             seen, ended = self.tracker.update(faces, frame.t)
-        updated = self._sample_ages(frame, seen)
+        updated = self._apply_pending()
+        self._submit_samples(frame, seen)
         with self.timer.measure("log"):
             self._save(updated, ended)
 
     def finish(self) -> None:
-        """End all open tracks: their customers are final and counted."""
-        with self.timer.measure("log"):
-            self._save([], self.tracker.end_all())
+        """Apply the samples in flight, then end all open tracks: their customers are final and counted."""
+        try:
+            updated = self._apply_pending()
+            with self.timer.measure("log"):
+                self._save(updated, self.tracker.end_all())
+        finally:
+            self.age_worker.shutdown(wait=True)
 
-    def _sample_ages(self, frame: Frame, seen: list[Track]) -> list[Track]:
-        """Crop every track that still wants samples, and run the age model once on the whole batch."""
+    def _submit_samples(self, frame: Frame, seen: list[Track]) -> None:
+        """Crop every track that still wants samples and start one age-model batch for all of them."""
         wanting = [track for track in seen if self._customer(track).wants_sample(frame.t)]
         if not wanting:
-            return []
+            return
         with self.timer.measure("crop"):
             crops = [crop_face(frame.image, track.face, self.model.info.crop) for track in wanting]
             qualities = [face_quality(track.face, crop) for track, crop in zip(wanting, crops, strict=True)]
-        with self.timer.measure("age"):
-            ages, stds = self.model.predict(crops)
+        self.pending = PendingBatch(wanting, qualities, frame.t, self.age_worker.submit(self._predict, crops))
         self.counters.age_inferences += len(crops)
         self.counters.batches += 1
         self.counters.largest_batch = max(self.counters.largest_batch, len(crops))
+
+    def _predict(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
+        start = time.perf_counter()
+        ages, stds = self.model.predict(crops)
+        return ages, stds, time.perf_counter() - start
+
+    def _apply_pending(self) -> list[Track]:
+        """Wait for the batch in flight (a model error is raised here) and add its samples to the customers."""
+        if self.pending is None:
+            return []
+        batch, self.pending = self.pending, None
+        with self.timer.measure("age_wait"):
+            ages, stds, seconds = batch.result.result()
+        self.timer.add_ms("age", 1000 * seconds)
         return [
             track
-            for track, age, std, quality in zip(wanting, ages, stds, qualities, strict=True)
-            if self._customer(track).add(float(age), float(std), quality, frame.t)
+            for track, age, std, quality in zip(batch.tracks, ages, stds, batch.qualities, strict=True)
+            if self._customer(track).add(float(age), float(std), quality, batch.t)
         ]
 
     def _customer(self, track: Track) -> CustomerAge:
@@ -102,6 +140,7 @@ class Pipeline:
         )
 
     def _save(self, updated: list[Track], ended: list[Track]) -> None:
-        records = [self._record(track, False) for track in updated]
+        ending = {track.track_id for track in ended}
+        records = [self._record(track, False) for track in updated if track.track_id not in ending]
         records += [self._record(track, True) for track in ended]
         self.log.save_customers(self.run_id, [record for record in records if record is not None])

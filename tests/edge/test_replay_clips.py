@@ -139,3 +139,22 @@ def test_a_replay_writes_no_image_anywhere(replays, tmp_path_factory):
         .fetchone()[0]
     )
     assert blobs == 0
+
+
+def test_every_inference_reaches_a_customer_including_the_last_frames(assets, tiny_model, tmp_path):
+    """The age model runs a frame behind detection; the batch still in flight when the clip ends must
+    be applied before the customers are saved. Sampling every face on every frame makes that batch certain."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"age_model:\n  path: {tiny_model}\nstate:\n  dir: {tmp_path / 'state'}\n"
+        "customer:\n  max_samples: 1000\n  stable_window: 1000\n  sample_interval_s: 0\n  min_quality: 0\n"
+    )
+    db = tmp_path / "every.db"
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        video = str(clip(assets, "face-demographics-walking"))
+        code = cli.main(["--config", str(config), "replay", video, "--fast", "--json", "--db", str(db)])
+    assert code == 0
+    summary = json.loads(buffer.getvalue())
+    samples = sqlite3.connect(db).execute("SELECT sum(samples) FROM customers").fetchone()[0]
+    assert summary["age_inferences"] == summary["faces"] == samples
