@@ -3,6 +3,7 @@
 #
 #   AGECAM_ASSETS=../shared benchmarks/release_model.sh runs/NAME/best.pt OUT_DIR [DATA_ROOT]
 #
+# BUNDLED (default int8) names the variant the edge benchmark and the scenario run, as the bundled model.
 # DATA_ROOT holds appa-real/ and utkface/ (default: $AGECAM_ASSETS/data). Writes OUT_DIR/{fp32,int8,fp16}.onnx
 # and OUT_DIR/*.json (a variant refused by its parity check leaves export-PRECISION.err): export reports, eval on both valid splits, ms per face, the edge benchmark and a
 # 72-customer Challenge 25 scenario scored against its ground truth.
@@ -12,6 +13,7 @@ out=$2
 data=${3:-$AGECAM_ASSETS/data}
 mkdir -p "$out"
 agecam=${AGECAM:-agecam}
+bundled=${BUNDLED:-int8}
 
 variants=()
 for precision in fp32 fp16 int8; do
@@ -30,13 +32,18 @@ done
 models=()
 for precision in "${variants[@]}"; do models+=("$out/$precision.onnx"); done
 $agecam bench model "${models[@]}" --json > "$out/speed.json"
-$agecam bench edge --model "$out/fp32.onnx" --loops 5 --json > "$out/bench-edge-fp32.json"
+for precision in fp32 "$bundled"; do
+    for clip in face-demographics-walking-and-pause head-pose-face-detection-female-and-male; do
+        $agecam bench edge "$AGECAM_ASSETS/videos/$clip.gif" --model "$out/$precision.onnx" --loops 8 --json \
+            > "$out/bench-edge-$precision-$clip.json"
+    done
+done
 
 scenario="$out/scenario"
 rm -rf "$scenario"
 $agecam simulate --faces "$data/utkface" --out "$scenario" --customers 72 --seed 1 > /dev/null
 config="$out/scenario-config.yaml"
-printf 'age_model:\n  path: %s\n' "$(realpath "$out/fp32.onnx")" > "$config"
+printf 'age_model:\n  path: %s\n' "$(realpath "$out/$bundled.onnx")" > "$config"
 $agecam --config "$config" --log-level WARNING replay "$scenario/till.mp4" --pos "$scenario/pos.jsonl" --fast \
     --db "$scenario/run.db" --json > "$scenario/replay.json"
 $agecam score "$scenario" --db "$scenario/run.db" --json > "$out/scenario-score.json"

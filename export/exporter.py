@@ -26,7 +26,15 @@ from train.datasets import load_dataset
 
 PRECISIONS = ("fp32", "fp16", "int8")
 # Largest allowed |age difference| against the torch model, in years, on every parity crop.
-PARITY_MAX_ABS = {"fp32": 0.05, "fp16": 0.5, "int8": 3.0}
+# int8 rounding is noise per image, largest on faces the model is unsure of (a flat age distribution), so
+# its real gate is the mean below and its max only catches a broken graph: on APPA-REAL valid (1,490
+# crops) the int8 recipe's worst crop is 9.4 years (5.8-10.1 with other calibration subsets).
+PARITY_MAX_ABS = {"fp32": 0.05, "fp16": 0.5, "int8": 15.0}
+# Largest allowed mean |age difference| over the parity crops (fp32, fp16: no stricter than their max).
+# int8: 0.53 on the default 64 parity crops, 0.62 on all 1,490 valid crops, at most 1.04 over 5,000
+# random draws of 64; the recipes it replaced (only Conv/Gemm quantized, or min/max activation ranges)
+# measured 1.5-3.1.
+PARITY_MEAN_ABS = {"fp32": 0.05, "fp16": 0.5, "int8": 1.2}
 
 
 def valid_crops(data: dict, data_dirs: list[str] | None, limit: int) -> list[np.ndarray]:
@@ -41,13 +49,15 @@ def valid_crops(data: dict, data_dirs: list[str] | None, limit: int) -> list[np.
     cache = CropCache(cache_root(data.get("config", {}).get("cache_dir")), detector_path(None), crop_spec(data))
     per_folder = -(-limit // len(folders))
     crops: list[np.ndarray] = []
-    for folder in folders:
+    for folder in folders:  # an equal share from each dataset, so calibration sees all of them
         dataset = load_dataset(folder)
         samples = dataset.split("valid") or dataset.samples
+        taken = 0
         for sample in samples[: per_folder * 2]:
             status, crop = cache.get(dataset.key, sample)
-            if status == FACE and len(crops) < limit:
+            if status == FACE and taken < per_folder and len(crops) < limit:
                 crops.append(crop)
+                taken += 1
     return crops
 
 
@@ -70,6 +80,11 @@ def parity(onnx_path: Path, reference: np.ndarray, crops: list[np.ndarray], prec
         raise ExportError(
             f"{precision} parity check failed: ONNX and torch ages differ by up to "
             f"{result['max_abs_age_diff']:.3f} years (limit {PARITY_MAX_ABS[precision]})"
+        )
+    if result["mean_abs_age_diff"] > PARITY_MEAN_ABS[precision]:
+        raise ExportError(
+            f"{precision} parity check failed: ONNX and torch ages differ by "
+            f"{result['mean_abs_age_diff']:.3f} years on average (limit {PARITY_MEAN_ABS[precision]})"
         )
     return result
 
