@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +70,12 @@ def to_int8(fp32: Path, out: Path, calibration: list[np.ndarray]) -> None:
     per-channel int8 weights, uint8 activations, QDQ (ORT fuses it into QLinear ops; QOperator measured the same)."""
     prepared = out.with_name(f"{out.stem}-prepared.onnx")
     quant_pre_process(str(fp32), str(prepared))
+    with contextlib.redirect_stdout(io.StringIO()):  # ORT's calibrator prints progress onto our JSON report
+        _quantize(prepared, out, calibration)
+    prepared.unlink()
+
+
+def _quantize(prepared: Path, out: Path, calibration: list[np.ndarray]) -> None:
     quantize_static(
         str(prepared),
         str(out),
@@ -80,7 +88,6 @@ def to_int8(fp32: Path, out: Path, calibration: list[np.ndarray]) -> None:
         calibrate_method=CalibrationMethod.Percentile,
         extra_options=CALIBRATION,
     )
-    prepared.unlink()
 
 
 def to_fp16(fp32: Path, out: Path) -> None:

@@ -147,3 +147,13 @@ def test_failed_parity_raises_and_leaves_no_model(checkpoint, tiny_appa, exporte
         "age-fp32.onnx",
         "age-int8.onnx",
     ], "no temporary export folders are left behind"
+
+
+def test_the_int8_export_command_prints_only_its_json_report(agecam, checkpoint, tiny_appa, tmp_path):
+    """ORT's calibrator prints progress; the report on stdout must still parse (scripts read it)."""
+    out = tmp_path / "age-int8.onnx"
+    argv = ["export", checkpoint, "--out", out, "--precision", "int8", "--data", tiny_appa]
+    result = agecam(*argv, "--parity-crops", "12", "--calibration-crops", "12")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["precision"] == "int8" and Path(report["out"]) == out and out.is_file()
