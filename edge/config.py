@@ -46,7 +46,7 @@ class DetectorConfig(Section):
 
 
 class AgeModelConfig(Section):
-    path: str = "models/agecam-mobilenetv2.onnx"
+    path: str = "models/agecam-mobilenetv2-int8.onnx"
     providers: list[str] = Field(
         default_factory=lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     )

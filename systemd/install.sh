@@ -12,7 +12,7 @@ PREFIX=/opt/agecam  # the paths in agecam.service
 CONFIG_DIR=/etc/agecam
 STATE_DIR=/var/lib/agecam
 UNIT=/etc/systemd/system/agecam.service
-MODEL=agecam-mobilenetv2.onnx
+MODEL=agecam-mobilenetv2-int8.onnx
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 
 die() { echo "install.sh: error: $*" >&2; exit 1; }
