@@ -1,0 +1,23 @@
+"""`agecam bench edge` on a real clip: rounds that alternate decode+detect and the pipeline, reported as JSON.
+No timing is asserted (figures go in notes); the report's shape and its counts are."""
+
+from __future__ import annotations
+
+import json
+
+from clips import clip
+
+
+def test_bench_edge_reports_the_median_of_alternating_rounds(agecam, write_config, tiny_model, assets):
+    video = clip(assets, "face-demographics-walking-and-pause")
+    result = agecam("--config", write_config(), "bench", "edge", video, "--model", tiny_model, "--loops", "3", "--json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    rounds = report["rounds_pipeline_vs_decode_detect"]
+    assert len(rounds) == 3 and rounds == sorted(rounds)
+    assert report["pipeline_vs_decode_detect"] == rounds[1]
+    assert report["frames"] == 41 and report["detection_size"] == [640, 360]
+    assert report["pipeline"]["faces_per_frame"] > 2.5  # three people on nearly every frame
+    every = report["pipeline_every_face"]
+    assert every["age_inferences_per_frame"] == every["faces_per_frame"]
+    assert 0 < report["pipeline"]["age_inferences_per_frame"] < every["age_inferences_per_frame"]
