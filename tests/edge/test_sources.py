@@ -36,27 +36,26 @@ def test_source_kinds(uri, kind, live):
     assert (spec.kind, spec.live) == (kind, live)
 
 
-def test_fast_replay_delivers_every_frame_to_a_slow_consumer(assets):
+def _consume_slowly(assets, fast: bool, seconds_per_frame: float) -> tuple[FrameGrabber, list[int]]:
+    """Replay the walking clip through a 2-frame queue to a consumer taking seconds_per_frame per frame."""
     grabber = FrameGrabber(
-        SourceSpec("file", str(clip(assets, "face-demographics-walking"))), SourceConfig(queue_size=2), fast=True
+        SourceSpec("file", str(clip(assets, "face-demographics-walking"))), SourceConfig(queue_size=2), fast=fast
     )
     grabber.start()
     indexes = []
     for frame in grabber:
-        time.sleep(0.005)
+        time.sleep(seconds_per_frame)
         indexes.append(frame.index)
+    return grabber, indexes
+
+
+def test_fast_replay_delivers_every_frame_to_a_slow_consumer(assets):
+    grabber, indexes = _consume_slowly(assets, fast=True, seconds_per_frame=0.005)
     assert indexes == list(range(35)) and grabber.dropped == 0
 
 
 def test_paced_replay_drops_oldest_frames_when_the_consumer_is_behind(assets):
-    grabber = FrameGrabber(
-        SourceSpec("file", str(clip(assets, "face-demographics-walking"))), SourceConfig(queue_size=2), fast=False
-    )
-    grabber.start()
-    indexes = []
-    for frame in grabber:
-        time.sleep(0.25)  # slower than the clip's 12.5 fps
-        indexes.append(frame.index)
+    grabber, indexes = _consume_slowly(assets, fast=False, seconds_per_frame=0.25)  # slower than 12.5 fps
     assert grabber.dropped > 10
     assert len(indexes) + grabber.dropped == 35
     assert indexes == sorted(indexes) and indexes[-1] == 34, "the newest frames are kept"
