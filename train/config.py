@@ -39,8 +39,11 @@ class TrainConfig(BaseModel):
     sigma: Positive = 2.0  # label distribution width (years) for the dist head
     l1_weight: Annotated[float, Field(ge=0)] = 0.1
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.2
+    # Stage 1 only initialises the head; pooling one view per photo keeps it cheap when the tail is long.
+    stage1_views: Annotated[int, Field(ge=1)] | None = 1  # None: all views
+    ema: Annotated[float, Field(ge=0, lt=1)] = 0.998  # stage 2 weight average, decay per step; 0: off
     stage1: StageConfig = Field(default_factory=lambda: StageConfig(epochs=15, lr=1e-3, batch_size=128))
-    stage2: StageConfig = Field(default_factory=lambda: StageConfig(epochs=8, lr=3e-4, batch_size=64))
+    stage2: StageConfig = Field(default_factory=lambda: StageConfig(epochs=8, lr=6e-4, batch_size=64))
     max_per_split: Annotated[int, Field(ge=1)] | None = None  # for tiny runs: first N photos per split
     valid_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.15
     seed: int = 0

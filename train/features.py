@@ -10,7 +10,9 @@ import copy
 import hashlib
 import io
 import json
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -63,24 +65,26 @@ def trunk_outputs(
     seed: int,
     device: torch.device,
     desc: str,
-    batch_size: int = 32,
 ) -> torch.Tensor:
     """float16 [len(crops), views, C, H, W] trunk outputs; view 0 is the clean crop."""
     if not crops:
         raise ValueError("no crops to extract features from")
     size = crops[0].shape[0]
-    threads = torch.get_num_threads()
-    run = _ort_runner(trunk, size, threads) if device.type == "cpu" else _torch_runner(trunk, device)
+    on_cpu = device.type == "cpu"
+    run = _ort_runner(trunk, size, torch.get_num_threads()) if on_cpu else _torch_runner(trunk, device)
+    # On a CPU the model needs every core; on a GPU the augmentations are the bottleneck, so spread them.
+    batch_size, workers = (32, 1) if on_cpu else (256, min(16, os.cpu_count() or 1))
     jobs = [(i, v) for i in range(len(crops)) for v in range(views)]
     result: torch.Tensor | None = None
-    for start in tqdm(range(0, len(jobs), batch_size), desc=desc, unit="batch", leave=False):
-        chunk = jobs[start : start + batch_size]
-        batch = np.stack([view(crops[i], seed, i, v) for i, v in chunk])
-        out = run(batch).half()
-        if result is None:
-            result = torch.empty((len(crops), views, *out.shape[1:]), dtype=torch.float16)
-        for (i, v), row in zip(chunk, out, strict=True):
-            result[i, v] = row
+    with ThreadPoolExecutor(workers) as pool:
+        for start in tqdm(range(0, len(jobs), batch_size), desc=desc, unit="batch", leave=False):
+            chunk = jobs[start : start + batch_size]
+            batch = np.stack(list(pool.map(lambda job: view(crops[job[0]], seed, *job), chunk)))
+            out = run(batch).half()
+            if result is None:
+                result = torch.empty((len(crops), views, *out.shape[1:]), dtype=torch.float16)
+            for (i, v), row in zip(chunk, out, strict=True):
+                result[i, v] = row
     return result
 
 

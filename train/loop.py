@@ -6,12 +6,14 @@ Each epoch draws one random cached view per photo.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from train.backbones import SPECS
 from train.model import AgeNet
 
 
@@ -26,6 +28,7 @@ class EpochSettings:
     device: torch.device
     sigma: float
     l1_weight: float
+    after_step: Callable[[], None] | None = None  # e.g. updating a weight average
 
     def step(self, net: AgeNet, out: torch.Tensor, index: torch.Tensor) -> float:
         """One optimisation step on a batch; returns the batch loss times its size."""
@@ -33,6 +36,8 @@ class EpochSettings:
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
+        if self.after_step is not None:
+            self.after_step()
         return loss.item() * len(index)
 
 
@@ -42,17 +47,23 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.
 
 
 def pooled_features(
-    net: AgeNet, trunk_out: torch.Tensor, device: torch.device, desc: str, batch_size: int = 256
+    net: AgeNet,
+    trunk_out: torch.Tensor,
+    device: torch.device,
+    desc: str,
+    views: int | None = None,
+    batch_size: int = 256,
 ) -> torch.Tensor:
-    """float32 [N, V, F]: the frozen tail's pooled output for every cached view."""
-    n, views = trunk_out.shape[:2]
-    flat = trunk_out.flatten(0, 1)
+    """float32 [N, views, F]: the frozen tail's pooled output for the first `views` cached views (default all)."""
+    n, views = trunk_out.shape[0], min(views or trunk_out.shape[1], trunk_out.shape[1])
+    jobs = [(v, start) for v in range(views) for start in range(0, n, batch_size)]
+    result = torch.empty((n, views, SPECS[net.backbone].features))
     net.tail.eval()
-    parts = []
     with torch.no_grad():
-        for start in tqdm(range(0, len(flat), batch_size), desc=desc, unit="batch", leave=False):
-            parts.append(net.pooled(flat[start : start + batch_size].to(device).float()).cpu())
-    return torch.cat(parts).view(n, views, -1)
+        for v, start in tqdm(jobs, desc=desc, unit="batch", leave=False):
+            x = trunk_out[start : start + batch_size, v].to(device).float()
+            result[start : start + batch_size, v] = net.pooled(x).cpu()
+    return result
 
 
 def _pick_views(n: int, views: int, generator: torch.Generator) -> torch.Tensor:

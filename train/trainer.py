@@ -6,12 +6,13 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from edge.face_crop import CropSpec
 from train import loop
@@ -21,51 +22,14 @@ from train.backbones import SPECS
 from train.checkpoint import describe_net, load_checkpoint, save_checkpoint
 from train.config import TrainConfig
 from train.crops import CropCache
-from train.datasets import Dataset, Sample, load_dataset
-from train.errors import DataError, TrainError
+from train.errors import TrainError
 from train.features import cached_trunk_outputs, trunk_key, trunk_outputs
 from train.metrics import age_metrics
 from train.model import AgeNet
 from train.report import write_run_report
+from train.splits import load_splits
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Split:
-    samples: list[Sample] = field(default_factory=list)
-    crops: list[np.ndarray] = field(default_factory=list)
-    trunk: torch.Tensor | None = None
-
-    @property
-    def ages(self) -> torch.Tensor:
-        return torch.tensor([s.age for s in self.samples], dtype=torch.float32)
-
-
-def _subset(samples: list[Sample], limit: int | None, seed: int) -> list[Sample]:
-    if limit is None or len(samples) <= limit:
-        return samples
-    return random.Random(seed).sample(samples, limit)
-
-
-def _load_data(cfg: TrainConfig, cache: CropCache) -> tuple[list[Dataset], Split, dict[str, Split]]:
-    if not cfg.data:
-        raise DataError("no training data: give one or more dataset folders with --data")
-    datasets = [load_dataset(path, cfg.valid_fraction) for path in cfg.data]
-    train, valid = Split(), {}
-    for ds in datasets:
-        for split_name in ("train", "valid"):
-            samples = _subset(ds.split(split_name), cfg.max_per_split, cfg.seed)
-            kept, crops = cache.crops_for(ds, samples, f"crops {ds.name}/{split_name}")
-            target = train if split_name == "train" else valid.setdefault(ds.name, Split())
-            target.samples += kept
-            target.crops += crops
-    if not train.samples:
-        raise DataError(f"no training photos with a face in {', '.join(cfg.data)}: check the datasets")
-    valid = {name: split for name, split in valid.items() if split.samples}
-    if not valid:
-        raise DataError(f"no valid photos with a face in {', '.join(cfg.data)}: a split column or more data")
-    return datasets, train, valid
 
 
 def _device(name: str) -> torch.device:
@@ -88,13 +52,18 @@ class Trainer:
         self.history: list[dict] = []
         self.best = {"mae": float("inf"), "stage": 0, "epoch": 0}
         self.timings: dict[str, float] = {}
+        self.ema: AveragedModel | None = None  # stage 2's weight average, when cfg.ema is set
+
+    def _reported(self) -> nn.Module:
+        """The weights that are evaluated and saved: the average once stage 2 keeps one."""
+        return self.ema.module if self.ema is not None else self.net
 
     def _timed(self, key: str, start: float) -> None:
         self.timings[key] = round(self.timings.get(key, 0.0) + time.time() - start, 1)
 
     def _prepare(self) -> None:
         start = time.time()
-        self.datasets, self.train, self.valid = _load_data(self.cfg, self.cache)
+        self.datasets, self.train, self.valid = load_splits(self.cfg, self.cache)
         self.select = self.cfg.select_on or next(iter(self.valid))
         if self.select not in self.valid:
             raise TrainError(f"select_on {self.select!r} is not a dataset with valid photos: {sorted(self.valid)}")
@@ -138,7 +107,7 @@ class Trainer:
     def _evaluate(self, pooled: dict[str, torch.Tensor] | None) -> dict[str, float]:
         maes = {}
         for name, split in self.valid.items():
-            pred, _ = loop.predict(self.net, split.trunk, self.device, pooled[name] if pooled else None)
+            pred, _ = loop.predict(self._reported(), split.trunk, self.device, pooled[name] if pooled else None)
             maes[name] = float(np.abs(pred - split.ages.numpy()).mean())
         return maes
 
@@ -146,7 +115,7 @@ class Trainer:
         return {
             **describe_net(self.net, self.spec, self.cfg.dropout),
             "detector": self.cache.detector_key,
-            "state_dict": self.net.state_dict(),
+            "state_dict": self._reported().state_dict(),
             "valid_metrics": {"mae": maes},
             "config": self.cfg.model_dump(),
             "stage": stage,
@@ -179,10 +148,10 @@ class Trainer:
         if maes[self.select] < self.best["mae"]:
             self.best = {"mae": maes[self.select], "stage": stage, "epoch": epoch}
             save_checkpoint(self.run_dir / "best.pt", data)
-        save_checkpoint(
-            self.run_dir / "last.pt",
-            {**data, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "best": self.best},
-        )
+        resume = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "best": self.best}
+        if self.ema is not None:  # resuming needs the raw weights and the average's state
+            resume.update(train_state_dict=self.net.state_dict(), ema=self.ema.state_dict())
+        save_checkpoint(self.run_dir / "last.pt", {**data, **resume})
 
     def _stage(self, stage: int, done: int, state: dict | None) -> None:
         scfg = self.cfg.stage1 if stage == 1 else self.cfg.stage2
@@ -192,13 +161,19 @@ class Trainer:
         params = [p for module in modules for p in module.parameters()]
         optimizer = torch.optim.AdamW(params, lr=scfg.lr, weight_decay=scfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=scfg.epochs)
+        if stage == 2 and self.cfg.ema:
+            self.ema = AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(self.cfg.ema), use_buffers=True)
         if state:
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
+            if self.ema is not None and "ema" in state:
+                self.ema.load_state_dict(state["ema"])
         start = time.time()
         pooled = valid_pooled = None
         if stage == 1:
-            pooled = loop.pooled_features(self.net, self.train.trunk, self.device, "pool train")
+            pooled = loop.pooled_features(
+                self.net, self.train.trunk, self.device, "pool train", views=self.cfg.stage1_views
+            )
             valid_pooled = {
                 n: loop.pooled_features(self.net, s.trunk, self.device, f"pool {n}") for n, s in self.valid.items()
             }
@@ -206,7 +181,14 @@ class Trainer:
         for epoch in range(done + 1, scfg.epochs + 1):
             generator = torch.Generator().manual_seed(self.cfg.seed * 1000 + stage * 100 + epoch)
             settings = loop.EpochSettings(
-                ages, optimizer, scfg.batch_size, generator, self.device, self.cfg.sigma, self.cfg.l1_weight
+                ages,
+                optimizer,
+                scfg.batch_size,
+                generator,
+                self.device,
+                self.cfg.sigma,
+                self.cfg.l1_weight,
+                after_step=(lambda: self.ema.update_parameters(self.net)) if self.ema is not None else None,
             )
             if stage == 1:
                 loss = loop.stage1_epoch(self.net, pooled, settings)
@@ -223,7 +205,7 @@ class Trainer:
             return 1, 0, None
         data = load_checkpoint(self.run_dir / "last.pt")
         try:
-            self.net.load_state_dict(data["state_dict"])
+            self.net.load_state_dict(data.get("train_state_dict", data["state_dict"]))
         except RuntimeError:
             raise TrainError(
                 f"{self.run_dir / 'last.pt'} does not match this recipe (backbone, head or cut changed): "

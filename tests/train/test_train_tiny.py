@@ -89,5 +89,8 @@ def test_resume_continues_and_existing_run_is_refused(
     history = metrics["history"]
     assert [(h["stage"], h["epoch"]) for h in history][-3:] == [(2, 1), (2, 2), (2, 3)]
     assert len(history) == 7
+    last = load_checkpoint(tiny_run / "last.pt")  # the weight average went on from where it stopped
+    assert int(last["ema"]["n_averaged"]) == 3  # one batch per epoch: 2 steps before the resume, 1 after
+    assert any(not torch.equal(last["state_dict"][k], v) for k, v in last["train_state_dict"].items())
     assert run_cli([*argv, "--head", "l1"]) == 9  # a recipe that does not fit last.pt: one line, no traceback
     assert "does not match this recipe" in capsys.readouterr().out

@@ -1,0 +1,51 @@
+"""A run's data: every dataset's train photos pooled into one split, and each dataset's valid split kept apart."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from train.config import TrainConfig
+from train.crops import CropCache
+from train.datasets import Dataset, Sample, load_dataset
+from train.errors import DataError
+
+
+@dataclass
+class Split:
+    samples: list[Sample] = field(default_factory=list)
+    crops: list[np.ndarray] = field(default_factory=list)
+    trunk: torch.Tensor | None = None
+
+    @property
+    def ages(self) -> torch.Tensor:
+        return torch.tensor([s.age for s in self.samples], dtype=torch.float32)
+
+
+def _subset(samples: list[Sample], limit: int | None, seed: int) -> list[Sample]:
+    if limit is None or len(samples) <= limit:
+        return samples
+    return random.Random(seed).sample(samples, limit)
+
+
+def load_splits(cfg: TrainConfig, cache: CropCache) -> tuple[list[Dataset], Split, dict[str, Split]]:
+    if not cfg.data:
+        raise DataError("no training data: give one or more dataset folders with --data")
+    datasets = [load_dataset(path, cfg.valid_fraction) for path in cfg.data]
+    train, valid = Split(), {}
+    for ds in datasets:
+        for split_name in ("train", "valid"):
+            samples = _subset(ds.split(split_name), cfg.max_per_split, cfg.seed)
+            kept, crops = cache.crops_for(ds, samples, f"crops {ds.name}/{split_name}")
+            target = train if split_name == "train" else valid.setdefault(ds.name, Split())
+            target.samples += kept
+            target.crops += crops
+    if not train.samples:
+        raise DataError(f"no training photos with a face in {', '.join(cfg.data)}: check the datasets")
+    valid = {name: split for name, split in valid.items() if split.samples}
+    if not valid:
+        raise DataError(f"no valid photos with a face in {', '.join(cfg.data)}: a split column or more data")
+    return datasets, train, valid
