@@ -6,6 +6,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -161,22 +162,12 @@ class Trainer:
         params = [p for module in modules for p in module.parameters()]
         optimizer = torch.optim.AdamW(params, lr=scfg.lr, weight_decay=scfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=scfg.epochs)
-        if stage == 2 and self.cfg.ema:
-            self.ema = AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(self.cfg.ema), use_buffers=True)
         if state:
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
-            if self.ema is not None and "ema" in state:
-                self.ema.load_state_dict(state["ema"])
+        after_step = self._start_average(state) if stage == 2 else None
         start = time.time()
-        pooled = valid_pooled = None
-        if stage == 1:
-            pooled = loop.pooled_features(
-                self.net, self.train.trunk, self.device, "pool train", views=self.cfg.stage1_views
-            )
-            valid_pooled = {
-                n: loop.pooled_features(self.net, s.trunk, self.device, f"pool {n}") for n, s in self.valid.items()
-            }
+        pooled, valid_pooled = self._stage1_features() if stage == 1 else (None, None)
         ages = self.train.ages
         for epoch in range(done + 1, scfg.epochs + 1):
             generator = torch.Generator().manual_seed(self.cfg.seed * 1000 + stage * 100 + epoch)
@@ -188,7 +179,7 @@ class Trainer:
                 self.device,
                 self.cfg.sigma,
                 self.cfg.l1_weight,
-                after_step=(lambda: self.ema.update_parameters(self.net)) if self.ema is not None else None,
+                after_step,
             )
             if stage == 1:
                 loss = loop.stage1_epoch(self.net, pooled, settings)
@@ -198,6 +189,22 @@ class Trainer:
             self._end_epoch(stage, epoch, loss, self._evaluate(valid_pooled), time.time() - start, optimizer, scheduler)
             self._timed(f"stage{stage}_s", start)
             start = time.time()
+
+    def _start_average(self, state: dict | None) -> Callable[[], None] | None:
+        """Stage 2's weight average (cfg.ema), restored on --resume; returns its per-step update, or None."""
+        if not self.cfg.ema:
+            return None
+        ema = AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(self.cfg.ema), use_buffers=True)
+        if state and "ema" in state:
+            ema.load_state_dict(state["ema"])
+        self.ema = ema
+        return lambda: ema.update_parameters(self.net)
+
+    def _stage1_features(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The frozen tail's pooled features: the first stage1_views of each training photo, and valid."""
+        train = loop.pooled_features(self.net, self.train.trunk, self.device, "pool train", self.cfg.stage1_views)
+        valid = {n: loop.pooled_features(self.net, s.trunk, self.device, f"pool {n}") for n, s in self.valid.items()}
+        return train, valid
 
     def _restore(self) -> tuple[int, int, dict | None]:
         """(stage, epochs done in it, optimizer state) from last.pt, or a fresh start."""
