@@ -106,11 +106,11 @@ def _median_round(rounds: list[dict], key: str) -> dict:
 def run_bench(config: Config, video: str, loops: int) -> dict:
     """Rounds of decode+detect alone, the pipeline, and the pipeline inferring every face, in turn: each
     round's ratios compare passes run under the same machine load, and the median round is reported."""
-    rounds = []
+    rounds, every_face = [], every_face_config(config)
     for _ in range(loops):
         detect = detector_throughput(config, video, 1)
         pipeline = pipeline_throughput(config, video, 1)
-        worst = pipeline_throughput(every_face_config(config), video, 1)
+        worst = pipeline_throughput(every_face, video, 1)
         rounds.append(
             {
                 **detect,
