@@ -273,7 +273,7 @@ def recover(outages: list[float]) -> dict:
             while grabber.state != "live" and time.monotonic() - back < 60:
                 time.sleep(0.01)
             recovered = round(time.monotonic() - back, 2)
-        grabber.stop()
+        grabber.close()
         results.append(
             {
                 "outage_s": outage,

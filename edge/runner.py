@@ -167,7 +167,7 @@ def execute(
         status = _loop(pipeline, grabber, stop, Heartbeat(notifier, on_status), hooks)
     finally:
         notifier.stopping()
-        grabber.stop()
+        grabber.close()
         pipeline.finish()
         if hooks:
             hooks.finish()

@@ -20,6 +20,9 @@ from edge.errors import SourceError
 
 log = logging.getLogger(__name__)
 
+JOIN_TIMEOUT_S = 10.0  # longer than a stream's read timeout, so a stalled stream still lets go
+STREAM_READ_TIMEOUT_MS = 5000
+
 
 @dataclass(frozen=True)
 class SourceSpec:
@@ -54,7 +57,9 @@ def parse_source(uri: str, loop: bool = False) -> SourceSpec:
 def open_capture(spec: SourceSpec, width: int | None = None, height: int | None = None) -> cv2.VideoCapture:
     if spec.kind == "file" and not Path(str(spec.value)).is_file():
         raise SourceError(f"video not found: {spec.value}: check the path")
-    capture = cv2.VideoCapture(spec.value)
+    # A bounded read on streams: a stalled camera must not hold the capture thread (and shutdown) for 30 s.
+    params = [cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_READ_TIMEOUT_MS] if spec.kind == "stream" else []
+    capture = cv2.VideoCapture(spec.value, cv2.CAP_ANY, params)
     if not capture.isOpened():
         raise SourceError(
             f"cannot open video source {spec.value}: check that it exists and is a video "
@@ -102,6 +107,17 @@ class FrameGrabber(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
+
+    def close(self, timeout: float = JOIN_TIMEOUT_S) -> None:
+        """Stop and wait for the thread to release the capture. A thread still inside OpenCV when the
+        interpreter exits aborts the whole process (SIGABRT), losing the exit code systemd sees."""
+        self.stop()
+        if self.ident is None:  # never started: the capture opened in __init__ is still ours to release
+            self.capture.release()
+            return
+        self.join(timeout)
+        if self.is_alive():
+            log.warning("capture thread for %s did not stop within %.0f s", self.spec, timeout)
 
     def _put(self, frame: Frame) -> None:
         if self.fast and not self.spec.live:
