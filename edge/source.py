@@ -21,7 +21,7 @@ from edge.errors import SourceError
 log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 10.0  # longer than a stream's read timeout, so a stalled stream still lets go
-STREAM_READ_TIMEOUT_MS = 5000
+STREAM_TIMEOUT_MS = 5000  # per open and per read
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,12 @@ def parse_source(uri: str, loop: bool = False) -> SourceSpec:
 def open_capture(spec: SourceSpec, width: int | None = None, height: int | None = None) -> cv2.VideoCapture:
     if spec.kind == "file" and not Path(str(spec.value)).is_file():
         raise SourceError(f"video not found: {spec.value}: check the path")
-    # A bounded read on streams: a stalled camera must not hold the capture thread (and shutdown) for 30 s.
-    params = [cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_READ_TIMEOUT_MS] if spec.kind == "stream" else []
+    # Bounded waits on streams: a stalled camera must not hold the capture thread (and shutdown) for 30 s.
+    params = (
+        [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
+        if spec.kind == "stream"
+        else []
+    )
     capture = cv2.VideoCapture(spec.value, cv2.CAP_ANY, params)
     if not capture.isOpened():
         raise SourceError(

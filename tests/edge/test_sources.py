@@ -3,6 +3,7 @@ record writes a replayable file, and the schema refuses a database from a newer 
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -12,8 +13,9 @@ import time
 import cv2
 import pytest
 
+from edge import source
 from edge.config import SourceConfig
-from edge.errors import StateError
+from edge.errors import SourceError, StateError
 from edge.eventlog import EventLog
 from edge.schema import SCHEMA_VERSION
 from edge.source import FrameGrabber, SourceSpec, parse_source
@@ -117,6 +119,16 @@ def test_close_before_start_releases_the_capture(assets):
     grabber = FrameGrabber(SourceSpec("file", str(clip(assets, "face-demographics-walking"))), SourceConfig())
     grabber.close()
     assert not grabber.capture.isOpened()
+
+
+def test_a_stream_that_never_answers_fails_within_the_stream_timeout(monkeypatch):
+    # FFmpeg's own default is 30 s, long enough to hold up a reconnect loop and a service stop.
+    monkeypatch.setattr(source, "STREAM_TIMEOUT_MS", 500)
+    with socket.create_server(("127.0.0.1", 0)) as server:  # accepts connections, never replies
+        start = time.monotonic()
+        with pytest.raises(SourceError, match="cannot open video source"):
+            source.open_capture(SourceSpec("stream", f"http://127.0.0.1:{server.getsockname()[1]}/till.mp4"))
+        assert time.monotonic() - start < 10
 
 
 def test_record_writes_a_replayable_file(agecam, write_config, assets, tmp_path):
