@@ -12,7 +12,7 @@ import onnx
 import torch
 import torchvision
 
-from edge.model_contract import metadata_props
+from edge.vision.model_contract import metadata_props
 
 
 class RandomAgeNet(torch.nn.Module):

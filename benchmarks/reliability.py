@@ -255,7 +255,7 @@ def recover(outages: list[float]) -> dict:
     """Capture-level recovery with the default backoff: seconds from the stream's return until it is live again."""
     sys.path.insert(0, str(ROOT))
     from edge.config import SourceConfig
-    from edge.source import FrameGrabber, SourceSpec
+    from edge.vision.source import FrameGrabber, SourceSpec
 
     assets = Path(os.environ.get("AGECAM_ASSETS", Path.home() / ".cache" / "agecam"))
     port, results = free_port(), []

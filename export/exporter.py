@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edge.age_model import AgeModel
 from edge.errors import AgecamError
+from edge.vision.age_model import AgeModel
 from export.errors import ExportError
 from export.onnx_graph import export_fp32, set_precision
 from export.variants import to_fp16, to_int8

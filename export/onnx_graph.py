@@ -12,7 +12,7 @@ import onnx
 import torch
 
 from edge import __version__
-from edge.model_contract import INPUT_NAME, OUTPUT_AGE, OUTPUT_PROBS, OUTPUT_STD, metadata_props
+from edge.vision.model_contract import INPUT_NAME, OUTPUT_AGE, OUTPUT_PROBS, OUTPUT_STD, metadata_props
 from train.checkpoint import crop_spec
 
 OPSET = 17

@@ -18,7 +18,7 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 from onnxruntime.transformers.float16 import convert_float_to_float16
 
-from edge.model_contract import INPUT_NAME
+from edge.vision.model_contract import INPUT_NAME
 
 # Activation ranges: the 99.99th percentile of |x| on the calibration crops. Plain min/max lets a few rare
 # outlier activations set the scale (mean |age diff| vs fp32 on APPA-REAL valid 1.25 years, against 0.6).

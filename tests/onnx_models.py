@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from edge.model_contract import metadata_props
+from edge.vision.model_contract import metadata_props
 
 AGE_PER_LEVEL = 0.25
 AGE_OFFSET = 5.0

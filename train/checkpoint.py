@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from edge.face_crop import CropSpec
+from edge.vision.faces import CropSpec
 from train.backbones import MEAN, STD
 from train.errors import TrainError
 from train.model import AgeNet, DeployModel

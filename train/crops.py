@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from edge.detector import FaceDetector, detect_main_face
-from edge.face_crop import CropSpec, crop_face
+from edge.vision.detector import FaceDetector, detect_main_face
+from edge.vision.faces import CropSpec, crop_face
 from train.datasets import BadRow, Dataset, Sample
 
 FACE, NO_FACE, UNREADABLE = "face", "no_face", "unreadable"

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from edge.face_crop import CropSpec
+from edge.vision.faces import CropSpec
 from train.assets import cache_root, detector_path
 from train.crops import FACE, UNREADABLE, CropCache, whole_photo
 from train.datasets import BadRow, Dataset, Sample, load_dataset
@@ -41,7 +41,7 @@ def _checkpoint_predictor(path: Path) -> tuple[Predict, CropSpec, list[dict]]:
 
 
 def _onnx_predictor(path: Path) -> tuple[Predict, CropSpec, list[dict]]:
-    from edge.age_model import AgeModel
+    from edge.vision.age_model import AgeModel
 
     model = AgeModel(path, ["CPUExecutionProvider"], max_batch=64)
     return model.predict, model.info.crop, []

@@ -15,7 +15,7 @@ import yaml
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from edge.face_crop import CropSpec
+from edge.vision.faces import CropSpec
 from train import loop
 from train.assets import cache_root, detector_path
 from train.augment import AUGMENT_VERSION

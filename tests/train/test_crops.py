@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 
 from edge.assets import DETECTOR_ASSET as DETECTOR_FILE
-from edge.detector import FaceDetector, detect_main_face
-from edge.face_crop import DEFAULT_CROP, crop_face
+from edge.vision.detector import FaceDetector, detect_main_face
+from edge.vision.faces import DEFAULT_CROP, crop_face
 from train.crops import FACE, NO_FACE, CropCache, whole_photo
 from train.datasets import load_dataset
 
@@ -52,7 +52,7 @@ def test_no_face_is_counted_and_cached(assets: Path, tiny_appa: Path, cache_dir:
 
 
 def test_other_crop_spec_gets_its_own_entries(assets: Path, tiny_appa: Path, cache_dir: Path) -> None:
-    from edge.face_crop import CropSpec
+    from edge.vision.faces import CropSpec
 
     ds = load_dataset(tiny_appa)
     sample = ds.samples[1]

@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import pytest
 
-from edge.age_model import AgeModel
+from edge.vision.age_model import AgeModel
 from export.errors import ExportError
 from export.exporter import PARITY_MAX_ABS, PARITY_MEAN_ABS, export_checkpoint, parity, valid_crops
 from train.checkpoint import load_checkpoint

@@ -1,0 +1,1 @@
+"""The POS integration and the Challenge policy: events, zone, policy, HTTP endpoint, alerts and evidence."""

@@ -1,0 +1,5 @@
+"""The `agecam` command line: the only place argparse is used."""
+
+from edge.cli.entry import main
+
+__all__ = ["main"]

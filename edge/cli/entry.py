@@ -1,0 +1,76 @@
+"""The `agecam` command line. Other packages add subcommands through the `agecam.commands` entry-point
+group (a callable taking the subparsers object), so edge never imports train or export (or torch)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from importlib.metadata import entry_points
+
+from edge import __version__
+from edge.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AgecamError
+
+log = logging.getLogger("agecam")
+
+
+def _edge_commands() -> list:
+    from edge import assets
+    from edge.challenge import evidence
+    from edge.cli import run
+    from edge.pipeline import bench
+    from edge.review import report, tables
+    from edge.scenario import render, score
+
+    return [
+        run.register,
+        assets.register,
+        bench.register,
+        tables.register,
+        report.register,
+        evidence.register,
+        render.register,
+        score.register,
+    ]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agecam", description="Checkout camera age estimation.")
+    parser.add_argument("--version", action="version", version=f"agecam {__version__}")
+    parser.add_argument("--config", help="config file (default: $AGECAM_CONFIG, else the project's config.yaml)")
+    parser.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override logging.level from the config"
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in _edge_commands():
+        register(subparsers)
+    for entry in entry_points(group="agecam.commands"):
+        entry.load()(subparsers)
+    return parser
+
+
+def setup_logging(level: str) -> None:
+    """One event per line on stderr, for journald: level, logger, message."""
+    logging.basicConfig(
+        level=level, stream=sys.stderr, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level or "INFO")
+    try:
+        return int(args.handler(args) or 0)
+    except AgecamError as error:
+        print(f"agecam: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("agecam: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception:
+        log.exception("internal error: please report this with the lines above")
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""CLI subcommands of the till runtime: run, replay, record, config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+import yaml
+
+from edge.challenge.events import load_script
+from edge.challenge.link import PosLink
+from edge.config import Config, load_config
+from edge.errors import ConfigError, SourceError, StateError
+from edge.pipeline.runner import StopSignal, execute
+from edge.pipeline.summary import build_summary, format_summary
+from edge.vision.source import SourceSpec, open_capture, parse_source
+
+log = logging.getLogger("agecam")
+
+
+def load(args: argparse.Namespace) -> Config:
+    config = load_config(args.config)
+    if not args.log_level:
+        logging.getLogger().setLevel(config.logging.level)
+    return config
+
+
+def parse_start(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--start {text!r} is not an ISO date-time such as 2026-11-22T09:00:00+00:00") from None
+    return moment.timestamp()
+
+
+def _replay(args: argparse.Namespace) -> int:
+    config = load(args)
+    origin = parse_start(args.start)
+    link = PosLink(config, load_script(Path(args.pos))) if args.pos else None
+    with StopSignal().installed() as stop:
+        result = execute(
+            config,
+            SourceSpec("file", args.video),
+            fast=args.fast,
+            db_path=Path(args.db) if args.db else None,
+            origin=origin,
+            stop=stop,
+            hooks=link,
+        )
+    summary = build_summary(result)
+    if link:
+        summary["pos"] = link.summary()
+    text = format_summary(summary)
+    if link:
+        text += "\n  POS: " + ", ".join(f"{value} {key}" for key, value in summary["pos"].items())
+    print(json.dumps(summary, indent=2) if args.json else text)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = load(args)
+    spec = parse_source(args.source or config.source.uri, loop=args.loop or config.source.loop)
+
+    link = PosLink(config, serve=True) if config.pos.enabled else None
+
+    def report(status: dict) -> None:
+        log.info(
+            "status: %(fps).1f fps, %(frames)d frames, %(customers)d customers, %(dropped)d dropped, source %(source)s",
+            status,
+        )
+        if link:
+            log.info("POS: %s", ", ".join(f"{value} {key}" for key, value in link.summary().items()))
+
+    with StopSignal().installed() as stop:
+        result = execute(config, spec, stop=stop, on_status=report, hooks=link)
+    log.info("run %d %s after %d frames", result.run_id, result.status, result.pipeline.counters.frames)
+    return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    config = load(args)
+    out = Path(args.out)
+    if out.suffix.lower() not in (".mp4", ".avi", ".mkv"):
+        raise ConfigError(f"{out}: give the output a .mp4, .avi or .mkv name")
+    spec = parse_source(args.source)
+    capture = open_capture(spec, config.source.width, config.source.height)
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps = fps if 1 <= fps <= 240 else 15.0
+    ok, image = capture.read()
+    if not ok:
+        raise SourceError(f"cannot read a frame from {spec}: check the source")
+    height, width = image.shape[:2]
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        raise StateError(f"cannot write {out}: check that its folder exists and is writable")
+    frames, deadline = 0, time.monotonic() + args.seconds
+    try:
+        while ok and (time.monotonic() < deadline if spec.live else frames < args.seconds * fps):
+            writer.write(image)
+            frames += 1
+            ok, image = capture.read()
+    finally:
+        writer.release()
+        capture.release()
+    log.info("recorded %d frames (%.1f s at %.1f fps) from %s to %s", frames, frames / fps, fps, spec, out)
+    return 0
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    config = load(args)
+    print(f"ok: {config.origin}")
+    return 0
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    print(yaml.safe_dump(load(args).model_dump(), sort_keys=False), end="")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    replay = subparsers.add_parser("replay", help="process a video file and print a summary")
+    replay.add_argument("video", help="a video file (mp4, avi, gif, ...)")
+    replay.add_argument("--fast", action="store_true", help="as fast as possible (default: the file's frame rate)")
+    replay.add_argument("--json", action="store_true", help="print the summary as JSON")
+    replay.add_argument("--db", help="event log file (default: STATE_DIR/agecam.db)")
+    replay.add_argument("--start", help="wall-clock time of the first frame, ISO 8601 (default: now)")
+    replay.add_argument("--pos", metavar="EVENTS.jsonl", help="POS events to replay, each with t (video seconds)")
+    replay.set_defaults(handler=_replay)
+
+    run = subparsers.add_parser("run", help="process a live camera or stream until stopped (SIGTERM/Ctrl-C)")
+    run.add_argument("--source", help="camera index, /dev/videoN, rtsp:// or http:// URL (default: source.uri)")
+    run.add_argument("--loop", action="store_true", help="replay a video file source forever (source.loop)")
+    run.set_defaults(handler=_run)
+
+    record = subparsers.add_parser("record", help="save a source to a video file, for later replay")
+    record.add_argument("source", help="camera index, /dev/videoN, URL or file")
+    record.add_argument("out", help="output file (.mp4, .avi or .mkv)")
+    record.add_argument("--seconds", type=float, required=True, help="how long to record")
+    record.set_defaults(handler=_record)
+
+    config = subparsers.add_parser("config", help="validate or show the effective configuration")
+    actions = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    actions.add_parser("check", help="validate the config (exit 2 with the key and problem if bad)").set_defaults(
+        handler=_config_check
+    )
+    actions.add_parser("show", help="print the effective config with all defaults").set_defaults(handler=_config_show)

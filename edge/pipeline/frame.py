@@ -1,0 +1,146 @@
+"""One frame through the till pipeline: detect, track, crop, estimate age, update customers, log.
+
+The age model runs on a worker thread: a frame's batch is inferred while the next frame is detected,
+and its results are applied at the start of that next frame, before any new sample is chosen.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.config import Config
+from edge.pipeline.stage_timer import StageTimer
+from edge.store.eventlog import CustomerRecord, EventLog
+from edge.vision.age_groups import AgeGroups
+from edge.vision.age_model import AgeModel
+from edge.vision.customer import CustomerAge
+from edge.vision.detector import FaceDetector
+from edge.vision.faces import crop_face
+from edge.vision.quality import face_quality
+from edge.vision.source import Frame
+from edge.vision.tracker import FaceTracker, Track
+
+
+@dataclass
+class Counters:
+    frames: int = 0
+    faces: int = 0
+    age_inferences: int = 0
+    batches: int = 0
+    largest_batch: int = 0
+    customers: set[int] = field(default_factory=set)
+
+
+@dataclass
+class PendingBatch:
+    """Age samples in flight: the tracks and face qualities they belong to, and when they were taken."""
+
+    tracks: list[Track]
+    qualities: list[float]
+    t: float
+    result: Future[tuple[np.ndarray, np.ndarray, float]]
+
+
+class Pipeline:
+    """Holds the per-run state. `origin` maps source seconds (Frame.t) to Unix time for the log."""
+
+    def __init__(
+        self, config: Config, detector: FaceDetector, model: AgeModel, log: EventLog, run_id: int, origin: float
+    ) -> None:
+        self.config, self.detector, self.model, self.log = config, detector, model, log
+        self.run_id, self.origin = run_id, origin
+        self.tracker = FaceTracker(
+            config.tracking.iou_threshold, config.tracking.max_center_shift, config.tracking.forget_after_s
+        )
+        self.groups = AgeGroups(config.stats.age_groups)
+        self.ages: dict[int, CustomerAge] = {}
+        self.timer = StageTimer()
+        self.counters = Counters()
+        self.age_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="age-model")
+        self.pending: PendingBatch | None = None
+
+    def process(self, frame: Frame) -> None:
+        self.counters.frames += 1
+        self.timer.add_ms("decode", frame.decode_ms)
+        with self.timer.measure("detect"):
+            faces = self.detector.detect(frame.image)
+        self.counters.faces += len(faces)
+        with self.timer.measure("track"):
+            seen, ended = self.tracker.update(faces, frame.t)
+        updated = self._apply_pending()
+        self._submit_samples(frame, seen)
+        with self.timer.measure("log"):
+            self._save(updated, ended)
+
+    def finish(self) -> None:
+        """Apply the samples in flight, then end all open tracks: their customers are final and counted."""
+        try:
+            updated = self._apply_pending()
+            with self.timer.measure("log"):
+                self._save(updated, self.tracker.end_all())
+        finally:
+            self.age_worker.shutdown(wait=True)
+
+    def _submit_samples(self, frame: Frame, seen: list[Track]) -> None:
+        """Crop every track that still wants samples and start one age-model batch for all of them."""
+        wanting = [track for track in seen if self._customer(track).wants_sample(frame.t)]
+        if not wanting:
+            return
+        with self.timer.measure("crop"):
+            crops = [crop_face(frame.image, track.face, self.model.info.crop) for track in wanting]
+            qualities = [face_quality(track.face, crop) for track, crop in zip(wanting, crops, strict=True)]
+        self.pending = PendingBatch(wanting, qualities, frame.t, self.age_worker.submit(self._predict, crops))
+        self.counters.age_inferences += len(crops)
+        self.counters.batches += 1
+        self.counters.largest_batch = max(self.counters.largest_batch, len(crops))
+
+    def _predict(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
+        start = time.perf_counter()
+        ages, stds = self.model.predict(crops)
+        return ages, stds, time.perf_counter() - start
+
+    def _apply_pending(self) -> list[Track]:
+        """Wait for the batch in flight (a model error is raised here) and add its samples to the customers."""
+        if self.pending is None:
+            return []
+        batch, self.pending = self.pending, None
+        with self.timer.measure("age_wait"):
+            ages, stds, seconds = batch.result.result()
+        self.timer.add_ms("age", 1000 * seconds)
+        return [
+            track
+            for track, age, std, quality in zip(batch.tracks, ages, stds, batch.qualities, strict=True)
+            if self._customer(track).add(float(age), float(std), quality, batch.t)
+        ]
+
+    def _customer(self, track: Track) -> CustomerAge:
+        if track.track_id not in self.ages:
+            self.ages[track.track_id] = CustomerAge(self.config.customer)
+        return self.ages[track.track_id]
+
+    def _record(self, track: Track, ended: bool) -> CustomerRecord | None:
+        customer = self.ages.pop(track.track_id, None) if ended else self.ages.get(track.track_id)
+        if customer is None or customer.estimate is None:
+            return None
+        counted = customer.estimate.samples >= self.config.stats.min_samples
+        if counted:
+            self.counters.customers.add(track.track_id)
+        return CustomerRecord(
+            track.track_id,
+            self.origin + track.first_seen,
+            self.origin + track.last_seen,
+            customer.estimate,
+            self.groups.label(customer.estimate.age),
+            counted,
+            ended,
+        )
+
+    def _save(self, updated: list[Track], ended: list[Track]) -> None:
+        ending = {track.track_id for track in ended}
+        records = [self._record(track, False) for track in updated if track.track_id not in ending]
+        records += [self._record(track, True) for track in ended]
+        self.log.save_customers(self.run_id, [record for record in records if record is not None])

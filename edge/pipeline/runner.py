@@ -1,0 +1,232 @@
+"""A whole run: load and check everything, then process frames until the source ends or a stop signal.
+
+Everything that can fail on the user's input (video, detector, model, state folder) is checked before
+the event log is opened, so a bad input never leaves a run behind in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from edge import __version__
+from edge.assets import DETECTOR_ASSET, verified_path
+from edge.config import Config
+from edge.errors import AssetError, DetectorError
+from edge.pipeline.frame import Pipeline
+from edge.pipeline.sd_notify import SystemdNotifier
+from edge.store.eventlog import DB_NAME, EventLog
+from edge.vision.age_model import AgeModel
+from edge.vision.detector import FaceDetector
+from edge.vision.source import Frame, FrameGrabber, SourceSpec
+
+log = logging.getLogger(__name__)
+STATUS_EVERY_S = 10.0
+WAIT_S = 0.5  # longest wait for a frame before the heartbeat ticks anyway
+
+
+def detector_file(config: Config) -> Path:
+    """YuNet from detector.model, else from the assets folder (checked against its pinned hash)."""
+    if config.detector.model:
+        return config.resolve(config.detector.model)
+    try:
+        return verified_path(DETECTOR_ASSET)
+    except AssetError as error:
+        raise DetectorError(str(error)) from None
+
+
+def load_detector(config: Config) -> FaceDetector:
+    settings = config.detector
+    return FaceDetector(
+        detector_file(config),
+        settings.detection_width,
+        settings.score_threshold,
+        settings.nms_threshold,
+        settings.min_face_px,
+    )
+
+
+def age_model_threads(threads: int) -> int:
+    """0 means half the cores: the age model runs on its worker thread beside the detector, and on a
+    2-core till one thread each ran faster than both sharing both cores (measured, agecam bench edge)."""
+    return threads or max(1, (os.cpu_count() or 2) // 2)
+
+
+def load_age_model(config: Config) -> AgeModel:
+    settings = config.age_model
+    return AgeModel(
+        config.resolve(settings.path),
+        settings.providers,
+        age_model_threads(settings.threads),
+        settings.max_batch,
+        cache_dir=config.state_dir() / "trt-cache",
+    )
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    db_path: Path
+    status: str
+    elapsed_s: float
+    pipeline: Pipeline
+    grabber: FrameGrabber
+    customers: list[dict]
+    hourly_stats: list[dict]
+
+
+class RunHooks(Protocol):
+    """Extra per-run work (the POS policy, edge.challenge.link): started once the run exists, called after each
+    frame with the pipeline's state, finished before the event log closes."""
+
+    def start(self, event_log: EventLog, run_id: int, origin: float) -> None: ...
+
+    def on_frame(self, frame: Frame, pipeline: Pipeline) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class StopSignal:
+    """SIGTERM/SIGINT ask the loop to finish the current frame, flush the log and return."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._callbacks: list[Callable[[], None]] = []
+
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        self._callbacks.append(callback)
+
+    def set(self) -> None:
+        self.event.set()
+        for callback in self._callbacks:
+            callback()
+
+    @contextmanager
+    def installed(self) -> Iterator[StopSignal]:
+        """Route SIGTERM and SIGINT here for the duration (main thread only), then restore the handlers."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = {number: signal.signal(number, lambda *_: self.set()) for number in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield self
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+
+def execute(
+    config: Config,
+    spec: SourceSpec,
+    *,
+    fast: bool = False,
+    db_path: Path | None = None,
+    origin: float | None = None,
+    stop: StopSignal | None = None,
+    on_status: Callable[[dict], None] | None = None,
+    hooks: RunHooks | None = None,
+    notifier: SystemdNotifier | None = None,
+) -> RunResult:
+    """Run the pipeline over a source. `origin` is the Unix time of the source's first frame."""
+    stop = stop or StopSignal()
+    grabber = FrameGrabber(spec, config.source, fast=fast)
+    detector = load_detector(config)
+    model = load_age_model(config)
+    event_log = EventLog(db_path or config.state_dir() / DB_NAME)
+    started = time.time()
+    run_id = event_log.start_run(
+        mode="live" if spec.live else "replay",
+        source=str(spec),
+        model_path=str(model.path),
+        model_sha256=model.sha256,
+        provider=model.provider,
+        version=__version__,
+        config_json=config.model_dump_json(),
+        started=started,
+    )
+    origin = started if origin is None else origin
+    pipeline = Pipeline(config, detector, model, event_log, run_id, origin)
+    log.info("run %d: %s %s into %s", run_id, "live" if spec.live else "replay", spec, event_log.path)
+    status = "failed"
+    clock = time.perf_counter()
+    notifier = notifier or SystemdNotifier()
+    stop.on_stop(grabber.stop)
+    try:
+        if hooks:
+            hooks.start(event_log, run_id, origin)
+        grabber.start()
+        notifier.ready(f"running: {spec} on {model.provider}")
+        status = _loop(pipeline, grabber, stop, Heartbeat(notifier, on_status), hooks)
+    finally:
+        notifier.stopping()
+        grabber.close()
+        pipeline.finish()
+        if hooks:
+            hooks.finish()
+        counters = pipeline.counters
+        event_log.update_run(
+            run_id,
+            frames=counters.frames,
+            dropped=grabber.dropped,
+            faces=counters.faces,
+            status=status,
+            ended=time.time(),
+        )
+        customers, hourly = event_log.customers(run_id), event_log.hourly_stats(run_id)
+        event_log.close()
+    return RunResult(run_id, event_log.path, status, time.perf_counter() - clock, pipeline, grabber, customers, hourly)
+
+
+class Heartbeat:
+    """Liveness from the main loop: systemd's watchdog and STATUS=, and a periodic status callback.
+    It ticks after every frame and every empty wait, so a lost camera does not look like a hung loop."""
+
+    def __init__(self, notifier: SystemdNotifier, on_status: Callable[[dict], None] | None) -> None:
+        self.notifier, self.on_status = notifier, on_status
+        self.ping_every = notifier.ping_interval_s()
+        now = time.monotonic()
+        self.next_ping, self.next_status, self.last_status, self.last_frames = now, now + STATUS_EVERY_S, now, 0
+
+    def tick(self, pipeline: Pipeline, grabber: FrameGrabber) -> None:
+        now = time.monotonic()
+        if self.ping_every and now >= self.next_ping:
+            self.notifier.watchdog()
+            self.next_ping = now + self.ping_every
+        if now < self.next_status:
+            return
+        frames = pipeline.counters.frames
+        status = {
+            "frames": frames,
+            "fps": round((frames - self.last_frames) / (now - self.last_status), 1),
+            "customers": len(pipeline.counters.customers),
+            "dropped": grabber.dropped,
+            "source": grabber.state,
+        }
+        self.notifier.status("{fps} fps, {customers} customers, {dropped} dropped, source {source}".format(**status))
+        if self.on_status:
+            self.on_status(status)
+        self.next_status, self.last_status, self.last_frames = now + STATUS_EVERY_S, now, frames
+
+
+def _loop(
+    pipeline: Pipeline, grabber: FrameGrabber, stop: StopSignal, heartbeat: Heartbeat, hooks: RunHooks | None
+) -> str:
+    while not stop.event.is_set():
+        try:
+            frame = grabber.get(timeout=WAIT_S)
+        except EOFError:
+            break
+        if frame is not None:
+            pipeline.process(frame)
+            if hooks:
+                hooks.on_frame(frame, pipeline)
+        heartbeat.tick(pipeline, grabber)
+    return "stopped" if stop.event.is_set() else "completed"

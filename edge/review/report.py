@@ -1,0 +1,163 @@
+"""`agecam report --out report.html`: one self-contained HTML file (plots embedded as base64 PNG) with
+the age-group mix, hourly traffic, the flags timeline and ID-check compliance per cashier.
+
+matplotlib is imported only here, inside the command, so the frame loop never pays for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+from edge.errors import StateError
+from edge.review.tables import add_common, db_path, group_order, open_log, parse_time, query_stats
+
+SEVERITY_COLOURS = {"info": "#4c78a8", "medium": "#f58518", "high": "#e45756"}
+
+
+def compliance(db: sqlite3.Connection, since: str | None, until: str | None) -> list[dict]:
+    """Per cashier: transactions that needed an ID check, and how many had one (any result)."""
+    rows = db.execute(
+        "SELECT coalesce(cashier_id, '(unknown)') AS cashier, count(*) AS required,"
+        " sum(id_check IS NOT NULL) AS checked FROM transactions"
+        " WHERE check_required = 1 AND status != 'open' AND started_at >= ? AND started_at < ?"
+        " GROUP BY cashier ORDER BY cashier",
+        (since or "", until or "9999"),
+    )
+    return [dict(row) for row in rows]
+
+
+def alerts(db: sqlite3.Connection, since: str | None, until: str | None) -> list[dict]:
+    rows = db.execute(
+        "SELECT a.at, a.kind, a.type, a.severity, a.till_id, a.cashier_id, t.pos_transaction_id, a.age,"
+        " a.age_low, a.age_high, a.samples FROM alerts a JOIN transactions t ON t.id = a.transaction_id"
+        " WHERE a.at >= ? AND a.at < ? ORDER BY a.at",
+        (since or "", until or "9999"),
+    )
+    return [dict(row) for row in rows]
+
+
+def _png(figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def plots(stats: list[dict], events: list[dict], cashiers: list[dict]) -> dict[str, str]:
+    import logging
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its INFO notes are noise for this command
+    from matplotlib import pyplot
+
+    groups = sorted({row["age_group"] for row in stats}, key=group_order)
+    hours = sorted({row["period"] for row in stats})
+    counts = {(row["period"], row["age_group"]): row["customers"] for row in stats}
+    images = {}
+
+    figure, axis = pyplot.subplots(figsize=(6, 3.2))
+    axis.bar(groups, [sum(counts.get((h, g), 0) for h in hours) for g in groups], color="#4c78a8")
+    axis.set(title="Age-group mix", xlabel="estimated age group", ylabel="customers")
+    images["Age-group mix"] = _png(figure)
+
+    figure, axis = pyplot.subplots(figsize=(8, 3.2))
+    bottom = [0] * len(hours)
+    for group in groups:
+        values = [counts.get((hour, group), 0) for hour in hours]
+        axis.bar([hour[5:16].replace("T", " ") for hour in hours], values, bottom=bottom, label=group)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    axis.set(title="Hourly traffic (UTC)", ylabel="customers")
+    axis.legend(fontsize=7, ncol=4)
+    axis.tick_params(axis="x", labelrotation=45, labelsize=7)
+    images["Hourly traffic"] = _png(figure)
+
+    figure, axis = pyplot.subplots(figsize=(8, 3.2))
+    types = sorted({row["type"] for row in events}) or ["(none)"]
+    for row in events:
+        axis.scatter(_when(row["at"]), types.index(row["type"]), color=SEVERITY_COLOURS.get(row["severity"], "grey"))
+    axis.set_yticks(range(len(types)), types, fontsize=8)
+    axis.set(title="Alerts and flags over time (UTC); colour = severity (blue info, orange medium, red high)")
+    axis.tick_params(axis="x", labelrotation=30, labelsize=7)
+    images["Flags timeline"] = _png(figure)
+
+    figure, axis = pyplot.subplots(figsize=(6, 3.2))
+    names = [row["cashier"] for row in cashiers]
+    shares = [100 * row["checked"] / row["required"] for row in cashiers]
+    bars = axis.bar(names, shares, color="#54a24b")
+    for bar, row in zip(bars, cashiers, strict=True):
+        axis.annotate(f"{row['checked']}/{row['required']}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                      ha="center", va="bottom", fontsize=8)  # fmt: skip
+    axis.set(title="ID-check compliance per cashier", ylabel="% of required checks done", ylim=(0, 110))
+    images["ID-check compliance"] = _png(figure)
+    pyplot.close("all")
+    return images
+
+
+def render_html(title: str, images: dict[str, str], events: list[dict], totals: dict[str, int]) -> str:
+    figures = "".join(
+        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{data}"></figure>'
+        for name, data in images.items()
+    )
+    flags = [row for row in events if row["kind"] == "flag"]
+    head = ["at", "type", "severity", "till_id", "cashier_id", "pos_transaction_id", "age", "age_low", "age_high"]
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(row[key]))}</td>" for key in head) + "</tr>" for row in flags
+    )
+    summary = " · ".join(f"{html.escape(key)}: <b>{value}</b>" for key, value in totals.items())
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:1.5em;color:#222}} figure{{display:inline-block;margin:.5em}}
+table{{border-collapse:collapse;font-size:.85em}} td,th{{border:1px solid #ccc;padding:.2em .5em}}</style></head>
+<body><h1>{html.escape(title)}</h1><p>{summary}</p>{figures}
+<h2>Flags ({len(flags)})</h2><table><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr>{body}</table>
+<p><small>No face images are included. Ages are camera estimates, not verified ages.</small></p></body></html>
+"""
+
+
+def _cell(value: object) -> str:
+    return "" if value is None else f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+def _command(args: argparse.Namespace) -> int:
+    from edge.cli.run import load
+
+    config = load(args)
+    since, until = parse_time(args.since, "--since"), parse_time(args.until, "--until")
+    db = open_log(db_path(args, config))
+    try:
+        stats = query_stats(db, "hour", since, until)
+        events, cashiers = alerts(db, since, until), compliance(db, since, until)
+    finally:
+        db.close()
+    totals = {
+        "customers": sum(row["customers"] for row in stats),
+        "alerts": sum(row["kind"] == "alert" for row in events),
+        "flags": sum(row["kind"] == "flag" for row in events),
+        "high-severity flags": sum(row["kind"] == "flag" and row["severity"] == "high" for row in events),
+    }
+    page = render_html("agecam report", plots(stats, events, cashiers), events, totals)
+    out = Path(args.out)
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as error:
+        raise StateError(f"cannot write {out} ({error.strerror}): check the folder") from None
+    print(f"wrote {out} ({len(page) // 1024} KiB)")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    command = subparsers.add_parser("report", help="write a self-contained HTML report with plots")
+    add_common(command)
+    command.add_argument("--out", required=True, help="the HTML file to write")
+    command.set_defaults(handler=_command)

@@ -1,0 +1,158 @@
+"""`agecam simulate`: renders a scenario plan (edge.scenario.plan) to a till video with real face photos,
+and writes its POS script and ground truth. Deterministic for a given seed.
+
+Each customer's photo is blended in with a soft elliptical mask above a plain 'body', walks in from
+the right, sways at the till, and walks out to the left, with motion blur while walking, a per-customer
+focus blur and exposure, and sensor noise on every frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.errors import ConfigError, PosError, StateError
+from edge.scenario.plan import WALK_S, Visit, ground_truth, pick_faces, plan_visits, pos_script, read_faces
+
+log = logging.getLogger(__name__)
+VIDEO, POS, TRUTH = "till.mp4", "pos.jsonl", "truth.json"
+
+
+class Actor:
+    """One customer's appearance, prepared once: face patch (sharp and motion-blurred), mask, body colour."""
+
+    def __init__(self, visit: Visit, side: int, rng: random.Random, walk_blur_px: int) -> None:
+        photo = cv2.imread(visit.file, cv2.IMREAD_COLOR)
+        if photo is None:
+            raise PosError(f"cannot read the face photo {visit.file}: check the images/ folder")
+        patch = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32)
+        patch = np.clip(patch * rng.uniform(0.85, 1.1), 0, 255)
+        sigma = rng.uniform(0.0, 1.2)
+        self.patch = cv2.GaussianBlur(patch, (0, 0), sigma) if sigma > 0.3 else patch
+        kernel = np.full((1, max(1, walk_blur_px)), 1.0 / max(1, walk_blur_px), np.float32)
+        self.walking = cv2.filter2D(self.patch, -1, kernel)
+        mask = np.zeros((side, side), np.float32)
+        cv2.ellipse(mask, (side // 2, side // 2), (int(side * 0.46), int(side * 0.5)), 0, 0, 360, 1.0, -1)
+        self.mask = cv2.GaussianBlur(mask, (0, 0), side * 0.04)[..., None]
+        self.body = tuple(int(rng.uniform(40, 200)) for _ in range(3))
+        self.visit, self.side = visit, side
+        self.phase = rng.uniform(0, 2 * math.pi)
+
+    def position(self, t: float, width: int, height: int) -> tuple[float, float, bool] | None:
+        """Face centre at time t and whether walking, or None when off screen."""
+        v, centre, off = self.visit, width / 2, self.side
+        if t < v.enter or t > v.leave + WALK_S:
+            return None
+        if t < v.arrive:
+            x, walking = width + off / 2 + (centre - width - off / 2) * (t - v.enter) / WALK_S, True
+        elif t <= v.leave:
+            x, walking = centre + 10 * math.sin(2.5 * t + self.phase), False
+        else:
+            x, walking = centre + (-off / 2 - centre) * (t - v.leave) / WALK_S, True
+        return x, height * 0.4 + 4 * math.sin(3.1 * t + self.phase), walking
+
+    def draw(self, frame: np.ndarray, x: float, y: float, walking: bool) -> None:
+        side, height, width = self.side, frame.shape[0], frame.shape[1]
+        cv2.ellipse(frame, (int(x), int(y + side * 1.25)), (int(side * 0.9), int(side * 0.8)), 0, 0, 360, self.body, -1)
+        left, top = round(x - side / 2), round(y - side / 2)
+        x0, y0, x1, y1 = max(left, 0), max(top, 0), min(left + side, width), min(top + side, height)
+        if x0 >= x1 or y0 >= y1:
+            return
+        patch = (self.walking if walking else self.patch)[y0 - top : y1 - top, x0 - left : x1 - left]
+        mask = self.mask[y0 - top : y1 - top, x0 - left : x1 - left]
+        region = frame[y0:y1, x0:x1]
+        region[:] = region * (1 - mask) + patch * mask
+
+
+def background(width: int, height: int, rng: random.Random) -> np.ndarray:
+    """A plain store-like backdrop: a wall gradient, shelves of coloured boxes, a counter."""
+    gradient = np.linspace(150, 95, height, dtype=np.float32)[:, None, None]
+    image = np.repeat(np.repeat(gradient, width, axis=1), 3, axis=2)
+    for shelf in range(3):
+        y = int(height * (0.12 + 0.22 * shelf))
+        cv2.rectangle(image, (0, y), (width, y + 6), (70, 70, 80), -1)
+        for x in range(0, width, 24):
+            colour = tuple(rng.uniform(60, 190) for _ in range(3))
+            cv2.rectangle(image, (x + 3, y - rng.randint(16, 34)), (x + 19, y), colour, -1)
+    cv2.rectangle(image, (0, int(height * 0.86)), (width, height), (90, 85, 80), -1)
+    return cv2.GaussianBlur(image, (0, 0), 1.0)
+
+
+def render(visits: list[Visit], out: Path, fps: float, width: int, height: int, seed: int) -> int:
+    rng = random.Random(seed)
+    side = int(height * 0.36)
+    walk_blur = int((width / 2 + side) / (WALK_S * fps) * 0.35)
+    actors = [Actor(visit, int(side * rng.uniform(0.9, 1.1)), rng, walk_blur) for visit in visits]
+    backdrop = background(width, height, rng)
+    noise = np.random.default_rng(seed)
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        raise StateError(f"cannot write {out}: check that the folder is writable")
+    end = visits[-1].leave + WALK_S + 0.5
+    frames = int(end * fps)
+    try:
+        for index in range(frames):
+            t = index / fps
+            frame = backdrop.copy()
+            for actor in actors:
+                if (where := actor.position(t, width, height)) is not None:
+                    actor.draw(frame, *where)
+            frame += noise.standard_normal(frame.shape, dtype=np.float32) * 3.0
+            writer.write(np.clip(frame, 0, 255).astype(np.uint8))
+    finally:
+        writer.release()
+    return frames
+
+
+def simulate(faces_dir: Path, out: Path, count: int, seed: int, fps: float, size: tuple[int, int], split: str) -> dict:
+    rng = random.Random(seed)
+    faces = read_faces(faces_dir, split or None)
+    visits = plan_visits(pick_faces(faces, count, rng), rng)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StateError(f"cannot create {out} ({error.strerror})") from None
+    frames = render(visits, out / VIDEO, fps, *size, seed)
+    settings = {"faces": str(faces_dir), "split": split, "customers": count, "seed": seed, "fps": fps, "size": size}
+    events = pos_script(visits)
+    (out / POS).write_text("".join(json.dumps(event) + "\n" for event in events))
+    (out / TRUTH).write_text(json.dumps(ground_truth(visits, settings), indent=1))
+    return {"video": str(out / VIDEO), "frames": frames, "seconds": round(frames / fps, 1), "events": len(events)}
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"--size {text!r}: give WIDTHxHEIGHT, e.g. 640x480") from None
+    if not (160 <= width <= 3840 and 120 <= height <= 2160):
+        raise ConfigError(f"--size {text!r}: width 160-3840 and height 120-2160")
+    return width, height
+
+
+def _command(args: argparse.Namespace) -> int:
+    if args.customers < 1 or not 1 <= args.fps <= 60:
+        raise ConfigError("--customers must be at least 1 and --fps between 1 and 60")
+    size = _size(args.size)
+    result = simulate(Path(args.faces), Path(args.out), args.customers, args.seed, args.fps, size, args.split)
+    print(json.dumps(result))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    command = subparsers.add_parser("simulate", help="compose a till video, POS script and ground truth from faces")
+    command.add_argument("--faces", required=True, help="folder with labels.csv (file_name, real_age) and images/")
+    command.add_argument("--out", required=True, help="scenario folder to write (till.mp4, pos.jsonl, truth.json)")
+    command.add_argument("--customers", type=int, default=12, help="how many customers (default 12)")
+    command.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    command.add_argument("--fps", type=float, default=15.0, help="video frame rate (default 15)")
+    command.add_argument("--size", default="640x480", help="video size WIDTHxHEIGHT (default 640x480)")
+    command.add_argument("--split", default="valid", help="use only rows of this split ('' for all; default valid)")
+    command.set_defaults(handler=_command)

@@ -1,0 +1,141 @@
+"""`agecam score SCENARIO --db RUN.db`: a replay's alerts and flags against the scenario's ground truth.
+
+Transactions are matched by the POS transaction id. Reported: recall of flags for minors sold alcohol
+without a passed ID check, the flag share among such sales to customers aged 18-24 and 25+, alert
+recall and latency (video seconds from the restricted scan), and how often the customer association
+picked the right person.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import statistics
+from datetime import datetime
+from pathlib import Path
+
+from edge.errors import PosError, StateError
+from edge.scenario.render import TRUTH
+
+SALE_FLAGS = ("sold_without_id_check", "sold_after_failed_id_check")
+
+
+def load_truth(scenario: Path) -> list[dict]:
+    try:
+        return json.loads((scenario / TRUTH).read_text())["customers"]
+    except (OSError, ValueError, KeyError) as error:
+        raise PosError(f"{scenario / TRUTH}: not a scenario's ground truth ({error}): run 'agecam simulate'") from None
+
+
+def _seconds(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def load_run(db_path: Path, run_id: int | None) -> dict[str, dict]:
+    """Per POS transaction id: the transaction row, its alerts, and its customer's track span (video seconds)."""
+    if not db_path.is_file():
+        raise StateError(f"event log not found: {db_path}")
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    db.row_factory = sqlite3.Row
+    try:
+        run_id = run_id or db.execute("SELECT max(id) FROM runs").fetchone()[0]
+        first = db.execute("SELECT at, t FROM pos_events WHERE run_id = ? ORDER BY id LIMIT 1", (run_id,)).fetchone()
+        if first is None:
+            raise StateError(f"{db_path}: run {run_id} has no POS events: replay with --pos")
+        origin = _seconds(first["at"]) - first["t"]
+        tracks = {
+            row["track_id"]: (_seconds(row["first_seen"]) - origin, _seconds(row["last_seen"]) - origin)
+            for row in db.execute("SELECT track_id, first_seen, last_seen FROM customers WHERE run_id = ?", (run_id,))
+        }
+        result = {}
+        for txn in db.execute("SELECT * FROM transactions WHERE run_id = ?", (run_id,)):
+            alerts = [dict(row) for row in db.execute("SELECT * FROM alerts WHERE transaction_id = ?", (txn["id"],))]
+            track = tracks.get(txn["track_id"])
+            result[txn["pos_transaction_id"]] = {"txn": dict(txn), "alerts": alerts, "track": track}
+        return result
+    except sqlite3.DatabaseError as error:
+        raise StateError(f"{db_path}: not an agecam event log with POS tables ({error})") from None
+    finally:
+        db.close()
+
+
+def _share(hits: int, total: int) -> float | None:
+    return round(hits / total, 4) if total else None
+
+
+def score(truth: list[dict], run: dict[str, dict]) -> dict:
+    groups = {"minor": (0, 18), "young": (18, 25), "adult": (25, 200)}
+    sold = {name: [0, 0] for name in groups}  # sold without a passed check: [customers, flagged]
+    latencies, alerted_minors, minors_buying, associated, restricted = [], 0, 0, 0, 0
+    no_face = 0
+    for customer in truth:
+        found = run.get(customer["transaction_id"], {"alerts": [], "txn": None, "track": None})
+        types = {alert["type"] for alert in found["alerts"]}
+        no_face += "no_face" in types
+        group = next(name for name, (low, high) in groups.items() if low <= customer["real_age"] < high)
+        if customer["sold_without_check"]:
+            sold[group][0] += 1
+            sold[group][1] += bool(types & set(SALE_FLAGS))
+        if not customer["alcohol"]:
+            continue
+        restricted += 1
+        associated += _right_person(found["track"], customer)
+        alerts = [alert for alert in found["alerts"] if alert["type"] == "id_check_required"]
+        latencies += [alert["latency_s"] for alert in alerts]
+        if customer["real_age"] < 18:
+            minors_buying += 1
+            alerted_minors += bool(alerts)
+    return {
+        "customers": len(truth),
+        "minors_sold_without_check": sold["minor"][0],
+        "minor_flag_recall": _share(sold["minor"][1], sold["minor"][0]),
+        "young_sold_without_check": sold["young"][0],
+        "young_flag_share": _share(sold["young"][1], sold["young"][0]),
+        "adults_sold_without_check": sold["adult"][0],
+        "adult_false_flag_share": _share(sold["adult"][1], sold["adult"][0]),
+        "no_face_flags": no_face,
+        "minors_buying_alcohol": minors_buying,
+        "minor_alert_recall": _share(alerted_minors, minors_buying),
+        "alerts": len(latencies),
+        "alert_latency_s": _latency(latencies),
+        "association_accuracy": _share(associated, restricted),
+    }
+
+
+def _right_person(track: tuple[float, float] | None, customer: dict) -> bool:
+    """The associated track was first seen while this customer walked in and lasted past their arrival."""
+    if track is None:
+        return False
+    return customer["enter"] - 0.5 <= track[0] <= customer["leave"] and track[1] >= customer["arrive"]
+
+
+def _latency(values: list[float]) -> dict | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return {
+        "mean": round(statistics.fmean(ordered), 3),
+        "median": round(statistics.median(ordered), 3),
+        "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3),
+        "max": round(ordered[-1], 3),
+    }
+
+
+def _command(args: argparse.Namespace) -> int:
+    result = score(load_truth(Path(args.scenario)), load_run(Path(args.db), args.run))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key:28} {value}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    command = subparsers.add_parser("score", help="compare a scenario replay's flags with the ground truth")
+    command.add_argument("scenario", help="the folder `agecam simulate` wrote")
+    command.add_argument("--db", required=True, help="the event log of the replay")
+    command.add_argument("--run", type=int, help="run id (default: the latest)")
+    command.add_argument("--json", action="store_true", help="print JSON")
+    command.set_defaults(handler=_command)

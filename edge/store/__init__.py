@@ -1,0 +1,1 @@
+"""The event log: SQLite schema, migrations and every read and write of it."""

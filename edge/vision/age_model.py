@@ -1,0 +1,108 @@
+"""The age model: an ONNX Runtime session on the best usable execution provider, fed batches of crops."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from edge.errors import ModelError
+from edge.vision.model_contract import INPUT_NAME, OUTPUT_AGE, OUTPUT_STD, ModelInfo, read_model_info
+
+log = logging.getLogger(__name__)
+
+
+def _provider_options(name: str, cache_dir: Path | None, size: int, max_batch: int) -> dict[str, str]:
+    """TensorRT builds engines slowly: cache them in the state folder and give the batch range."""
+    if name != "TensorrtExecutionProvider" or cache_dir is None:
+        return {}
+    shape = f"{size}x{size}x3"
+    return {
+        "trt_engine_cache_enable": "True",
+        "trt_engine_cache_path": str(cache_dir),
+        "trt_fp16_enable": "True",
+        "trt_profile_min_shapes": f"{INPUT_NAME}:1x{shape}",
+        "trt_profile_opt_shapes": f"{INPUT_NAME}:{max_batch}x{shape}",
+        "trt_profile_max_shapes": f"{INPUT_NAME}:{max_batch}x{shape}",
+    }
+
+
+def _quiet_session(
+    model: bytes, providers: list[str], options: list[dict[str, str]], threads: int
+) -> ort.InferenceSession:
+    """Create a session with ORT's provider fallback silenced: unusable GPU providers are dropped
+    quietly, and the one line the caller logs says what was chosen."""
+    settings = ort.SessionOptions()
+    settings.log_severity_level = 4
+    settings.intra_op_num_threads = threads
+    # ORT's threads spin after each run by default, taking the cores YuNet needs next; the till runs
+    # one small batch per frame, so waking them costs less than the spinning does.
+    settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    previous = logging.getLogger().level
+    ort.set_default_logger_severity(4)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return ort.InferenceSession(model, settings, providers=providers, provider_options=options)
+    finally:
+        ort.set_default_logger_severity(2 if previous <= logging.INFO else 3)
+
+
+class AgeModel:
+    """An age model honouring docs/model-contract.md. `predict` takes crops made with `info.crop`."""
+
+    def __init__(
+        self, path: Path, providers: list[str], threads: int = 0, max_batch: int = 16, cache_dir: Path | None = None
+    ) -> None:
+        if not path.is_file():
+            raise ModelError(f"age model not found: {path}: set age_model.path in the config")
+        data = path.read_bytes()
+        self.path = path
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        self.max_batch = max_batch
+        # Validate on the CPU first: cheap, and a broken file fails with one clear line.
+        self.session = self._open(data, ["CPUExecutionProvider"], [{}], threads)
+        self.info: ModelInfo = read_model_info(self.session, str(path))
+        available = ort.get_available_providers()
+        chosen = [name for name in providers if name in available]
+        if chosen and chosen != ["CPUExecutionProvider"]:
+            size = self.info.crop.size
+            options = [_provider_options(name, cache_dir, size, max_batch) for name in chosen]
+            self.session = self._open(data, chosen, options, threads)
+        self.provider = self.session.get_providers()[0]
+        skipped = [name for name in providers if name not in self.session.get_providers()]
+        note = f" ({', '.join(skipped)} not usable here)" if skipped else ""
+        log.info(
+            "age model %s [%s, sha256 %s] on %s%s",
+            path.name,
+            self.info.describe(),
+            self.sha256[:12],
+            self.provider,
+            note,
+        )
+
+    def _open(
+        self, data: bytes, providers: list[str], options: list[dict[str, str]], threads: int
+    ) -> ort.InferenceSession:
+        try:
+            return _quiet_session(data, providers, options, threads)
+        except Exception as error:  # ORT raises its own Fail/InvalidProtobuf/InvalidGraph types
+            text = str(error).strip()
+            reason = text.splitlines()[0][:160] if text else type(error).__name__
+            raise ModelError(f"age model {self.path} cannot be loaded ({reason}): replace the file") from None
+
+    def predict(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Ages and their standard deviations (years) for a list of BGR crops, batched."""
+        if not crops:
+            return np.zeros(0, np.float32), np.zeros(0, np.float32)
+        ages, stds = [], []
+        for start in range(0, len(crops), self.max_batch):
+            batch = np.stack(crops[start : start + self.max_batch]).astype(np.uint8, copy=False)
+            age, std = self.session.run([OUTPUT_AGE, OUTPUT_STD], {INPUT_NAME: batch})
+            ages.append(age)
+            stds.append(std)
+        return np.concatenate(ages).astype(np.float32), np.concatenate(stds).astype(np.float32)

@@ -1,0 +1,106 @@
+"""docs/model-contract.md in code: the metadata keys, and the check every age model must pass."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import onnxruntime as ort
+
+from edge.errors import ModelError
+from edge.vision.faces import CropSpec
+
+CONTRACT_VERSION = "1"
+KEY_PREFIX = "agecam."
+REQUIRED_KEYS = ("contract_version", "input_size", "crop_margin", "age_min", "age_max")
+INPUT_NAME = "face"
+OUTPUT_AGE = "age"
+OUTPUT_STD = "age_std"
+OUTPUT_PROBS = "age_probs"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the edge needs to know about an age model, read from its graph and metadata."""
+
+    crop: CropSpec
+    age_min: float
+    age_max: float
+    outputs: tuple[str, ...]
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        backbone = self.metadata.get("backbone", "unknown backbone")
+        ages = f"ages {self.age_min:g}-{self.age_max:g}"
+        return f"{backbone}, {self.crop.size} px crops, margin {self.crop.margin}, {ages}"
+
+
+def _number(metadata: dict[str, str], key: str, origin: str) -> float:
+    try:
+        return float(metadata[key])
+    except ValueError:
+        raise ModelError(f"{origin}: metadata {KEY_PREFIX}{key}={metadata[key]!r} is not a number") from None
+
+
+def _check_input(session: ort.InferenceSession, size: int, origin: str) -> None:
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise ModelError(f"{origin}: the model must have exactly one input (face crops), it has {len(inputs)}")
+    face = inputs[0]
+    shape = face.shape
+    if face.name != INPUT_NAME:
+        raise ModelError(f"{origin}: the input must be named '{INPUT_NAME}', found '{face.name}'")
+    if face.type != "tensor(uint8)" or len(shape) != 4:
+        raise ModelError(f"{origin}: input '{face.name}' must be uint8 NHWC, found {face.type} {shape}")
+    if list(shape[1:]) != [size, size, 3]:
+        raise ModelError(f"{origin}: input '{face.name}' must be [N, {size}, {size}, 3] BGR, found {shape}")
+    if isinstance(shape[0], int) and shape[0] != -1:
+        raise ModelError(f"{origin}: input '{face.name}' needs a dynamic batch dimension, found {shape[0]}")
+
+
+def _check_outputs(session: ort.InferenceSession, origin: str) -> tuple[str, ...]:
+    outputs = {out.name: out for out in session.get_outputs()}
+    for name in (OUTPUT_AGE, OUTPUT_STD):
+        if name not in outputs:
+            raise ModelError(f"{origin}: the model has no '{name}' output (it has {sorted(outputs)})")
+        if outputs[name].type != "tensor(float)" or len(outputs[name].shape) != 1:
+            found = f"{outputs[name].type} {outputs[name].shape}"
+            raise ModelError(f"{origin}: output '{name}' must be float32 of shape [N], found {found}")
+    return tuple(outputs)
+
+
+def read_model_info(session: ort.InferenceSession, origin: str) -> ModelInfo:
+    """Validate a loaded session against the contract; raise ModelError naming what is wrong."""
+    raw = session.get_modelmeta().custom_metadata_map
+    metadata = {key.removeprefix(KEY_PREFIX): value for key, value in raw.items() if key.startswith(KEY_PREFIX)}
+    missing = [KEY_PREFIX + key for key in REQUIRED_KEYS if key not in metadata]
+    if missing:
+        raise ModelError(f"{origin}: not an agecam age model: metadata lacks {', '.join(missing)}")
+    if metadata["contract_version"] != CONTRACT_VERSION:
+        raise ModelError(
+            f"{origin}: model contract version {metadata['contract_version']!r} is not supported "
+            f"(this agecam reads version {CONTRACT_VERSION}): export the model again"
+        )
+    size = _number(metadata, "input_size", origin)
+    margin = _number(metadata, "crop_margin", origin)
+    age_min, age_max = _number(metadata, "age_min", origin), _number(metadata, "age_max", origin)
+    if size != int(size) or not 16 <= size <= 1024 or not 0 <= margin <= 2 or not age_min < age_max:
+        raise ModelError(
+            f"{origin}: metadata out of range (input_size {size}, crop_margin {margin}, ages {age_min}-{age_max})"
+        )
+    _check_input(session, int(size), origin)
+    outputs = _check_outputs(session, origin)
+    return ModelInfo(CropSpec(int(size), margin), age_min, age_max, outputs, metadata)
+
+
+def metadata_props(size: int, margin: float, age_min: int, age_max: int, **extra: object) -> dict[str, str]:
+    """The metadata an exporter writes: required keys plus extras (non-strings stored as JSON)."""
+    values: dict[str, object] = {
+        "contract_version": CONTRACT_VERSION,
+        "input_size": size,
+        "crop_margin": margin,
+        "age_min": age_min,
+        "age_max": age_max,
+        **extra,
+    }
+    return {KEY_PREFIX + key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}

@@ -1,0 +1,88 @@
+"""Face tracking across frames: greedy matching on box overlap, with a centre-distance fallback for
+fast movers at low frame rates. A track not seen for `forget_after_s` ends."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.vision.detector import Face
+
+
+@dataclass
+class Track:
+    track_id: int
+    face: Face
+    first_seen: float
+    last_seen: float
+    hits: int = 1
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    inter_w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    inter_h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = inter_w * inter_h
+    union = aw * ah + bw * bh - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+class FaceTracker:
+    def __init__(self, iou_threshold: float = 0.2, max_center_shift: float = 1.0, forget_after_s: float = 2.0):
+        self.iou_threshold = iou_threshold
+        self.max_center_shift = max_center_shift
+        self.forget_after_s = forget_after_s
+        self.tracks: dict[int, Track] = {}
+        self._ids = itertools.count(1)
+
+    def _match_score(self, track: Track, face: Face) -> float:
+        """Higher is better; an overlap match always beats a distance match; 0 means no match."""
+        iou = box_iou(track.face.box, face.box)
+        if iou >= self.iou_threshold:
+            return 1.0 + iou
+        (tx, ty), (fx, fy) = track.face.center, face.center
+        limit = self.max_center_shift * max(track.face.size, face.size)
+        distance = math.hypot(fx - tx, fy - ty)
+        size_ratio = min(track.face.size, face.size) / max(track.face.size, face.size)
+        if distance > limit or size_ratio < 0.5:
+            return 0.0
+        return 1.0 - distance / limit if distance < limit else 0.0
+
+    def update(self, faces: list[Face], now: float) -> tuple[list[Track], list[Track]]:
+        """Assign this frame's faces to tracks. Returns (tracks seen in this frame, tracks that ended)."""
+        pairs = [
+            (score, track_id, index)
+            for track_id, track in self.tracks.items()
+            for index, face in enumerate(faces)
+            if (score := self._match_score(track, face)) > 0
+        ]
+        used_tracks: set[int] = set()
+        used_faces: set[int] = set()
+        seen: list[Track] = []
+        for _, track_id, index in sorted(pairs, reverse=True):
+            if track_id in used_tracks or index in used_faces:
+                continue
+            track = self.tracks[track_id]
+            track.face, track.last_seen, track.hits = faces[index], now, track.hits + 1
+            used_tracks.add(track_id)
+            used_faces.add(index)
+            seen.append(track)
+        for index, face in enumerate(faces):
+            if index not in used_faces:
+                track = Track(next(self._ids), face, now, now)
+                self.tracks[track.track_id] = track
+                seen.append(track)
+        ended = [track for track in self.tracks.values() if now - track.last_seen > self.forget_after_s]
+        for track in ended:
+            del self.tracks[track.track_id]
+        return seen, ended
+
+    def end_all(self) -> list[Track]:
+        """End every open track (at the end of a replay or on shutdown)."""
+        ended = list(self.tracks.values())
+        self.tracks.clear()
+        return ended

@@ -1,0 +1,180 @@
+"""The Challenge policy as a pure state machine: frames and POS events in, alerts, flags and
+transaction snapshots out. No camera, no HTTP, no database."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge.challenge.events import parse_event
+from edge.challenge.policy import ChallengePolicy
+from edge.challenge.zone import ZoneFace, ZoneHistory, inside
+from edge.config import PolicyConfig
+from edge.vision.customer import AgeEstimate
+
+CATEGORIES = ["alcohol", "beer", "wine"]
+CENTRE = (0.5, 0.4)
+
+
+def estimate(age: float, samples: int = 5) -> AgeEstimate:
+    return AgeEstimate(age, age - 3, age + 3, samples)
+
+
+def event(kind: str, **fields) -> object:
+    return parse_event({"type": kind, "till_id": "t1", "cashier_id": "c1", **fields})
+
+
+def scan(category: str = "beer", **fields) -> object:
+    return event("item_scanned", category=category, **fields)
+
+
+class Till:
+    """A policy fed with one customer (track 1) standing in the zone from t=0, frames every 0.1 s."""
+
+    def __init__(self, age: float | None, **settings) -> None:
+        self.policy = ChallengePolicy(PolicyConfig(**settings), CATEGORIES)
+        self.age = age
+        self.t = 0.0
+        self.outcomes: list = []
+
+    def frames(self, until: float, estimates: dict | None = None, faces: list | None = None) -> None:
+        while self.t < until - 1e-9:
+            self.t = round(self.t + 0.1, 3)
+            seen = faces if faces is not None else [ZoneFace(1, *CENTRE, 0.05)]
+            ages = estimates if estimates is not None else {1: estimate(self.age) if self.age else None}
+            self.outcomes += self.policy.observe(self.t, seen, ages)
+
+    def send(self, pos_event: object) -> list[tuple[str, str, str | None]]:
+        found = self.policy.handle(pos_event, self.t)
+        self.outcomes += found
+        return [(o.kind, o.type, o.severity) for o in found if o.kind != "transaction"]
+
+    def sale(self, *events: object, end: str = "completed") -> list:
+        """start, restricted scan at 2 s, the given events, end at 4 s; returns alerts and flags."""
+        self.frames(1.0)
+        self.send(event("transaction_start"))
+        self.frames(2.0)
+        self.send(scan())
+        for extra in events:
+            self.send(extra)
+        self.frames(4.0)
+        self.send(event("transaction_end", status=end))
+        return self.decisions()
+
+    def decisions(self) -> list[tuple[str, str, str | None]]:
+        return [(o.kind, o.type, o.severity) for o in self.outcomes if o.kind != "transaction"]
+
+
+def test_young_customer_gets_an_alert_at_the_scan_and_a_high_flag_when_sold_without_check():
+    till = Till(age=16)
+    assert till.sale() == [
+        ("alert", "id_check_required", "info"),
+        ("flag", "sold_without_id_check", "high"),
+    ]
+    alert = next(o for o in till.outcomes if o.kind == "alert")
+    assert alert.t == 2.0 and alert.latency_s == 0.0
+    assert alert.transaction.association.track_id == 1 and alert.customer.estimate.age == 16
+
+
+def test_customer_between_18_and_threshold_is_a_medium_flag():
+    assert Till(age=21).sale()[-1] == ("flag", "sold_without_id_check", "medium")
+
+
+def test_customer_over_the_threshold_needs_no_check():
+    till = Till(age=40)
+    assert till.sale() == []
+    final = till.outcomes[-1]
+    assert final.kind == "transaction" and final.transaction.status == "completed"
+    assert not final.transaction.check_required and final.transaction.association.track_id == 1
+
+
+def test_threshold_is_configurable_challenge_21():
+    assert Till(age=23, threshold=21).sale() == []
+    assert Till(age=20, threshold=21).sale()[0] == ("alert", "id_check_required", "info")
+
+
+def test_lower_bound_mode_compares_the_interval_low_end():
+    assert Till(age=27).sale() == []
+    assert Till(age=27, use_lower_bound=True).sale()[-1] == ("flag", "sold_without_id_check", "medium")
+
+
+def test_a_passed_id_check_after_the_alert_clears_the_sale():
+    till = Till(age=16)
+    assert till.sale(event("id_checked", result="passed")) == [("alert", "id_check_required", "info")]
+    assert till.outcomes[-1].transaction.id_checks == ["passed"]
+
+
+def test_a_sale_after_a_failed_check_is_a_high_flag_and_a_voided_one_is_not_flagged():
+    assert Till(age=21).sale(event("id_checked", result="failed"))[-1] == (
+        "flag",
+        "sold_after_failed_id_check",
+        "high",
+    )
+    assert Till(age=16).sale(event("id_checked", result="refused"), end="voided") == [
+        ("alert", "id_check_required", "info")
+    ]
+
+
+def test_no_usable_face_is_flagged_no_face():
+    till = Till(age=None)
+    assert till.sale() == [("flag", "no_face", "medium")]
+    assert Till(age=16, min_samples=10).sale() == [("flag", "no_face", "medium")]
+
+
+def test_only_restricted_items_matter():
+    till = Till(age=16)
+    till.frames(1.0)
+    till.send(event("transaction_start"))
+    assert till.send(scan("bakery")) == []
+    assert till.send(scan("BEER")) == [("alert", "id_check_required", "info")], "categories ignore case"
+    flagged = Till(age=16)
+    flagged.frames(1.0)
+    assert flagged.send(scan("toys", age_restricted=True)) == [("alert", "id_check_required", "info")]
+
+
+def test_alert_waits_for_the_first_estimate_and_reports_the_latency():
+    till = Till(age=16)
+    till.frames(1.0, estimates={1: None})
+    till.send(event("transaction_start"))
+    till.frames(2.0, estimates={1: None})
+    assert till.send(scan()) == []
+    till.frames(2.3)
+    alert = next(o for o in till.outcomes if o.kind == "alert")
+    assert alert.t == pytest.approx(2.1) and alert.latency_s == pytest.approx(0.1)
+
+
+def test_item_without_transaction_start_opens_one_and_a_new_start_ends_the_open_one():
+    till = Till(age=16)
+    till.frames(1.0)
+    assert till.send(scan()) == [("alert", "id_check_required", "info")]
+    assert till.send(event("transaction_start")) == [("flag", "sold_without_id_check", "high")]
+    assert {o.transaction.number for o in till.outcomes} == {1, 2}
+
+
+def test_the_customer_is_the_track_dominating_the_zone_not_a_passer_by():
+    till = Till(age=None)
+    customer, passer_by, outside = (
+        ZoneFace(7, 0.5, 0.4, 0.06),
+        ZoneFace(8, 0.45, 0.3, 0.01),
+        ZoneFace(9, 0.05, 0.4, 0.2),
+    )
+    ages = {7: estimate(16), 8: estimate(60), 9: estimate(70)}
+    till.frames(3.0, estimates=ages, faces=[customer, passer_by, outside])
+    till.send(event("transaction_start"))
+    assert till.send(scan()) == [("alert", "id_check_required", "info")]
+    association = till.outcomes[-1].transaction.association
+    assert association.track_id == 7 and 0.8 < association.share < 1
+    assert set(association.presence) == {7, 8}, "a face outside the zone is no candidate"
+
+
+def test_the_customer_who_just_arrived_outweighs_the_one_walking_away():
+    history = ZoneHistory([(0, 0), (1, 0), (1, 1), (0, 1)], keep_s=60)
+    for step in range(30):  # the previous customer for the first 1.4 s, the new one from 1.5 s
+        t = step * 0.1
+        history.observe(t, [ZoneFace(1 if t < 1.45 else 2, 0.5, 0.5, 0.05)])
+    assert history.dominant(0.0, 2.9).track_id == 2
+    assert history.dominant(0.0, 1.0).track_id == 1
+
+
+def test_point_in_polygon():
+    triangle = [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0)]
+    assert inside(triangle, 0.2, 0.2) and not inside(triangle, 0.8, 0.8)

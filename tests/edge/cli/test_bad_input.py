@@ -1,0 +1,144 @@
+"""Every user mistake ends with one clear line and its documented exit code, no traceback, and no
+event log left behind."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from onnx import TensorProto
+
+from edge.vision.model_contract import metadata_props
+
+from clips import clip
+from onnx_models import brightness_model, save
+
+
+def assert_clean_failure(result, code: int, *words: str) -> None:
+    assert result.code == code, result.err
+    lines = [line for line in result.err.splitlines() if line.startswith("agecam: error:")]
+    assert len(lines) == 1, result.err
+    assert "Traceback" not in result.err
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.fixture
+def video(assets: Path) -> Path:
+    return clip(assets, "face-demographics-walking")
+
+
+def no_database_in(folder: Path) -> bool:
+    return not folder.exists() or not list(folder.rglob("*.db"))
+
+
+def test_missing_video(agecam, write_config, tmp_path):
+    result = agecam("--config", write_config(), "replay", tmp_path / "nope.mp4", "--fast")
+    assert_clean_failure(result, 3, "nope.mp4", "not found")
+    assert no_database_in(tmp_path / "state")
+
+
+def test_unreadable_video(agecam, write_config, tmp_path):
+    fake = tmp_path / "clip.mp4"
+    fake.write_bytes(b"this is not a video" * 100)
+    result = agecam("--config", write_config(), "replay", fake, "--fast")
+    assert_clean_failure(result, 3, "clip.mp4")
+    assert no_database_in(tmp_path / "state")
+
+
+def test_missing_model(agecam, write_config, tmp_path, video):
+    result = agecam("--config", write_config(age_model={"path": str(tmp_path / "gone.onnx")}), "replay", video)
+    assert_clean_failure(result, 4, "gone.onnx", "not found")
+    assert no_database_in(tmp_path / "state")
+
+
+def test_corrupt_model(agecam, write_config, tmp_path, tiny_model, video):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(tiny_model.read_bytes()[:200])
+    result = agecam("--config", write_config(age_model={"path": str(broken)}), "replay", video)
+    assert_clean_failure(result, 4, "broken.onnx", "cannot be loaded")
+    assert no_database_in(tmp_path / "state")
+
+
+CONTRACT_BREAKS = {
+    "no metadata": (dict(metadata={}), "lacks agecam.contract_version"),
+    "other version": (
+        dict(metadata={**metadata_props(32, 0.3, 0, 100), "agecam.contract_version": "9"}),
+        "contract version '9'",
+    ),
+    "float input": (dict(input_type=TensorProto.FLOAT), "must be uint8"),
+    "fixed batch": (dict(batch=1), "dynamic batch"),
+    "size mismatch": (dict(metadata=metadata_props(64, 0.3, 0, 100)), "[N, 64, 64, 3]"),
+    "missing output": (dict(outputs=("age", "sigma")), "no 'age_std' output"),
+    "bad number": (dict(metadata={**metadata_props(32, 0.3, 0, 100), "agecam.crop_margin": "wide"}), "is not a number"),
+}
+
+
+@pytest.mark.parametrize("case", list(CONTRACT_BREAKS))
+def test_model_that_breaks_the_contract(agecam, write_config, tmp_path, video, case):
+    options, message = CONTRACT_BREAKS[case]
+    model = save(brightness_model(**options), tmp_path / "odd.onnx")
+    result = agecam("--config", write_config(age_model={"path": str(model)}), "replay", video)
+    assert_clean_failure(result, 4, "odd.onnx", message)
+    assert no_database_in(tmp_path / "state")
+
+
+def test_missing_detector(agecam, write_config, tmp_path, video):
+    config = write_config(detector={"model": str(tmp_path / "yunet.onnx")})
+    result = agecam("--config", config, "replay", video)
+    assert_clean_failure(result, 5, "yunet.onnx", "not found")
+    assert no_database_in(tmp_path / "state")
+
+
+def test_corrupt_detector(agecam, write_config, tmp_path, video):
+    (tmp_path / "yunet.onnx").write_bytes(b"\x08\x01garbage" * 50)
+    result = agecam("--config", write_config(detector={"model": str(tmp_path / "yunet.onnx")}), "replay", video)
+    assert_clean_failure(result, 5, "yunet.onnx")
+    assert no_database_in(tmp_path / "state")
+
+
+def test_detector_asset_with_wrong_hash_is_refused(agecam, write_config, tmp_path, assets, video, monkeypatch):
+    fake_assets = tmp_path / "assets"
+    shutil.copytree(assets / "models", fake_assets / "models")
+    target = fake_assets / "models" / "face_detection_yunet_2026may.onnx"
+    target.chmod(0o644)
+    with target.open("r+b") as stream:
+        stream.seek(1000)
+        stream.write(b"tampered")
+    monkeypatch.setenv("AGECAM_ASSETS", str(fake_assets))
+    result = agecam("--config", write_config(), "replay", video)
+    assert_clean_failure(result, 5, "bad hash", "agecam assets fetch")
+
+
+def test_unwritable_state_directory(agecam, write_config, tmp_path, video):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if shutil.os.access(locked, shutil.os.W_OK):
+            pytest.skip("running as a user that can write anywhere")
+        result = agecam("--config", write_config(state={"dir": str(locked / "state")}), "replay", video)
+        assert_clean_failure(result, 6, "state directory")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_state_directory_on_a_read_only_filesystem(agecam, write_config, video):
+    # /proc refuses new folders even to root, as a read-only or full disk would.
+    result = agecam("--config", write_config(state={"dir": "/proc/agecam/state"}), "replay", video)
+    assert_clean_failure(result, 6, "/proc/agecam/state", "state.dir")
+
+
+def test_state_directory_that_is_a_file(agecam, write_config, tmp_path, video):
+    (tmp_path / "taken").write_text("not a folder")
+    result = agecam("--config", write_config(state={"dir": str(tmp_path / "taken")}), "replay", video)
+    assert_clean_failure(result, 6, "taken")
+
+
+def test_database_that_is_not_sqlite(agecam, write_config, tmp_path, video):
+    bogus = tmp_path / "notes.db"
+    bogus.write_text("shopping list: milk, eggs, bread " * 200)
+    result = agecam("--config", write_config(), "replay", video, "--db", bogus)
+    assert_clean_failure(result, 6, "notes.db", "not a usable agecam database")
+    assert bogus.read_text().startswith("shopping list"), "the user's file must not be touched"
