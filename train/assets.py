@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from edge.config import load_config
-from edge.pipeline.runner import detector_file
+from edge.vision.detector import detector_file
 
 DEFAULT_CACHE = "~/.cache/agecam/crops"
 

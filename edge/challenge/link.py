@@ -15,12 +15,10 @@ from edge.challenge.policy import ChallengePolicy, Outcome
 from edge.challenge.server import PosServer, wall_clock
 from edge.challenge.zone import ZoneFace
 from edge.config import Config
-from edge.pipeline.frame import Pipeline
+from edge.pipeline.frame import FrameResult
 from edge.store.eventlog import EventLog
 from edge.store.pos_records import PosStore, alert_message
 from edge.vision.faces import CropSpec, crop_face
-from edge.vision.source import Frame
-from edge.vision.tracker import Track
 
 log = logging.getLogger(__name__)
 EVIDENCE_CROP = CropSpec(size=160, margin=0.3)
@@ -48,16 +46,12 @@ class PosLink:
         if self.server:  # the HTTP thread commits through its own connection to the same file
             self.server.start(PosStore(EventLog(event_log.path, durable=True), run_id, origin), wall_clock(origin))
 
-    def on_frame(self, frame: Frame, pipeline: Pipeline) -> None:
-        seen = [track for track in pipeline.tracker.tracks.values() if track.last_seen == frame.t]
-        estimates = {
-            track.track_id: pipeline.ages[track.track_id].estimate if track.track_id in pipeline.ages else None
-            for track in seen
-        }
+    def on_frame(self, frame: FrameResult) -> None:
+        estimates = {seen.track_id: seen.estimate for seen in frame.faces}
         if self.crops is not None:
-            for track in seen:
-                self.crops.put(track.track_id, crop_face(frame.image, track.face, EVIDENCE_CROP))
-        outcomes = self.policy.observe(frame.t, zone_faces(seen, frame), estimates)
+            for seen in frame.faces:
+                self.crops.put(seen.track_id, crop_face(frame.image, seen.face, EVIDENCE_CROP))
+        outcomes = self.policy.observe(frame.t, zone_faces(frame), estimates)
         for event, t in self._due_events(frame.t):
             outcomes += self.policy.handle(event, t)
         self._emit(outcomes)
@@ -133,15 +127,15 @@ class PosLink:
             purge(self.config.state_dir(), self.config.evidence.retention_days, self.store.log.path)
 
 
-def zone_faces(tracks: list[Track], frame: Frame) -> list[ZoneFace]:
-    """The tracks' faces in fractions of the frame, as the zone wants them."""
+def zone_faces(frame: FrameResult) -> list[ZoneFace]:
+    """The frame's faces in fractions of the frame, as the zone wants them."""
     height, width = frame.image.shape[:2]
     return [
         ZoneFace(
-            track.track_id,
-            track.face.center[0] / width,
-            track.face.center[1] / height,
-            float(track.face.box[2] * track.face.box[3]) / (width * height),
+            seen.track_id,
+            seen.face.center[0] / width,
+            seen.face.center[1] / height,
+            float(seen.face.box[2] * seen.face.box[3]) / (width * height),
         )
-        for track in tracks
+        for seen in frame.faces
     ]

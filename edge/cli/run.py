@@ -80,7 +80,7 @@ def _run(args: argparse.Namespace) -> int:
 
     with StopSignal().installed() as stop:
         result = execute(config, spec, stop=stop, on_status=report, hooks=link)
-    log.info("run %d %s after %d frames", result.run_id, result.status, result.pipeline.counters.frames)
+    log.info("run %d %s after %d frames", result.run_id, result.status, result.frames)
     return 0
 
 

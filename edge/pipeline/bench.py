@@ -11,8 +11,9 @@ from pathlib import Path
 
 from edge.assets import DEMO_CLIP, assets_dir
 from edge.config import Config, load_config
-from edge.pipeline.runner import execute, load_detector
+from edge.pipeline.runner import execute
 from edge.vision.age_model import AgeModel
+from edge.vision.detector import load_detector
 from edge.vision.faces import crop_face
 from edge.vision.source import SourceSpec, open_capture
 
@@ -67,16 +68,15 @@ def pipeline_throughput(config: Config, video: str, loops: int) -> dict:
                 db_path=Path(folder) / "bench.db",
                 origin=time.time() + loop * 3600,
             )
-            counters = result.pipeline.counters
             frames, faces, inferences = (
-                frames + counters.frames,
-                faces + counters.faces,
-                inferences + counters.age_inferences,
+                frames + result.frames,
+                faces + result.faces,
+                inferences + result.age_inferences,
             )
             elapsed += result.elapsed_s
-            for stage, seconds in result.pipeline.timer.seconds.items():
+            for stage, seconds in result.stage_seconds.items():
                 stage_seconds[stage] = stage_seconds.get(stage, 0.0) + seconds
-            provider = result.pipeline.model.provider
+            provider = result.model.provider
     age_ms = 1000 * stage_seconds.get("age", 0.0) / max(inferences, 1)
     return {
         "fps": round(frames / elapsed, 2),

@@ -2,6 +2,8 @@
 
 The age model runs on a worker thread: a frame's batch is inferred while the next frame is detected,
 and its results are applied at the start of that next frame, before any new sample is chosen.
+`Pipeline.process` returns a `FrameResult` value: what later stages (the Challenge policy) may know of
+the frame, so they never reach into the pipeline's internals.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from edge.pipeline.stage_timer import StageTimer
 from edge.store.eventlog import CustomerRecord, EventLog
 from edge.vision.age_groups import AgeGroups
 from edge.vision.age_model import AgeModel
-from edge.vision.customer import CustomerAge
+from edge.vision.customer import AgeEstimate, CustomerAge
 from edge.vision.detector import FaceDetector
-from edge.vision.faces import crop_face
+from edge.vision.faces import Face, crop_face
 from edge.vision.quality import face_quality
 from edge.vision.source import Frame
 from edge.vision.tracker import FaceTracker, Track
@@ -33,6 +35,25 @@ class Counters:
     batches: int = 0
     largest_batch: int = 0
     customers: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class SeenFace:
+    """A track seen on this frame: its face and its customer's current estimate (None before a sample)."""
+
+    track_id: int
+    face: Face
+    estimate: AgeEstimate | None
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """One processed frame: its source time, the image (for evidence crops), the faces seen, the tracks ended."""
+
+    t: float
+    image: np.ndarray
+    faces: list[SeenFace]
+    ended: list[int]
 
 
 @dataclass
@@ -63,7 +84,7 @@ class Pipeline:
         self.age_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="age-model")
         self.pending: PendingBatch | None = None
 
-    def process(self, frame: Frame) -> None:
+    def process(self, frame: Frame) -> FrameResult:
         self.counters.frames += 1
         self.timer.add_ms("decode", frame.decode_ms)
         with self.timer.measure("detect"):
@@ -75,6 +96,16 @@ class Pipeline:
         self._submit_samples(frame, seen)
         with self.timer.measure("log"):
             self._save(updated, ended)
+        return FrameResult(
+            frame.t,
+            frame.image,
+            [SeenFace(track.track_id, track.face, self._estimate(track.track_id)) for track in seen],
+            [track.track_id for track in ended],
+        )
+
+    def _estimate(self, track_id: int) -> AgeEstimate | None:
+        customer = self.ages.get(track_id)
+        return customer.estimate if customer else None
 
     def finish(self) -> None:
         """Apply the samples in flight, then end all open tracks: their customers are final and counted."""

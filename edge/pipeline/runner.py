@@ -7,7 +7,6 @@ the event log is opened, so a bad input never leaves a run behind in the databas
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 import time
@@ -18,78 +17,57 @@ from pathlib import Path
 from typing import Protocol
 
 from edge import __version__
-from edge.assets import DETECTOR_ASSET, verified_path
 from edge.config import Config
-from edge.errors import AssetError, DetectorError
-from edge.pipeline.frame import Pipeline
+from edge.pipeline.frame import FrameResult, Pipeline
 from edge.pipeline.sd_notify import SystemdNotifier
 from edge.store.eventlog import DB_NAME, EventLog
-from edge.vision.age_model import AgeModel
-from edge.vision.detector import FaceDetector
-from edge.vision.source import Frame, FrameGrabber, SourceSpec
+from edge.vision.age_model import load_age_model
+from edge.vision.detector import load_detector
+from edge.vision.source import FrameGrabber, SourceSpec
 
 log = logging.getLogger(__name__)
 STATUS_EVERY_S = 10.0
 WAIT_S = 0.5  # longest wait for a frame before the heartbeat ticks anyway
 
 
-def detector_file(config: Config) -> Path:
-    """YuNet from detector.model, else from the assets folder (checked against its pinned hash)."""
-    if config.detector.model:
-        return config.resolve(config.detector.model)
-    try:
-        return verified_path(DETECTOR_ASSET)
-    except AssetError as error:
-        raise DetectorError(str(error)) from None
+@dataclass(frozen=True)
+class ModelSummary:
+    path: str
+    sha256: str
+    provider: str
+    metadata: dict[str, str]
 
 
-def load_detector(config: Config) -> FaceDetector:
-    settings = config.detector
-    return FaceDetector(
-        detector_file(config),
-        settings.detection_width,
-        settings.score_threshold,
-        settings.nms_threshold,
-        settings.min_face_px,
-    )
-
-
-def age_model_threads(threads: int) -> int:
-    """0 means half the cores: the age model runs on its worker thread beside the detector, and on a
-    2-core till one thread each ran faster than both sharing both cores (measured, agecam bench edge)."""
-    return threads or max(1, (os.cpu_count() or 2) // 2)
-
-
-def load_age_model(config: Config) -> AgeModel:
-    settings = config.age_model
-    return AgeModel(
-        config.resolve(settings.path),
-        settings.providers,
-        age_model_threads(settings.threads),
-        settings.max_batch,
-        cache_dir=config.state_dir() / "trt-cache",
-    )
-
-
-@dataclass
+@dataclass(frozen=True)
 class RunResult:
+    """A snapshot of a finished run: its counters and what it logged, never the live pipeline objects."""
+
     run_id: int
     db_path: Path
     status: str
     elapsed_s: float
-    pipeline: Pipeline
-    grabber: FrameGrabber
+    source: str
+    frames: int
+    dropped: int
+    reconnects: int
+    capture_alive: bool
+    faces: int
+    age_inferences: int
+    batches: int
+    largest_batch: int
+    stage_seconds: dict[str, float]
+    model: ModelSummary
     customers: list[dict]
     hourly_stats: list[dict]
 
 
 class RunHooks(Protocol):
     """Extra per-run work (the POS policy, edge.challenge.link): started once the run exists, called after each
-    frame with the pipeline's state, finished before the event log closes."""
+    frame with that frame's result, finished before the event log closes."""
 
     def start(self, event_log: EventLog, run_id: int, origin: float) -> None: ...
 
-    def on_frame(self, frame: Frame, pipeline: Pipeline) -> None: ...
+    def on_frame(self, result: FrameResult) -> None: ...
 
     def finish(self) -> None: ...
 
@@ -182,7 +160,39 @@ def execute(
         )
         customers, hourly = event_log.customers(run_id), event_log.hourly_stats(run_id)
         event_log.close()
-    return RunResult(run_id, event_log.path, status, time.perf_counter() - clock, pipeline, grabber, customers, hourly)
+    return _snapshot(run_id, event_log.path, status, time.perf_counter() - clock, pipeline, grabber, customers, hourly)
+
+
+def _snapshot(
+    run_id: int,
+    db_path: Path,
+    status: str,
+    elapsed_s: float,
+    pipeline: Pipeline,
+    grabber: FrameGrabber,
+    customers: list[dict],
+    hourly: list[dict],
+) -> RunResult:
+    counters, model = pipeline.counters, pipeline.model
+    return RunResult(
+        run_id=run_id,
+        db_path=db_path,
+        status=status,
+        elapsed_s=elapsed_s,
+        source=str(grabber.spec),
+        frames=counters.frames,
+        dropped=grabber.dropped,
+        reconnects=grabber.reconnects,
+        capture_alive=grabber.is_alive(),
+        faces=counters.faces,
+        age_inferences=counters.age_inferences,
+        batches=counters.batches,
+        largest_batch=counters.largest_batch,
+        stage_seconds=dict(pipeline.timer.seconds),
+        model=ModelSummary(str(model.path), model.sha256, model.provider, dict(model.info.metadata)),
+        customers=customers,
+        hourly_stats=hourly,
+    )
 
 
 class Heartbeat:
@@ -225,8 +235,8 @@ def _loop(
         except EOFError:
             break
         if frame is not None:
-            pipeline.process(frame)
+            result = pipeline.process(frame)
             if hooks:
-                hooks.on_frame(frame, pipeline)
+                hooks.on_frame(result)
         heartbeat.tick(pipeline, grabber)
     return "stopped" if stop.event.is_set() else "completed"

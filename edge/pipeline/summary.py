@@ -6,20 +6,19 @@ from edge.pipeline.runner import RunResult
 
 
 def build_summary(result: RunResult) -> dict:
-    counters = result.pipeline.counters
-    model = result.pipeline.model
-    frames = counters.frames
+    model = result.model
+    frames = result.frames
     counted = [row for row in result.customers if row["counted"]]
     return {
         "run_id": result.run_id,
         "status": result.status,
-        "source": str(result.grabber.spec),
+        "source": result.source,
         "db": str(result.db_path),
         "frames": frames,
-        "dropped_frames": result.grabber.dropped,
-        "faces": counters.faces,
-        "age_inferences": counters.age_inferences,
-        "largest_batch": counters.largest_batch,
+        "dropped_frames": result.dropped,
+        "faces": result.faces,
+        "age_inferences": result.age_inferences,
+        "largest_batch": result.largest_batch,
         "customers": [
             {
                 key: row[key]
@@ -31,12 +30,12 @@ def build_summary(result: RunResult) -> dict:
         "stats": result.hourly_stats,
         "elapsed_s": round(result.elapsed_s, 3),
         "fps": round(frames / result.elapsed_s, 2) if result.elapsed_s > 0 else None,
-        "stage_ms": result.pipeline.timer.ms_per_frame(frames),
+        "stage_ms": {stage: round(1000 * total / max(frames, 1), 3) for stage, total in result.stage_seconds.items()},
         "model": {
-            "path": str(model.path),
+            "path": model.path,
             "sha256": model.sha256,
             "provider": model.provider,
-            **{key: model.info.metadata[key] for key in ("backbone", "precision") if key in model.info.metadata},
+            **{key: model.metadata[key] for key in ("backbone", "precision") if key in model.metadata},
         },
     }
 

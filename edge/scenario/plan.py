@@ -21,7 +21,7 @@ RESTRICTED = ["beer", "wine", "spirits"]
 
 
 @dataclass(frozen=True)
-class Face:
+class FacePhoto:
     file: str
     age: int
 
@@ -49,7 +49,7 @@ class Visit:
         return self.alcohol and self.sold and self.id_check != "passed"
 
 
-def read_faces(folder: Path, split: str | None) -> list[Face]:
+def read_faces(folder: Path, split: str | None) -> list[FacePhoto]:
     """The dataset layout: labels.csv (file_name, real_age[, split]) and images/."""
     labels = folder / "labels.csv"
     try:
@@ -62,18 +62,18 @@ def read_faces(folder: Path, split: str | None) -> list[Face]:
         if split and (row.get("split") or "").strip() != split:
             continue
         try:
-            faces.append(Face(str(folder / "images" / row["file_name"].strip()), round(float(row["real_age"]))))
+            faces.append(FacePhoto(str(folder / "images" / row["file_name"].strip()), round(float(row["real_age"]))))
         except (KeyError, TypeError, ValueError):
             raise PosError(f"{labels} line {number}: needs file_name and a numeric real_age") from None
     return faces
 
 
-def pick_faces(faces: list[Face], count: int, rng: random.Random) -> list[Face]:
+def pick_faces(faces: list[FacePhoto], count: int, rng: random.Random) -> list[FacePhoto]:
     """About a third each of minors (13-17), 18-24 and 25+, shuffled; bands short of faces give way."""
     bands = {name: [f for f in faces if low <= f.age <= high] for name, (low, high) in AGE_BANDS.items()}
     for members in bands.values():
         rng.shuffle(members)
-    chosen: list[Face] = []
+    chosen: list[FacePhoto] = []
     while len(chosen) < count and any(bands.values()):
         for members in bands.values():
             if members and len(chosen) < count:
@@ -84,7 +84,9 @@ def pick_faces(faces: list[Face], count: int, rng: random.Random) -> list[Face]:
     return chosen
 
 
-def plan_visits(faces: list[Face], rng: random.Random, alcohol_share: float = 0.7, stay_s: float = 3.5) -> list[Visit]:
+def plan_visits(
+    faces: list[FacePhoto], rng: random.Random, alcohol_share: float = 0.7, stay_s: float = 3.5
+) -> list[Visit]:
     """Customers one after another: the next walks in while the previous walks out."""
     visits, enter = [], 0.5
     cashiers = list(CASHIERS)

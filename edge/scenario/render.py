@@ -46,7 +46,7 @@ class Actor:
         self.phase = rng.uniform(0, 2 * math.pi)
 
     def position(self, t: float, width: int, height: int) -> tuple[float, float, bool] | None:
-        """Face centre at time t and whether walking, or None when off screen."""
+        """FacePhoto centre at time t and whether walking, or None when off screen."""
         v, centre, off = self.visit, width / 2, self.side
         if t < v.enter or t > v.leave + WALK_S:
             return None

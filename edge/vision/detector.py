@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import cv2.utils.logging
 import numpy as np
 
-from edge.errors import DetectorError
+from edge.assets import DETECTOR_ASSET, verified_path
+from edge.config import Config
+from edge.errors import AssetError, DetectorError
+from edge.vision.faces import Face
 
 # OpenCV's DNN engine warns about unsupported targets on every load; keep the journal clean.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-
-
-@dataclass(frozen=True)
-class Face:
-    """One detected face, in the pixel coordinates of the frame it was found in.
-
-    box: x, y, width, height. landmarks: 5 (x, y) points in YuNet's order: right eye,
-    left eye (the subject's), nose tip, right mouth corner, left mouth corner.
-    """
-
-    box: np.ndarray
-    landmarks: np.ndarray
-    score: float
-
-    @property
-    def center(self) -> tuple[float, float]:
-        x, y, w, h = self.box
-        return float(x + w / 2), float(y + h / 2)
-
-    @property
-    def size(self) -> float:
-        """The face's side in pixels (the larger of box width and height)."""
-        return float(max(self.box[2], self.box[3]))
 
 
 class FaceDetector:
@@ -113,3 +92,24 @@ def detect_main_face(
     box = main.box.copy()
     box[:2] -= offset
     return Face(box=box, landmarks=main.landmarks - offset, score=main.score)
+
+
+def detector_file(config: Config) -> Path:
+    """YuNet from detector.model, else from the assets folder (checked against its pinned hash)."""
+    if config.detector.model:
+        return config.resolve(config.detector.model)
+    try:
+        return verified_path(DETECTOR_ASSET)
+    except AssetError as error:
+        raise DetectorError(str(error)) from None
+
+
+def load_detector(config: Config) -> FaceDetector:
+    settings = config.detector
+    return FaceDetector(
+        detector_file(config),
+        settings.detection_width,
+        settings.score_threshold,
+        settings.nms_threshold,
+        settings.min_face_px,
+    )

@@ -1,4 +1,5 @@
-"""The face crop shared by the till and the trainer, so the model trains on what it will see.
+"""The one face type of the till (`Face`, a detected face), and the face crop shared by the till and the
+trainer, so the model trains on what it will see.
 
 This is a stable API: `train/` imports `crop_face` and `DEFAULT_CROP`, and every age model records
 the crop parameters it was trained with in its metadata (docs/model-contract.md).
@@ -12,7 +13,28 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.vision.detector import Face
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face, in the pixel coordinates of the frame it was found in.
+
+    box: x, y, width, height. landmarks: 5 (x, y) points in YuNet's order: right eye,
+    left eye (the subject's), nose tip, right mouth corner, left mouth corner.
+    """
+
+    box: np.ndarray
+    landmarks: np.ndarray
+    score: float
+
+    @property
+    def center(self) -> tuple[float, float]:
+        x, y, w, h = self.box
+        return float(x + w / 2), float(y + h / 2)
+
+    @property
+    def size(self) -> float:
+        """The face's side in pixels (the larger of box width and height)."""
+        return float(max(self.box[2], self.box[3]))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.vision.detector import Face
+from edge.vision.faces import Face
 
 GOOD_FACE_PX = 80.0  # faces this large or larger carry full detail
 SHARP_LAPLACIAN_VAR = 60.0  # Laplacian variance of a 64 px face crop at which blur stops mattering

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.vision.detector import Face
+from edge.vision.faces import Face
 
 
 @dataclass

@@ -81,8 +81,8 @@ def test_live_run_tells_systemd_ready_watchdog_status_and_stopping(notify_socket
     statuses = [m for m in messages if m.startswith("STATUS=") and "fps" in m]
     assert statuses and "customers" in statuses[0] and "source" in statuses[0]
     assert messages[-1] == "STOPPING=1\nSTATUS=stopping"
-    assert result.grabber.reconnects >= 1
-    assert not result.grabber.is_alive(), "the capture thread is joined before execute returns"
+    assert result.reconnects >= 1
+    assert not result.capture_alive, "the capture thread is joined before execute returns"
 
 
 def test_sigterm_finishes_the_frame_flushes_and_exits_0(write_config, assets, tmp_path):
