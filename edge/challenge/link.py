@@ -12,12 +12,13 @@ from edge.challenge.alerts import Notifier
 from edge.challenge.events import PosEvent
 from edge.challenge.evidence import CropCache, purge, save_crop
 from edge.challenge.policy import ChallengePolicy, Outcome
+from edge.challenge.records import alert_message, rows
 from edge.challenge.server import PosServer, wall_clock
 from edge.challenge.zone import ZoneFace
 from edge.config import Config
 from edge.pipeline.frame import FrameResult
 from edge.store.eventlog import EventLog
-from edge.store.pos_records import PosStore, alert_message
+from edge.store.pos_records import PosStore
 from edge.vision.faces import CropSpec, crop_face
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class PosLink:
         if not outcomes:
             return
         evidence = {index: path for index, outcome in enumerate(outcomes) if (path := self._evidence(outcome))}
-        ids = self.store.save(outcomes, evidence)
+        ids = self.store.save(rows(outcomes, evidence))
         for outcome, row_id in zip([o for o in outcomes if o.kind != "transaction"], ids, strict=True):
             self.counts[outcome.kind] += 1
             message = alert_message(outcome, row_id, self.origin)

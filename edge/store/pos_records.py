@@ -1,17 +1,66 @@
 """Writes POS events, rejects, transactions, alerts and flags into the event log (schema version 2).
 
 Each call is one transaction. The HTTP thread uses its own EventLog connection, so its commits never
-interleave with the main loop's.
+interleave with the main loop's. The store knows rows, not the policy: edge.challenge.records turns the
+policy's outcomes into the rows below.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
+from typing import Protocol
 
-from edge.challenge.events import PosEvent
-from edge.challenge.policy import Outcome, Sighting, Transaction
 from edge.store.eventlog import EventLog, iso
+from edge.vision.customer import AgeEstimate
+
+
+class PosEventFields(Protocol):
+    """What the store keeps of an accepted POS event (edge.challenge.events.PosEvent has these)."""
+
+    type: str
+    till_id: str
+    cashier_id: str | None
+    transaction_id: str | None
+
+    def model_dump_json(self, *, exclude_none: bool) -> str: ...
+
+
+@dataclass(frozen=True)
+class TransactionRow:
+    """One POS transaction's state, keyed by (run, number). Times are source seconds (origin-relative)."""
+
+    number: int
+    till_id: str
+    started: float
+    pos_id: str | None
+    cashier_id: str | None
+    ended: float | None
+    status: str
+    restricted: int
+    id_check: str | None
+    check_required: bool
+    track_id: int | None
+    estimate: AgeEstimate | None
+    association: dict | None
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """An alert or a flag of a transaction."""
+
+    kind: str
+    type: str
+    severity: str
+    t: float
+    latency_s: float | None
+    till_id: str
+    cashier_id: str | None
+    track_id: int | None
+    estimate: AgeEstimate | None
+    association: dict | None
+    evidence: str | None = None
 
 
 class PosStore:
@@ -19,7 +68,7 @@ class PosStore:
         self.log, self.run_id, self.origin = log, run_id, origin
         self.db = log.db
 
-    def record_event(self, event: PosEvent, t: float, received: float | None = None) -> int:
+    def record_event(self, event: PosEventFields, t: float, received: float | None = None) -> int:
         """Commit one accepted event; returns its row id (the HTTP reply waits for this commit)."""
         received = time.time() if received is None else received
         with self.log.transaction():
@@ -47,30 +96,29 @@ class PosStore:
                 (self.run_id, iso(time.time()), status, reason[:500]),
             )
 
-    def save(self, outcomes: list[Outcome], evidence: dict[int, str] | None = None) -> list[int]:
-        """Store outcomes in order; returns the row ids of the alerts and flags (evidence: outcome index -> file)."""
+    def save(self, rows: list[tuple[TransactionRow, AlertRow | None]]) -> list[int]:
+        """Store each transaction's state and its alert or flag, if any, in order, in one transaction;
+        returns the row ids of the alerts and flags."""
         ids = []
         with self.log.transaction():
-            for index, outcome in enumerate(outcomes):
-                txn_id = self._upsert_transaction(outcome.transaction, outcome.customer)
-                if outcome.kind != "transaction":
-                    ids.append(self._insert_alert(outcome, txn_id, (evidence or {}).get(index)))
+            for txn, alert in rows:
+                txn_id = self._upsert_transaction(txn)
+                if alert is not None:
+                    ids.append(self._insert_alert(alert, txn_id))
         return ids
 
-    def _upsert_transaction(self, txn: Transaction, customer: Sighting | None) -> int:
-        estimate = customer.estimate if customer else None
-        association = json.dumps(txn.association.as_dict()) if txn.association else None
+    def _upsert_transaction(self, txn: TransactionRow) -> int:
         values = (
             txn.pos_id,
             txn.cashier_id,
             iso(self.origin + txn.ended) if txn.ended is not None else None,
             txn.status,
             txn.restricted,
-            txn.id_checks[-1] if txn.id_checks else None,
+            txn.id_check,
             int(txn.check_required),
-            txn.association.track_id if txn.association else None,
-            *_estimate_values(estimate),
-            association,
+            txn.track_id,
+            *_estimate_values(txn.estimate),
+            json.dumps(txn.association) if txn.association else None,
         )
         self.db.execute(
             "INSERT INTO transactions (run_id, number, till_id, started_at, pos_transaction_id, cashier_id, ended_at,"
@@ -90,9 +138,7 @@ class PosStore:
         ).fetchone()
         return int(row[0])
 
-    def _insert_alert(self, outcome: Outcome, txn_id: int, evidence: str | None) -> int:
-        txn = outcome.transaction
-        estimate = outcome.customer.estimate if outcome.customer else None
+    def _insert_alert(self, alert: AlertRow, txn_id: int) -> int:
         cursor = self.db.execute(
             "INSERT INTO alerts (run_id, transaction_id, kind, type, severity, at, t, latency_s, till_id, cashier_id,"
             " track_id, age, age_low, age_high, samples, association, evidence)"
@@ -100,45 +146,24 @@ class PosStore:
             (
                 self.run_id,
                 txn_id,
-                outcome.kind,
-                outcome.type,
-                outcome.severity or "info",
-                iso(self.origin + outcome.t),
-                outcome.t,
-                outcome.latency_s,
-                txn.till_id,
-                txn.cashier_id,
-                txn.association.track_id if txn.association and outcome.customer else None,
-                *_estimate_values(estimate),
-                json.dumps(txn.association.as_dict()) if txn.association else None,
-                evidence,
+                alert.kind,
+                alert.type,
+                alert.severity,
+                iso(self.origin + alert.t),
+                alert.t,
+                alert.latency_s,
+                alert.till_id,
+                alert.cashier_id,
+                alert.track_id,
+                *_estimate_values(alert.estimate),
+                json.dumps(alert.association) if alert.association else None,
+                alert.evidence,
             ),
         )
         return int(cursor.lastrowid)
 
 
-def _estimate_values(estimate: object) -> tuple:
+def _estimate_values(estimate: AgeEstimate | None) -> tuple:
     if estimate is None:
         return (None, None, None, None)
     return (estimate.age, estimate.low, estimate.high, estimate.samples)
-
-
-def alert_message(outcome: Outcome, row_id: int, origin: float) -> dict:
-    """The JSON sent to the webhook or command for one alert or flag."""
-    txn = outcome.transaction
-    estimate = outcome.customer.estimate if outcome.customer else None
-    return {
-        "id": row_id,
-        "kind": outcome.kind,
-        "type": outcome.type,
-        "severity": outcome.severity,
-        "at": iso(origin + outcome.t),
-        "till_id": txn.till_id,
-        "cashier_id": txn.cashier_id,
-        "transaction_id": txn.pos_id,
-        "age": None if estimate is None else round(estimate.age, 1),
-        "age_low": None if estimate is None else round(estimate.low, 1),
-        "age_high": None if estimate is None else round(estimate.high, 1),
-        "samples": None if estimate is None else estimate.samples,
-        "latency_s": None if outcome.latency_s is None else round(outcome.latency_s, 3),
-    }
