@@ -3,7 +3,6 @@ kept in $AGECAM_ASSETS (default ~/.cache/agecam) in the layout models/NAME, vide
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -91,29 +90,3 @@ def fetch(folder: Path) -> dict[str, str]:
             state = "downloaded" if state == "missing" else "replaced (bad hash)"
         outcomes[asset.name] = state
     return outcomes
-
-
-def _fetch_command(args: argparse.Namespace) -> int:
-    folder = assets_dir()
-    for name, outcome in fetch(folder).items():
-        print(f"{outcome:>20}  {folder / name}")
-    return 0
-
-
-def _list_command(args: argparse.Namespace) -> int:
-    folder = assets_dir()
-    states = {asset.name: status(asset, folder) for asset in manifest().values()}
-    for name, state in states.items():
-        print(f"{state:>9}  {folder / name}")
-    return 0 if all(state == "ok" for state in states.values()) else AssetError.exit_code
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("assets", help="download and verify the detector and sample clips")
-    commands = parser.add_subparsers(dest="assets_command", required=True, metavar="ACTION")
-    commands.add_parser("fetch", help="download missing assets into $AGECAM_ASSETS, verifying SHA-256").set_defaults(
-        handler=_fetch_command
-    )
-    commands.add_parser("list", help="show each asset's state (exit 7 if any is missing or bad)").set_defaults(
-        handler=_list_command
-    )

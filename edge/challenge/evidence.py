@@ -3,7 +3,6 @@ STATE_DIR/evidence, and deleted after `evidence.retention_days` (`agecam purge` 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from collections import OrderedDict
@@ -12,8 +11,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.config import Config
-from edge.errors import ConfigError
 from edge.store.eventlog import DB_NAME, EventLog
 
 log = logging.getLogger(__name__)
@@ -67,29 +64,7 @@ def purge(state_dir: Path, retention_days: float, db: Path | None = None, now: f
     if removed and db.exists():
         event_log = EventLog(db)
         try:
-            with event_log.transaction():
-                event_log.db.executemany(
-                    "UPDATE alerts SET evidence = NULL WHERE evidence = ?", [(str(path),) for path in removed]
-                )
+            event_log.clear_evidence([str(path) for path in removed])
         finally:
             event_log.close()
     return removed
-
-
-def _purge_command(args: argparse.Namespace) -> int:
-    from edge.cli.run import load
-
-    config: Config = load(args)
-    days = args.days if args.days is not None else config.evidence.retention_days
-    if days < 0:
-        raise ConfigError("--days must be 0 or more")
-    removed = purge(config.state_dir(), days, Path(args.db) if args.db else None)
-    print(f"removed {len(removed)} evidence crop(s) older than {days:g} days from {config.state_dir() / FOLDER}")
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    command = subparsers.add_parser("purge", help="delete evidence crops older than evidence.retention_days now")
-    command.add_argument("--days", type=float, help="override the retention (0 deletes every crop)")
-    command.add_argument("--db", help="event log whose flags refer to the crops (default: STATE_DIR/agecam.db)")
-    command.set_defaults(handler=_purge_command)

@@ -15,23 +15,9 @@ log = logging.getLogger("agecam")
 
 
 def _edge_commands() -> list:
-    from edge import assets
-    from edge.challenge import evidence
-    from edge.cli import run
-    from edge.pipeline import bench
-    from edge.review import report, tables
-    from edge.scenario import render, score
+    from edge.cli import ops, review, run, scenario
 
-    return [
-        run.register,
-        assets.register,
-        bench.register,
-        tables.register,
-        report.register,
-        evidence.register,
-        render.register,
-        score.register,
-    ]
+    return [run.register, ops.register, review.register, scenario.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,20 +14,13 @@ import yaml
 
 from edge.challenge.events import load_script
 from edge.challenge.link import PosLink
-from edge.config import Config, load_config
+from edge.cli.common import load
 from edge.errors import ConfigError, SourceError, StateError
-from edge.pipeline.runner import StopSignal, execute
+from edge.pipeline.runner import StopSignal, run_source
 from edge.pipeline.summary import build_summary, format_summary
 from edge.vision.source import SourceSpec, open_capture, parse_source
 
 log = logging.getLogger("agecam")
-
-
-def load(args: argparse.Namespace) -> Config:
-    config = load_config(args.config)
-    if not args.log_level:
-        logging.getLogger().setLevel(config.logging.level)
-    return config
 
 
 def parse_start(text: str | None) -> float | None:
@@ -45,7 +38,7 @@ def _replay(args: argparse.Namespace) -> int:
     origin = parse_start(args.start)
     link = PosLink(config, load_script(Path(args.pos))) if args.pos else None
     with StopSignal().installed() as stop:
-        result = execute(
+        result = run_source(
             config,
             SourceSpec("file", args.video),
             fast=args.fast,
@@ -79,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
             log.info("POS: %s", ", ".join(f"{value} {key}" for key, value in link.summary().items()))
 
     with StopSignal().installed() as stop:
-        result = execute(config, spec, stop=stop, on_status=report, hooks=link)
+        result = run_source(config, spec, stop=stop, on_status=report, hooks=link)
     log.info("run %d %s after %d frames", result.run_id, result.status, result.frames)
     return 0
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import tempfile
 import time
 from pathlib import Path
 
-from edge.assets import DEMO_CLIP, assets_dir
-from edge.config import Config, load_config
-from edge.pipeline.runner import execute
+from edge.config import Config
+from edge.pipeline.runner import run_source
 from edge.vision.age_model import AgeModel
 from edge.vision.detector import load_detector
 from edge.vision.faces import crop_face
@@ -61,7 +58,7 @@ def pipeline_throughput(config: Config, video: str, loops: int) -> dict:
     stage_seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as folder:
         for loop in range(loops):
-            result = execute(
+            result = run_source(
                 config,
                 SourceSpec("file", video),
                 fast=True,
@@ -155,41 +152,3 @@ def model_speed(
             model.predict(chosen)
         result[f"batch{batch}_ms_per_face"] = round(1000 * (time.perf_counter() - start) / (repeats * batch), 3)
     return result
-
-
-def _bench_model(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    logging.getLogger().setLevel(args.log_level or "WARNING")
-    video = args.video or str(assets_dir() / DEMO_CLIP)
-    reports = [model_speed(config, Path(path), video, repeats=args.repeats) for path in args.models]
-    print(json.dumps(reports, indent=None if args.json else 2))
-    return 0
-
-
-def _bench_edge(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    if args.model:
-        config.age_model.path = str(Path(args.model).resolve())
-    config.detector.detection_width = args.width
-    logging.getLogger().setLevel(args.log_level or "WARNING")
-    report = run_bench(config, args.video or str(assets_dir() / DEMO_CLIP), args.loops)
-    print(json.dumps(report, indent=2 if not args.json else None))
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("bench", help="benchmarks that print JSON")
-    targets = parser.add_subparsers(dest="bench_target", required=True, metavar="TARGET")
-    edge = targets.add_parser("edge", help="pipeline fps against decode+detect-only fps on the same clip")
-    edge.add_argument("video", nargs="?", help=f"clip to replay (default: $AGECAM_ASSETS/{DEMO_CLIP})")
-    edge.add_argument("--model", help="age model to use (default: age_model.path)")
-    edge.add_argument("--width", type=int, default=640, help="detection width (default 640: 640x360 for 16:9)")
-    edge.add_argument("--loops", type=int, default=5, help="replays of the clip to average over")
-    edge.add_argument("--json", action="store_true", help="compact JSON on one line")
-    edge.set_defaults(handler=_bench_edge)
-    model = targets.add_parser("model", help="ms per face of age models alone (batch 1 and 8) on real crops")
-    model.add_argument("models", nargs="+", help="ONNX age models")
-    model.add_argument("--video", help=f"clip to take face crops from (default: $AGECAM_ASSETS/{DEMO_CLIP})")
-    model.add_argument("--repeats", type=int, default=30, help="timed runs per batch size")
-    model.add_argument("--json", action="store_true", help="compact JSON on one line")
-    model.set_defaults(handler=_bench_model)

@@ -101,7 +101,7 @@ class StopSignal:
                 signal.signal(number, handler)
 
 
-def execute(
+def run_source(
     config: Config,
     spec: SourceSpec,
     *,

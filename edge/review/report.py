@@ -6,40 +6,14 @@ matplotlib is imported only here, inside the command, so the frame loop never pa
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import io
-import sqlite3
 from datetime import datetime
-from pathlib import Path
 
-from edge.errors import StateError
-from edge.review.tables import add_common, db_path, group_order, open_log, parse_time, query_stats
+from edge.review.tables import group_order
 
 SEVERITY_COLOURS = {"info": "#4c78a8", "medium": "#f58518", "high": "#e45756"}
-
-
-def compliance(db: sqlite3.Connection, since: str | None, until: str | None) -> list[dict]:
-    """Per cashier: transactions that needed an ID check, and how many had one (any result)."""
-    rows = db.execute(
-        "SELECT coalesce(cashier_id, '(unknown)') AS cashier, count(*) AS required,"
-        " sum(id_check IS NOT NULL) AS checked FROM transactions"
-        " WHERE check_required = 1 AND status != 'open' AND started_at >= ? AND started_at < ?"
-        " GROUP BY cashier ORDER BY cashier",
-        (since or "", until or "9999"),
-    )
-    return [dict(row) for row in rows]
-
-
-def alerts(db: sqlite3.Connection, since: str | None, until: str | None) -> list[dict]:
-    rows = db.execute(
-        "SELECT a.at, a.kind, a.type, a.severity, a.till_id, a.cashier_id, t.pos_transaction_id, a.age,"
-        " a.age_low, a.age_high, a.samples FROM alerts a JOIN transactions t ON t.id = a.transaction_id"
-        " WHERE a.at >= ? AND a.at < ? ORDER BY a.at",
-        (since or "", until or "9999"),
-    )
-    return [dict(row) for row in rows]
 
 
 def _png(figure) -> str:
@@ -58,6 +32,8 @@ def plots(stats: list[dict], events: list[dict], cashiers: list[dict]) -> dict[s
     import matplotlib
 
     matplotlib.use("Agg")
+    # Labels are data (cashier ids, types): never let "$...$" in them be parsed as mathtext.
+    matplotlib.rcParams["text.parse_math"] = False
     logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its INFO notes are noise for this command
     from matplotlib import pyplot
 
@@ -129,35 +105,12 @@ def _cell(value: object) -> str:
     return "" if value is None else f"{value:.1f}" if isinstance(value, float) else str(value)
 
 
-def _command(args: argparse.Namespace) -> int:
-    from edge.cli.run import load
-
-    config = load(args)
-    since, until = parse_time(args.since, "--since"), parse_time(args.until, "--until")
-    db = open_log(db_path(args, config))
-    try:
-        stats = query_stats(db, "hour", since, until)
-        events, cashiers = alerts(db, since, until), compliance(db, since, until)
-    finally:
-        db.close()
+def build_report(stats: list[dict], events: list[dict], cashiers: list[dict]) -> str:
+    """The whole page from the period's hourly stats, alerts and flags, and per-cashier compliance."""
     totals = {
         "customers": sum(row["customers"] for row in stats),
         "alerts": sum(row["kind"] == "alert" for row in events),
         "flags": sum(row["kind"] == "flag" for row in events),
         "high-severity flags": sum(row["kind"] == "flag" and row["severity"] == "high" for row in events),
     }
-    page = render_html("agecam report", plots(stats, events, cashiers), events, totals)
-    out = Path(args.out)
-    try:
-        out.write_text(page, encoding="utf-8")
-    except OSError as error:
-        raise StateError(f"cannot write {out} ({error.strerror}): check the folder") from None
-    print(f"wrote {out} ({len(page) // 1024} KiB)")
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    command = subparsers.add_parser("report", help="write a self-contained HTML report with plots")
-    add_common(command)
-    command.add_argument("--out", required=True, help="the HTML file to write")
-    command.set_defaults(handler=_command)
+    return render_html("agecam report", plots(stats, events, cashiers), events, totals)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from edge.errors import PosError
 
+VIDEO, POS, TRUTH = "till.mp4", "pos.jsonl", "truth.json"  # a scenario folder's files
 WALK_S = 1.0  # walking into and out of the till position
 GAP_S = 0.5  # the next customer steps in while the previous one is still walking away
 CASHIERS = {"alice": 0.9, "bob": 0.5, "carol": 0.1}  # how often each checks ID of a customer under 25

@@ -8,7 +8,6 @@ focus blur and exposure, and sensor noise on every frame.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -18,11 +17,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import ConfigError, PosError, StateError
-from edge.scenario.plan import WALK_S, Visit, ground_truth, pick_faces, plan_visits, pos_script, read_faces
+from edge.errors import PosError, StateError
+from edge.scenario.plan import (
+    POS,
+    TRUTH,
+    VIDEO,
+    WALK_S,
+    Visit,
+    ground_truth,
+    pick_faces,
+    plan_visits,
+    pos_script,
+    read_faces,
+)
 
 log = logging.getLogger(__name__)
-VIDEO, POS, TRUTH = "till.mp4", "pos.jsonl", "truth.json"
 
 
 class Actor:
@@ -125,34 +134,3 @@ def simulate(faces_dir: Path, out: Path, count: int, seed: int, fps: float, size
     (out / POS).write_text("".join(json.dumps(event) + "\n" for event in events))
     (out / TRUTH).write_text(json.dumps(ground_truth(visits, settings), indent=1))
     return {"video": str(out / VIDEO), "frames": frames, "seconds": round(frames / fps, 1), "events": len(events)}
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"--size {text!r}: give WIDTHxHEIGHT, e.g. 640x480") from None
-    if not (160 <= width <= 3840 and 120 <= height <= 2160):
-        raise ConfigError(f"--size {text!r}: width 160-3840 and height 120-2160")
-    return width, height
-
-
-def _command(args: argparse.Namespace) -> int:
-    if args.customers < 1 or not 1 <= args.fps <= 60:
-        raise ConfigError("--customers must be at least 1 and --fps between 1 and 60")
-    size = _size(args.size)
-    result = simulate(Path(args.faces), Path(args.out), args.customers, args.seed, args.fps, size, args.split)
-    print(json.dumps(result))
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    command = subparsers.add_parser("simulate", help="compose a till video, POS script and ground truth from faces")
-    command.add_argument("--faces", required=True, help="folder with labels.csv (file_name, real_age) and images/")
-    command.add_argument("--out", required=True, help="scenario folder to write (till.mp4, pos.jsonl, truth.json)")
-    command.add_argument("--customers", type=int, default=12, help="how many customers (default 12)")
-    command.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    command.add_argument("--fps", type=float, default=15.0, help="video frame rate (default 15)")
-    command.add_argument("--size", default="640x480", help="video size WIDTHxHEIGHT (default 640x480)")
-    command.add_argument("--split", default="valid", help="use only rows of this split ('' for all; default valid)")
-    command.set_defaults(handler=_command)

@@ -8,15 +8,12 @@ picked the right person.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sqlite3
 import statistics
-from datetime import datetime
 from pathlib import Path
 
-from edge.errors import PosError, StateError
-from edge.scenario.render import TRUTH
+from edge.errors import PosError
+from edge.scenario.plan import TRUTH
 
 SALE_FLAGS = ("sold_without_id_check", "sold_after_failed_id_check")
 
@@ -26,38 +23,6 @@ def load_truth(scenario: Path) -> list[dict]:
         return json.loads((scenario / TRUTH).read_text())["customers"]
     except (OSError, ValueError, KeyError) as error:
         raise PosError(f"{scenario / TRUTH}: not a scenario's ground truth ({error}): run 'agecam simulate'") from None
-
-
-def _seconds(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def load_run(db_path: Path, run_id: int | None) -> dict[str, dict]:
-    """Per POS transaction id: the transaction row, its alerts, and its customer's track span (video seconds)."""
-    if not db_path.is_file():
-        raise StateError(f"event log not found: {db_path}")
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    db.row_factory = sqlite3.Row
-    try:
-        run_id = run_id or db.execute("SELECT max(id) FROM runs").fetchone()[0]
-        first = db.execute("SELECT at, t FROM pos_events WHERE run_id = ? ORDER BY id LIMIT 1", (run_id,)).fetchone()
-        if first is None:
-            raise StateError(f"{db_path}: run {run_id} has no POS events: replay with --pos")
-        origin = _seconds(first["at"]) - first["t"]
-        tracks = {
-            row["track_id"]: (_seconds(row["first_seen"]) - origin, _seconds(row["last_seen"]) - origin)
-            for row in db.execute("SELECT track_id, first_seen, last_seen FROM customers WHERE run_id = ?", (run_id,))
-        }
-        result = {}
-        for txn in db.execute("SELECT * FROM transactions WHERE run_id = ?", (run_id,)):
-            alerts = [dict(row) for row in db.execute("SELECT * FROM alerts WHERE transaction_id = ?", (txn["id"],))]
-            track = tracks.get(txn["track_id"])
-            result[txn["pos_transaction_id"]] = {"txn": dict(txn), "alerts": alerts, "track": track}
-        return result
-    except sqlite3.DatabaseError as error:
-        raise StateError(f"{db_path}: not an agecam event log with POS tables ({error})") from None
-    finally:
-        db.close()
 
 
 def _share(hits: int, total: int) -> float | None:
@@ -120,22 +85,3 @@ def _latency(values: list[float]) -> dict | None:
         "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3),
         "max": round(ordered[-1], 3),
     }
-
-
-def _command(args: argparse.Namespace) -> int:
-    result = score(load_truth(Path(args.scenario)), load_run(Path(args.db), args.run))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        for key, value in result.items():
-            print(f"{key:28} {value}")
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    command = subparsers.add_parser("score", help="compare a scenario replay's flags with the ground truth")
-    command.add_argument("scenario", help="the folder `agecam simulate` wrote")
-    command.add_argument("--db", required=True, help="the event log of the replay")
-    command.add_argument("--run", type=int, help="run id (default: the latest)")
-    command.add_argument("--json", action="store_true", help="print JSON")
-    command.set_defaults(handler=_command)

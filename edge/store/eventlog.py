@@ -69,6 +69,11 @@ class EventLog:
                     self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {target}")
 
+    def clear_evidence(self, paths: list[str]) -> None:
+        """Forget evidence crops that were deleted (retention), in the flags that referred to them."""
+        with self.transaction():
+            self.db.executemany("UPDATE alerts SET evidence = NULL WHERE evidence = ?", [(path,) for path in paths])
+
     def transaction(self) -> _Transaction:
         return _Transaction(self.db)
 

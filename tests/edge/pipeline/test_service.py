@@ -71,7 +71,7 @@ def test_live_run_tells_systemd_ready_watchdog_status_and_stopping(notify_socket
     stop = runner.StopSignal()
     threading.Timer(2.0, stop.set).start()
     # The clip opened as a stream: it ends and is reopened, like a camera that drops out.
-    result = runner.execute(
+    result = runner.run_source(
         config, SourceSpec("stream", str(clip(assets, "face-demographics-walking"))), stop=stop, notifier=notifier
     )
     time.sleep(0.3)  # let the collector drain the socket
@@ -82,7 +82,7 @@ def test_live_run_tells_systemd_ready_watchdog_status_and_stopping(notify_socket
     assert statuses and "customers" in statuses[0] and "source" in statuses[0]
     assert messages[-1] == "STOPPING=1\nSTATUS=stopping"
     assert result.reconnects >= 1
-    assert not result.capture_alive, "the capture thread is joined before execute returns"
+    assert not result.capture_alive, "the capture thread is joined before run_source returns"
 
 
 def test_sigterm_finishes_the_frame_flushes_and_exits_0(write_config, assets, tmp_path):

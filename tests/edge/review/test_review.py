@@ -115,8 +115,7 @@ def test_migrations_bring_a_version_1_log_up_to_date(tmp_path):
 
 def test_compliance_per_cashier_follows_the_scenario(default_run, scenario):
     """A check is required for minors buying alcohol (they read under the threshold); done if recorded."""
-    from edge.review.report import compliance
-    from edge.review.tables import open_log
+    from edge.store.queries import compliance, open_log
 
     _, _, db = default_run
     expected: dict[str, dict] = {}

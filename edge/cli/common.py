@@ -1,0 +1,46 @@
+"""What every command shares: the one config loader, the event log's path, and period options."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from edge.config import Config, load_config
+from edge.errors import ConfigError
+from edge.store.eventlog import DB_NAME, iso
+
+
+def load(args: argparse.Namespace) -> Config:
+    """The config named by --config (else $AGECAM_CONFIG, else the project's), with its log level unless
+    --log-level was given."""
+    config = load_config(args.config)
+    if not args.log_level:
+        logging.getLogger().setLevel(config.logging.level)
+    return config
+
+
+def db_path(args: argparse.Namespace, config: Config) -> Path:
+    return Path(args.db) if args.db else config.state_dir() / DB_NAME
+
+
+def parse_time(text: str | None, option: str) -> str | None:
+    """An ISO date or date-time (UTC unless it says otherwise), in the log's own format for comparison."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: give an ISO date or date-time, e.g. 2026-11-22T09:00") from None
+    return iso((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+def period(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    return parse_time(args.since, "--since"), parse_time(args.until, "--until")
+
+
+def add_period(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="event log (default: STATE_DIR/agecam.db)")
+    parser.add_argument("--since", help="from this UTC time, ISO 8601 (inclusive)")
+    parser.add_argument("--until", help="up to this UTC time, ISO 8601 (exclusive)")

@@ -1,0 +1,98 @@
+"""Operations commands: `agecam assets`, `agecam bench` and `agecam purge`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from edge.assets import DEMO_CLIP, assets_dir, fetch, manifest, status
+from edge.challenge.evidence import FOLDER, purge
+from edge.cli.common import load
+from edge.errors import AssetError, ConfigError
+from edge.pipeline.bench import model_speed, run_bench
+
+
+def _assets_fetch(args: argparse.Namespace) -> int:
+    folder = assets_dir()
+    for name, outcome in fetch(folder).items():
+        print(f"{outcome:>20}  {folder / name}")
+    return 0
+
+
+def _assets_list(args: argparse.Namespace) -> int:
+    folder = assets_dir()
+    states = {asset.name: status(asset, folder) for asset in manifest().values()}
+    for name, state in states.items():
+        print(f"{state:>9}  {folder / name}")
+    return 0 if all(state == "ok" for state in states.values()) else AssetError.exit_code
+
+
+def _bench_model(args: argparse.Namespace) -> int:
+    config = load(args)
+    logging.getLogger().setLevel(args.log_level or "WARNING")
+    video = args.video or str(assets_dir() / DEMO_CLIP)
+    reports = [model_speed(config, Path(path), video, repeats=args.repeats) for path in args.models]
+    print(json.dumps(reports, indent=None if args.json else 2))
+    return 0
+
+
+def _bench_edge(args: argparse.Namespace) -> int:
+    config = load(args)
+    if args.model:
+        config.age_model.path = str(Path(args.model).resolve())
+    if args.width is not None:  # only when asked: the config's detection width is what the till runs
+        config.detector.detection_width = args.width
+    logging.getLogger().setLevel(args.log_level or "WARNING")
+    report = run_bench(config, args.video or str(assets_dir() / DEMO_CLIP), args.loops)
+    print(json.dumps(report, indent=2 if not args.json else None))
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    config = load(args)
+    days = args.days if args.days is not None else config.evidence.retention_days
+    if days < 0:
+        raise ConfigError("--days must be 0 or more")
+    removed = purge(config.state_dir(), days, Path(args.db) if args.db else None)
+    print(f"removed {len(removed)} evidence crop(s) older than {days:g} days from {config.state_dir() / FOLDER}")
+    return 0
+
+
+def _register_assets(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("assets", help="download and verify the detector and sample clips")
+    commands = parser.add_subparsers(dest="assets_command", required=True, metavar="ACTION")
+    commands.add_parser("fetch", help="download missing assets into $AGECAM_ASSETS, verifying SHA-256").set_defaults(
+        handler=_assets_fetch
+    )
+    commands.add_parser("list", help="show each asset's state (exit 7 if any is missing or bad)").set_defaults(
+        handler=_assets_list
+    )
+
+
+def _register_bench(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("bench", help="benchmarks that print JSON")
+    targets = parser.add_subparsers(dest="bench_target", required=True, metavar="TARGET")
+    edge = targets.add_parser("edge", help="pipeline fps against decode+detect-only fps on the same clip")
+    edge.add_argument("video", nargs="?", help=f"clip to replay (default: $AGECAM_ASSETS/{DEMO_CLIP})")
+    edge.add_argument("--model", help="age model to use (default: age_model.path)")
+    edge.add_argument("--width", type=int, help="detection width (default: detector.detection_width)")
+    edge.add_argument("--loops", type=int, default=5, help="replays of the clip to average over")
+    edge.add_argument("--json", action="store_true", help="compact JSON on one line")
+    edge.set_defaults(handler=_bench_edge)
+    model = targets.add_parser("model", help="ms per face of age models alone (batch 1 and 8) on real crops")
+    model.add_argument("models", nargs="+", help="ONNX age models")
+    model.add_argument("--video", help=f"clip to take face crops from (default: $AGECAM_ASSETS/{DEMO_CLIP})")
+    model.add_argument("--repeats", type=int, default=30, help="timed runs per batch size")
+    model.add_argument("--json", action="store_true", help="compact JSON on one line")
+    model.set_defaults(handler=_bench_model)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_assets(subparsers)
+    _register_bench(subparsers)
+    command = subparsers.add_parser("purge", help="delete evidence crops older than evidence.retention_days now")
+    command.add_argument("--days", type=float, help="override the retention (0 deletes every crop)")
+    command.add_argument("--db", help="event log whose flags refer to the crops (default: STATE_DIR/agecam.db)")
+    command.set_defaults(handler=_purge)

@@ -1,0 +1,84 @@
+"""`agecam events`, `agecam stats` and `agecam report`: read-only views of the event log."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edge.cli.common import add_period, db_path, load, period
+from edge.errors import ConfigError, StateError
+from edge.review.report import build_report
+from edge.review.tables import EVENT_COLUMNS, pivot, render, table
+from edge.store.queries import EventFilter, alerts, compliance, open_log, query_events, query_stats
+
+
+def _events(args: argparse.Namespace) -> int:
+    config = load(args)
+    if args.limit < 1:
+        raise ConfigError("--limit must be at least 1")
+    since, until = period(args)
+    filters = EventFilter(since, until, args.till, args.cashier, args.kind, tuple(args.type or ()), args.limit)
+    db = open_log(db_path(args, config))
+    try:
+        print(render(query_events(db, filters), EVENT_COLUMNS, args.format))
+    finally:
+        db.close()
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    config = load(args)
+    since, until = period(args)
+    db = open_log(db_path(args, config))
+    try:
+        rows = query_stats(db, args.by, since, until)
+    finally:
+        db.close()
+    if args.format == "table":
+        lines, columns = pivot(rows)
+        print(table(lines, columns))
+    else:
+        print(render(rows, ["period", "age_group", "customers", "mean_age"], args.format))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    config = load(args)
+    since, until = period(args)
+    db = open_log(db_path(args, config))
+    try:
+        stats = query_stats(db, "hour", since, until)
+        events, cashiers = alerts(db, since, until), compliance(db, since, until)
+    finally:
+        db.close()
+    page = build_report(stats, events, cashiers)
+    out = Path(args.out)
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as error:
+        raise StateError(f"cannot write {out} ({error.strerror}): check the folder") from None
+    print(f"wrote {out} ({len(page) // 1024} KiB)")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    events = subparsers.add_parser("events", help="list customers, alerts and flags from the event log")
+    add_period(events)
+    events.add_argument("--till", help="only this till")
+    events.add_argument("--cashier", help="only this cashier")
+    events.add_argument("--kind", choices=["customer", "alert", "flag"], help="only this kind")
+    events.add_argument("--type", action="append", help="only this type (repeatable), e.g. sold_without_id_check")
+    events.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    events.add_argument("--limit", type=int, default=1000, help="at most this many rows (default 1000)")
+    events.set_defaults(handler=_events)
+
+    stats = subparsers.add_parser("stats", help="age-group counts by hour or by day")
+    add_period(stats)
+    stats.add_argument("--by", choices=["hour", "day"], default="hour")
+    stats.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    stats.set_defaults(handler=_stats)
+
+    report = subparsers.add_parser("report", help="write a self-contained HTML report with plots")
+    add_period(report)
+    report.add_argument("--out", required=True, help="the HTML file to write")
+    report.set_defaults(handler=_report)

@@ -1,0 +1,60 @@
+"""`agecam simulate` and `agecam score`: simulated tills and how a replay of one did."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edge.errors import ConfigError
+from edge.scenario.render import simulate
+from edge.scenario.score import load_truth, score
+from edge.store.queries import scenario_run
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"--size {text!r}: give WIDTHxHEIGHT, e.g. 640x480") from None
+    if not (160 <= width <= 3840 and 120 <= height <= 2160):
+        raise ConfigError(f"--size {text!r}: width 160-3840 and height 120-2160")
+    return width, height
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    if args.customers < 1 or not 1 <= args.fps <= 60:
+        raise ConfigError("--customers must be at least 1 and --fps between 1 and 60")
+    size = _size(args.size)
+    result = simulate(Path(args.faces), Path(args.out), args.customers, args.seed, args.fps, size, args.split)
+    print(json.dumps(result))
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    result = score(load_truth(Path(args.scenario)), scenario_run(Path(args.db), args.run))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key:28} {value}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    command = subparsers.add_parser("simulate", help="compose a till video, POS script and ground truth from faces")
+    command.add_argument("--faces", required=True, help="folder with labels.csv (file_name, real_age) and images/")
+    command.add_argument("--out", required=True, help="scenario folder to write (till.mp4, pos.jsonl, truth.json)")
+    command.add_argument("--customers", type=int, default=12, help="how many customers (default 12)")
+    command.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    command.add_argument("--fps", type=float, default=15.0, help="video frame rate (default 15)")
+    command.add_argument("--size", default="640x480", help="video size WIDTHxHEIGHT (default 640x480)")
+    command.add_argument("--split", default="valid", help="use only rows of this split ('' for all; default valid)")
+    command.set_defaults(handler=_simulate)
+
+    command = subparsers.add_parser("score", help="compare a scenario replay's flags with the ground truth")
+    command.add_argument("scenario", help="the folder `agecam simulate` wrote")
+    command.add_argument("--db", required=True, help="the event log of the replay")
+    command.add_argument("--run", type=int, help="run id (default: the latest)")
+    command.add_argument("--json", action="store_true", help="print JSON")
+    command.set_defaults(handler=_score)

@@ -1,0 +1,162 @@
+"""Every read of the event log for people and tools: events, statistics, the report's tables and a
+scenario run's transactions. Read-only connections; filters are typed values, never argparse namespaces."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from edge.errors import StateError
+
+CUSTOMERS_SQL = (
+    "SELECT 'customer' AS kind, first_seen AS at, 'customer' AS type, NULL AS severity, NULL AS till_id,"
+    ' NULL AS cashier_id, NULL AS "transaction", track_id, age, age_low, age_high, samples, age_group, run_id'
+    " FROM customers WHERE counted = 1"
+)
+ALERTS_SQL = (
+    'SELECT a.kind, a.at, a.type, a.severity, a.till_id, a.cashier_id, t.pos_transaction_id AS "transaction",'
+    " a.track_id, a.age, a.age_low, a.age_high, a.samples, NULL AS age_group, a.run_id"
+    " FROM alerts a JOIN transactions t ON t.id = a.transaction_id"
+)
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events to list. Times are the log's own ISO format (edge.store.eventlog.iso)."""
+
+    since: str | None = None
+    until: str | None = None
+    till: str | None = None
+    cashier: str | None = None
+    kind: str | None = None  # customer, alert or flag
+    types: tuple[str, ...] = ()
+    limit: int = 1000
+
+
+def open_log(path: Path) -> sqlite3.Connection:
+    """The event log, read-only; refuses a missing file or one older than the POS schema."""
+    if not path.is_file():
+        raise StateError(f"event log not found: {path}: give --db or set state.dir")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as error:
+        raise StateError(f"{path} is not an agecam event log ({error})") from None
+    if version < 2:
+        db.close()
+        raise StateError(f"{path} has schema {version}: run any agecam replay or run on it once to upgrade it")
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def query_events(db: sqlite3.Connection, filters: EventFilter) -> list[dict]:
+    parts = []
+    if filters.kind in (None, "customer") and not (filters.till or filters.cashier or filters.types):
+        parts.append(CUSTOMERS_SQL)
+    if filters.kind != "customer":
+        parts.append(ALERTS_SQL)
+    if not parts:
+        return []
+    sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}) WHERE 1 = 1"
+    params: list[object] = []
+    for clause, value in (
+        ("at >= ?", filters.since),
+        ("at < ?", filters.until),
+        ("till_id = ?", filters.till),
+        ("cashier_id = ?", filters.cashier),
+        ("kind = ?", filters.kind),
+    ):
+        if value is not None:
+            sql += f" AND {clause}"
+            params.append(value)
+    if filters.types:
+        sql += f" AND type IN ({', '.join('?' * len(filters.types))})"
+        params += filters.types
+    sql += " ORDER BY at, kind LIMIT ?"
+    params.append(filters.limit)
+    return [_rounded(dict(row)) for row in db.execute(sql, params)]
+
+
+def _rounded(row: dict) -> dict:
+    for key in ("age", "age_low", "age_high"):
+        if row[key] is not None:
+            row[key] = round(row[key], 1)
+    return row
+
+
+def query_stats(db: sqlite3.Connection, by: str, since: str | None, until: str | None) -> list[dict]:
+    """Counted customers per hour or day and age group, across runs, with their mean age."""
+    period = "hour" if by == "hour" else "substr(hour, 1, 10)"
+    sql = (
+        f"SELECT {period} AS period, age_group, sum(customers) AS customers,"
+        " round(sum(age_sum) / sum(customers), 1) AS mean_age FROM hourly_stats WHERE 1 = 1"
+    )
+    params = []
+    if since:
+        sql += " AND hour >= ?"
+        params.append(since[:13])
+    if until:
+        sql += " AND hour < ?"
+        params.append(until)
+    return [dict(row) for row in db.execute(sql + " GROUP BY period, age_group ORDER BY period, age_group", params)]
+
+
+def compliance(db: sqlite3.Connection, since: str | None, until: str | None) -> list[dict]:
+    """Per cashier: transactions that needed an ID check, and how many had one (any result)."""
+    rows = db.execute(
+        "SELECT coalesce(cashier_id, '(unknown)') AS cashier, count(*) AS required,"
+        " sum(id_check IS NOT NULL) AS checked FROM transactions"
+        " WHERE check_required = 1 AND status != 'open' AND started_at >= ? AND started_at < ?"
+        " GROUP BY cashier ORDER BY cashier",
+        (since or "", until or "9999"),
+    )
+    return [dict(row) for row in rows]
+
+
+def alerts(db: sqlite3.Connection, since: str | None, until: str | None) -> list[dict]:
+    """Alerts and flags in the period, in time order, with their transaction's POS id."""
+    rows = db.execute(
+        "SELECT a.at, a.kind, a.type, a.severity, a.till_id, a.cashier_id, t.pos_transaction_id, a.age,"
+        " a.age_low, a.age_high, a.samples FROM alerts a JOIN transactions t ON t.id = a.transaction_id"
+        " WHERE a.at >= ? AND a.at < ? ORDER BY a.at",
+        (since or "", until or "9999"),
+    )
+    return [dict(row) for row in rows]
+
+
+def _seconds(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def scenario_run(db_path: Path, run_id: int | None) -> dict[str, dict]:
+    """Per POS transaction id of a run (default the latest): the transaction row, its alerts, and its
+    customer's track span in video seconds."""
+    if not db_path.is_file():
+        raise StateError(f"event log not found: {db_path}")
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    db.row_factory = sqlite3.Row
+    try:
+        run_id = run_id or db.execute("SELECT max(id) FROM runs").fetchone()[0]
+        first = db.execute("SELECT at, t FROM pos_events WHERE run_id = ? ORDER BY id LIMIT 1", (run_id,)).fetchone()
+        if first is None:
+            raise StateError(f"{db_path}: run {run_id} has no POS events: replay with --pos")
+        origin = _seconds(first["at"]) - first["t"]
+        tracks = {
+            row["track_id"]: (_seconds(row["first_seen"]) - origin, _seconds(row["last_seen"]) - origin)
+            for row in db.execute("SELECT track_id, first_seen, last_seen FROM customers WHERE run_id = ?", (run_id,))
+        }
+        result = {}
+        for txn in db.execute("SELECT * FROM transactions WHERE run_id = ?", (run_id,)):
+            alerts = [dict(row) for row in db.execute("SELECT * FROM alerts WHERE transaction_id = ?", (txn["id"],))]
+            result[txn["pos_transaction_id"]] = {
+                "txn": dict(txn),
+                "alerts": alerts,
+                "track": tracks.get(txn["track_id"]),
+            }
+        return result
+    except sqlite3.DatabaseError as error:
+        raise StateError(f"{db_path}: not an agecam event log with POS tables ({error})") from None
+    finally:
+        db.close()
