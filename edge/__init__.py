@@ -3,4 +3,9 @@
 This package never imports torch: it runs on a till PC with only OpenCV and ONNX Runtime.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("agecam")  # one version, in pyproject.toml
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"

@@ -1,9 +1,9 @@
-"""Export errors: one line and exit code 10 (codes 1-9 belong to edge and train)."""
+"""Export errors: one line and exit code 10 (edge/errors.py's table)."""
 
-from edge.errors import AgecamError
+from edge.errors import EXIT_EXPORT, AgecamError
 
 
 class ExportError(AgecamError):
     """A model could not be exported: unwritable output, or a failed check or parity test."""
 
-    exit_code = 10
+    exit_code = EXIT_EXPORT

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from train.datasets import BadRow, Dataset, Sample, load_dataset
 from train.metrics import AGE_BINS, bin_label
-from train.report import write_bad_rows
+from train.result_files import write_bad_rows
 
 THUMB, PER_BAND = 96, 10
 

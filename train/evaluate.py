@@ -20,7 +20,7 @@ from train.crops import FACE, UNREADABLE, CropCache, whole_photo
 from train.datasets import BadRow, Dataset, Sample, load_dataset
 from train.errors import DataError, TrainError
 from train.metrics import age_metrics
-from train.report import group_metrics, sample_plots, write_bad_rows, write_predictions
+from train.result_files import group_metrics, sample_plots, write_bad_rows, write_predictions
 
 Predict = Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray]]
 

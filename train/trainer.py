@@ -27,7 +27,7 @@ from train.errors import TrainError
 from train.features import cached_trunk_outputs, trunk_key, trunk_outputs
 from train.metrics import age_metrics
 from train.model import AgeNet
-from train.report import write_run_report
+from train.result_files import write_run_report
 from train.splits import load_splits
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 256
 
 
-class Notifier(threading.Thread):
+class AlertSender(threading.Thread):
     def __init__(self, settings: AlertsConfig) -> None:
         super().__init__(name="alerts", daemon=True)
         self.settings = settings

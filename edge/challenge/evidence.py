@@ -18,7 +18,7 @@ FOLDER = "evidence"
 KEEP_TRACKS = 64  # latest crops held in memory, for the tracks most recently seen
 
 
-class CropCache:
+class RecentCrops:
     """The latest face crop of recently seen tracks, in memory only, so a flag can keep its customer's."""
 
     def __init__(self) -> None:

@@ -8,9 +8,9 @@ import logging
 import queue
 from collections import Counter
 
-from edge.challenge.alerts import Notifier
+from edge.challenge.alerts import AlertSender
 from edge.challenge.events import PosEvent
-from edge.challenge.evidence import CropCache, purge, save_crop
+from edge.challenge.evidence import RecentCrops, purge, save_crop
 from edge.challenge.policy import ChallengePolicy, Outcome
 from edge.challenge.records import alert_message, rows
 from edge.challenge.server import PosServer, wall_clock
@@ -33,8 +33,8 @@ class PosLink:
         self.config = config
         self.script = list(script or [])
         self.policy = ChallengePolicy(config.policy, config.pos.restricted_categories)
-        self.notifier = Notifier(config.alerts)
-        self.crops = CropCache() if config.evidence.enabled else None
+        self.notifier = AlertSender(config.alerts)
+        self.crops = RecentCrops() if config.evidence.enabled else None
         self.counts: Counter[str] = Counter()
         self.server = PosServer(config.pos) if serve else None
         self.store: PosStore | None = None

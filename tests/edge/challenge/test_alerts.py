@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from edge.challenge.alerts import Notifier
+from edge.challenge.alerts import AlertSender
 from edge.config import AlertsConfig
 
 from pos_scenario import replay, scenario_config
@@ -65,7 +65,7 @@ def test_failing_receivers_are_counted_and_delivery_goes_on(problem):
             "http 500": AlertsConfig(webhook=url, timeout_s=1),
             "command fails": AlertsConfig(command=[sys.executable, "-c", "import sys; sys.exit(3)"], timeout_s=5),
         }[problem]
-        notifier = Notifier(settings)
+        notifier = AlertSender(settings)
         notifier.start()
         for number in range(3):
             notifier.send({"id": number})
@@ -75,7 +75,7 @@ def test_failing_receivers_are_counted_and_delivery_goes_on(problem):
 
 def test_a_slow_webhook_does_not_hold_up_the_caller():
     with receiver(delay_s=0.5) as (url, received):
-        notifier = Notifier(AlertsConfig(webhook=url, timeout_s=5))
+        notifier = AlertSender(AlertsConfig(webhook=url, timeout_s=5))
         notifier.start()
         started = time.perf_counter()
         for number in range(3):
