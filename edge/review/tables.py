@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edge.config import Config
 from edge.errors import ConfigError, StateError
+from edge.store.check import check_schema
 from edge.store.eventlog import DB_NAME, iso
 
 EVENT_COLUMNS = [
@@ -42,6 +43,11 @@ def open_log(path: Path) -> sqlite3.Connection:
     if version < 2:
         db.close()
         raise StateError(f"{path} has schema {version}: run any agecam replay or run on it once to upgrade it")
+    try:  # a file with a user_version that is not agecam's must not end in a traceback
+        check_schema(db, path)
+    except (StateError, sqlite3.DatabaseError) as error:
+        db.close()
+        raise StateError(str(error) if isinstance(error, StateError) else f"{path}: {error}") from None
     db.row_factory = sqlite3.Row
     return db
 

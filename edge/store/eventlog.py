@@ -1,7 +1,8 @@
 """The event log: one SQLite file (WAL) with a versioned schema. No face image is ever written here.
 
 Every write is one transaction, and migrations run in one transaction each, so a crash leaves either
-the old or the new state, never a half-made database.
+the old or the new state, never a half-made database. A file that is not agecam's, is newer or is
+damaged is refused before anything in it changes (edge.store.connection).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from edge.errors import StateError
-from edge.store.schema import MIGRATIONS, SCHEMA_VERSION
+from edge.store.connection import Transaction, open_database
+from edge.store.process import run_process_alive, start_marker
+from edge.store.storage import storage_problem
 from edge.vision.customer import AgeEstimate
 
 log = logging.getLogger(__name__)
@@ -45,32 +48,13 @@ class EventLog:
     """durable: fsync every commit (synchronous=FULL), for writes acknowledged to others (POS events).
     Otherwise WAL with synchronous=NORMAL: never corrupt, and safe from a process crash."""
 
-    def __init__(self, path: Path, durable: bool = False) -> None:
-        self.path = path
-        _ensure_writable_folder(path.parent)
-        try:
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=10, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-            self.db.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
-        except sqlite3.DatabaseError as error:
-            raise StateError(f"event log {path} is not a usable agecam database ({error}): move it away") from None
+    def __init__(self, path: Path, durable: bool = False, *, verify: bool = True) -> None:
+        """verify: run PRAGMA quick_check before use (a run's start)."""
+        self.path, self.durable = path, durable
+        self.db = open_database(path, durable, verify)
 
-    def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StateError(
-                f"event log {self.path} has schema {version}, newer than this agecam's {SCHEMA_VERSION}: upgrade agecam"
-            )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            with self.transaction():
-                for statement in MIGRATIONS[target - 1]:
-                    self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {target}")
-
-    def transaction(self) -> _Transaction:
-        return _Transaction(self.db)
+    def transaction(self) -> Transaction:
+        return Transaction(self.db)
 
     def start_run(
         self,
@@ -84,19 +68,28 @@ class EventLog:
         config_json: str,
         started: float,
     ) -> int:
-        with self.transaction():
-            self._close_orphaned_runs()
-            cursor = self.db.execute(
-                "INSERT INTO runs (started_at, status, mode, source, model_path, model_sha256, provider,"
-                " agecam_version, config_json, pid) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (iso(started), mode, source, model_path, model_sha256, provider, version, config_json, os.getpid()),
-            )
+        values = (iso(started), mode, source, model_path, model_sha256, provider, version, config_json)
+        try:
+            with self.transaction():
+                self._close_orphaned_runs()
+                cursor = self.db.execute(
+                    "INSERT INTO runs (started_at, status, mode, source, model_path, model_sha256, provider,"
+                    " agecam_version, config_json, pid, pid_start) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*values, os.getpid(), start_marker(os.getpid())),
+                )
+        except sqlite3.Error as error:  # a full disk or a read-only file at start: refuse now, exit 6
+            problem = storage_problem(error, self.path)
+            if problem is None:
+                raise
+            raise StateError(f"cannot start a run: event log {self.path}: {problem}") from None
         return int(cursor.lastrowid)
 
     def _close_orphaned_runs(self) -> None:
-        """Runs still 'running' whose process is gone ended without a clean stop (power loss, kill -9)."""
-        for run_id, pid in self.db.execute("SELECT id, pid FROM runs WHERE status = 'running'").fetchall():
-            if pid is None or not _process_alive(pid):
+        """Runs still 'running' whose process is gone ended without a clean stop (power loss, kill -9); so
+        did those whose pid now belongs to another process (compared by start time)."""
+        running = self.db.execute("SELECT id, pid, pid_start FROM runs WHERE status = 'running'").fetchall()
+        for run_id, pid, pid_start in running:
+            if not run_process_alive(pid, pid_start):
                 self.db.execute("UPDATE runs SET status = 'failed' WHERE id = ?", (run_id,))
                 log.warning("run %d ended without a clean stop (power loss or kill?): marked failed", run_id)
 
@@ -177,40 +170,3 @@ class EventLog:
 
     def close(self) -> None:
         self.db.close()
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error (the connection is in autocommit mode)."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, kind: type | None, *_: object) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
-        return True
-    return True
-
-
-def _ensure_writable_folder(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise StateError(
-            f"cannot create the state directory {folder} ({error.strerror}): set state.dir to a writable folder"
-        ) from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise StateError(
-            f"state directory {folder} is not writable: set state.dir to a writable folder or fix its permissions"
-        )
