@@ -18,6 +18,7 @@ from typing import Protocol
 
 from edge import __version__
 from edge.config import Config
+from edge.errors import StateError
 from edge.pipeline.frame import FrameResult, Pipeline
 from edge.pipeline.sd_notify import SystemdNotifier
 from edge.store.eventlog import DB_NAME, EventLog
@@ -160,6 +161,9 @@ def execute(
         )
         customers, hourly = event_log.customers(run_id), event_log.hourly_stats(run_id)
         event_log.close()
+    unwritten = event_log.unwritten()
+    if unwritten:  # the run is over, but the log lacks part of it: say so with exit 6, not 0
+        raise StateError(unwritten)
     return _snapshot(run_id, event_log.path, status, time.perf_counter() - clock, pipeline, grabber, customers, hourly)
 
 
@@ -219,8 +223,10 @@ class Heartbeat:
             "customers": len(pipeline.counters.customers),
             "dropped": grabber.dropped,
             "source": grabber.state,
+            "storage": pipeline.log.health.describe(),
         }
-        self.notifier.status("{fps} fps, {customers} customers, {dropped} dropped, source {source}".format(**status))
+        line = "{fps} fps, {customers} customers, {dropped} dropped, source {source}, storage {storage}"
+        self.notifier.status(line.format(**status))
         if self.on_status:
             self.on_status(status)
         self.next_status, self.last_status, self.last_frames = now + STATUS_EVERY_S, now, frames
@@ -239,4 +245,7 @@ def _loop(
             if hooks:
                 hooks.on_frame(result)
         heartbeat.tick(pipeline, grabber)
+        pipeline.log.tick()  # retries held writes; notices a database file removed or replaced
+        if pipeline.log.health.gone:
+            return "failed"
     return "stopped" if stop.event.is_set() else "completed"
