@@ -56,6 +56,7 @@ class RunResult:
     age_inferences: int
     batches: int
     largest_batch: int
+    bad_age_samples: int
     stage_seconds: dict[str, float]
     model: ModelSummary
     customers: list[dict]
@@ -192,6 +193,7 @@ def _snapshot(
         age_inferences=counters.age_inferences,
         batches=counters.batches,
         largest_batch=counters.largest_batch,
+        bad_age_samples=counters.bad_age_samples,
         stage_seconds=dict(pipeline.timer.seconds),
         model=ModelSummary(str(model.path), model.sha256, model.provider, dict(model.info.metadata)),
         customers=customers,
