@@ -12,7 +12,7 @@ from pathlib import Path
 from edge.errors import StateError
 from edge.store.check import check_intact, check_schema
 from edge.store.schema import MIGRATIONS, SCHEMA_VERSION
-from edge.store.storage import storage_problem
+from edge.store.storage import StorageError, storage_problem
 
 
 def open_database(path: Path, durable: bool, verify: bool) -> sqlite3.Connection:
@@ -30,7 +30,7 @@ def open_database(path: Path, durable: bool, verify: bool) -> sqlite3.Connection
             raise
         problem = storage_problem(error, path)
         if problem:
-            raise StateError(f"cannot write the event log {path}: {problem}") from None
+            raise StorageError(f"cannot write the event log {path}: {problem}") from None
         raise StateError(f"event log {path} is not a usable agecam database ({error}): move it away") from None
 
 
