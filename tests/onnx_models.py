@@ -60,3 +60,54 @@ def brightness_model(
 def save(model: onnx.ModelProto, path: Path) -> Path:
     onnx.save(model, path)
     return path
+
+
+FAULTS = ("nan_std", "inf_std", "one_per_batch", "out_of_range", "nan_in_band")
+
+
+def faulty_model(fault: str, band: tuple[float, float] = (95.0, 125.0), size: int = 32) -> onnx.ModelProto:
+    """The brightness model with one fault that the contract check cannot see: NaN or infinite age_std,
+    one value per batch instead of per crop, ages far outside its 0-100 metadata, or a NaN age_std only
+    for crops whose mean level lies inside `band` (a model that goes wrong on some faces only)."""
+    values = {"scale": AGE_PER_LEVEL, "offset": AGE_OFFSET, "std": AGE_STD, "zero": 0.0, "far": 500.0}
+    values |= {"nan": float("nan"), "inf": float("inf"), "low": band[0], "high": band[1]}
+    constants = [helper.make_tensor(name, TensorProto.FLOAT, [], [value]) for name, value in values.items()]
+    nodes = [
+        helper.make_node("Cast", ["face"], ["pixels"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMean", ["pixels"], ["level"], axes=[1, 2, 3], keepdims=0),
+        helper.make_node("Mul", ["level", "scale"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "offset"], ["good_age"]),
+        helper.make_node("Mul", ["level", "zero"], ["zeros"]),
+        helper.make_node("Add", ["zeros", "std"], ["good_std"]),
+    ]
+    nodes += {
+        "nan_std": [_same("good_age", "age"), helper.make_node("Add", ["zeros", "nan"], ["age_std"])],
+        "inf_std": [_same("good_age", "age"), helper.make_node("Add", ["zeros", "inf"], ["age_std"])],
+        "one_per_batch": [
+            helper.make_node("ReduceMean", ["good_age"], ["age"], axes=[0], keepdims=1),
+            helper.make_node("ReduceMean", ["good_std"], ["age_std"], axes=[0], keepdims=1),
+        ],
+        "out_of_range": [helper.make_node("Add", ["good_age", "far"], ["age"]), _same("good_std", "age_std")],
+        "nan_in_band": [
+            _same("good_age", "age"),
+            helper.make_node("Greater", ["level", "low"], ["above"]),
+            helper.make_node("Less", ["level", "high"], ["below"]),
+            helper.make_node("And", ["above", "below"], ["inside"]),
+            helper.make_node("Where", ["inside", "nan", "good_std"], ["age_std"]),
+        ],
+    }[fault]
+    graph = helper.make_graph(
+        nodes,
+        f"faulty_{fault}",
+        [helper.make_tensor_value_info("face", TensorProto.UINT8, ["N", size, size, 3])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N"]) for name in ("age", "age_std")],
+        initializer=constants,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    helper.set_model_props(model, metadata_props(size, 0.3, 0, 100, backbone=f"faulty-{fault}"))
+    onnx.checker.check_model(model)
+    return model
+
+
+def _same(source: str, target: str) -> onnx.NodeProto:
+    return helper.make_node("Identity", [source], [target])

@@ -1,21 +1,33 @@
 """Evidence crops: off by default. When enabled, only a flagged customer's face crop is written, to
-STATE_DIR/evidence, and deleted after `evidence.retention_days` (`agecam purge` applies it now)."""
+STATE_DIR/evidence, and deleted after `evidence.retention_days` (`agecam purge` applies it now).
+
+The folder is opened without following a symlink, and every file in it through that open folder: a
+crop is created new (O_EXCL, mode 0600), never through a symlink and never over an existing file, and
+purge deletes only regular files, leaving symlinks and folders it did not write alone. Two purges at
+once (`agecam purge` and the hourly one) tolerate each other's deletions.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edge.store.eventlog import DB_NAME, EventLog
+from edge.store.storage import StorageError
 
 log = logging.getLogger(__name__)
 FOLDER = "evidence"
 KEEP_TRACKS = 64  # latest crops held in memory, for the tracks most recently seen
+NAME_TRIES = 10  # a crop's name taken already (another event log's run 1, say): try name-2, name-3, ...
+NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class RecentCrops:
@@ -35,36 +47,117 @@ class RecentCrops:
 
 
 def save_crop(state_dir: Path, name: str, crop: np.ndarray) -> str | None:
-    """Write one crop as JPEG; returns its path, or None (logged) when it can't be written."""
+    """Write one crop as a new JPEG file; returns its path, or None (logged) when it can't be written."""
+    ok, encoded = cv2.imencode(".jpg", crop)
+    if not ok:
+        log.warning("evidence crop %s not saved: the image encoder failed", name)
+        return None
     folder = state_dir / FOLDER
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = folder / f"{name}.jpg"
-        if not cv2.imwrite(str(path), crop):
-            raise OSError("the image encoder failed")
+        with _open_folder(folder) as directory:
+            for attempt in range(1, NAME_TRIES + 1):
+                file_name = f"{name}.jpg" if attempt == 1 else f"{name}-{attempt}.jpg"
+                with contextlib.suppress(FileExistsError):
+                    _write_new(directory, file_name, encoded.tobytes())
+                    return str(folder / file_name)
+            raise FileExistsError(f"{name}.jpg and {NAME_TRIES - 1} other names are taken in {folder}")
     except OSError as error:
         log.warning("evidence crop %s not saved: %s", name, error)
         return None
-    return str(path)
+
+
+@contextlib.contextmanager
+def _open_folder(folder: Path) -> Iterator[int]:
+    """The evidence folder itself, never where a symlink in its place points (OSError ELOOP then)."""
+    directory = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        yield directory
+    finally:
+        os.close(directory)
+
+
+def _write_new(directory: int, file_name: str, data: bytes) -> None:
+    """Create `file_name` (FileExistsError if any entry has that name, a symlink included) and write it
+    whole, or remove it: a half-written crop is never left behind."""
+    fd = os.open(file_name, NEW_FILE, 0o600, dir_fd=directory)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)  # a flag refers to this file: it must be whole after a power loss
+    except OSError:
+        os.close(fd)
+        os.unlink(file_name, dir_fd=directory)
+        raise
+    os.close(fd)
 
 
 def purge(state_dir: Path, retention_days: float, db: Path | None = None, now: float | None = None) -> list[Path]:
     """Delete evidence crops older than the retention, and clear their references in the event log
-    (`db`, default STATE_DIR/agecam.db)."""
-    folder = state_dir / FOLDER
-    if not folder.is_dir():
-        return []
-    cutoff = (time.time() if now is None else now) - retention_days * 86400
-    removed = []
-    for path in sorted(folder.glob("*.jpg")):
-        if path.stat().st_mtime < cutoff:
-            path.unlink(missing_ok=True)
-            removed.append(path)
+    (`db`, default STATE_DIR/agecam.db). A `db` that is not agecam's is refused (StateError) before any
+    crop is deleted; a full or read-only event log only leaves the references (logged)."""
     db = db or state_dir / DB_NAME
-    if removed and db.exists():
-        event_log = EventLog(db)
-        try:
-            event_log.clear_evidence([str(path) for path in removed])
-        finally:
+    event_log = _open_log(db) if db.exists() else None
+    try:
+        cutoff = (time.time() if now is None else now) - retention_days * 86400
+        removed = _delete_expired(state_dir / FOLDER, cutoff)
+        if removed and event_log is not None:
+            _forget(event_log, removed)
+    finally:
+        if event_log is not None:
             event_log.close()
     return removed
+
+
+def _open_log(db: Path) -> EventLog | None:
+    try:
+        return EventLog(db, verify=False)
+    except StorageError as error:  # the crops still go: deleting them is what frees the space
+        log.warning("evidence: the event log cannot be written, references to deleted crops stay (%s)", error)
+        return None
+
+
+def _delete_expired(folder: Path, cutoff: float) -> list[Path]:
+    try:
+        with _open_folder(folder) as directory:
+            return [folder / name for name in _expired_names(directory, cutoff) if _unlink(directory, name)]
+    except FileNotFoundError:
+        return []
+    except OSError as error:  # a symlink or a file in the folder's place: nothing of agecam's to delete
+        log.warning("evidence folder %s not purged: %s", folder, error)
+        return []
+
+
+def _expired_names(directory: int, cutoff: float) -> list[str]:
+    """Regular *.jpg files older than the cutoff; symlinks, folders and the like are not agecam's."""
+    names, foreign = [], 0
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if not entry.name.endswith(".jpg"):
+                continue
+            try:
+                if not entry.is_file(follow_symlinks=False):
+                    foreign += 1
+                elif entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    names.append(entry.name)
+            except FileNotFoundError:  # deleted meanwhile by another purge
+                continue
+    if foreign:
+        log.warning("evidence: %d *.jpg entries that are not regular files were left alone", foreign)
+    return sorted(names)
+
+
+def _unlink(directory: int, name: str) -> bool:
+    try:
+        os.unlink(name, dir_fd=directory)
+    except FileNotFoundError:  # another purge was first
+        return False
+    return True
+
+
+def _forget(event_log: EventLog, removed: list[Path]) -> None:
+    try:
+        event_log.clear_evidence([str(path) for path in removed])
+    except StorageError as error:
+        log.warning("evidence: %d crop(s) deleted, their references stay in the event log (%s)", len(removed), error)

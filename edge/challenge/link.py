@@ -45,7 +45,7 @@ class PosLink:
         self.store = PosStore(event_log, run_id, origin)
         self.notifier.start()
         if self.server:  # the HTTP thread commits through its own connection to the same file
-            self.server.start(PosStore(EventLog(event_log.path, durable=True), run_id, origin), wall_clock(origin))
+            self.server.start(PosStore(event_log.sibling(durable=True), run_id, origin), wall_clock(origin))
 
     def on_frame(self, frame: FrameResult) -> None:
         estimates = {seen.track_id: seen.estimate for seen in frame.faces}

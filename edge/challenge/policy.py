@@ -16,6 +16,7 @@ from edge.config import PolicyConfig
 from edge.vision.customer import AgeEstimate
 
 KEEP_ZONE_S = 900.0  # zone history long enough for the longest transaction
+STAND_IN_SHARE = 0.25  # a stand-in for a customer without an estimate had this part of the zone, at least
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,8 @@ class ChallengePolicy:
         if txn.passed:
             return []
         customer = self._customer(txn)
-        if customer is None:  # maybe the associated track never gave an estimate: try any usable one
-            txn.association = self._associate(txn.first_restricted - self.settings.association_window_s, t, True)
+        if customer is None:  # maybe the associated track never gave an estimate: try a stand-in
+            txn.association = self._stand_in(txn, t) or txn.association
             customer = self._customer(txn)
         if customer is None:
             txn.check_required = True
@@ -158,6 +159,17 @@ class ChallengePolicy:
         high = customer.estimate.age < self.settings.minor_age
         kind = "sold_after_failed_id_check" if txn.id_checks else "sold_without_id_check"
         return [Outcome("flag", kind, t, txn, "high" if high or txn.id_checks else "medium", customer)]
+
+    def _stand_in(self, txn: Transaction, t: float) -> Association | None:
+        """A usable track for a customer without an estimate (their track split, say), if it had a real part
+        of the zone: never a passer-by or the previous customer walking away, whose age would then decide
+        for a face the model could not read (a bad model output must not lose a flag: it is no_face)."""
+        start = txn.first_restricted - self.settings.association_window_s
+        usable, everyone = self._associate(start, t, True), self._associate(start, t)
+        if usable is None or everyone is None:
+            return None
+        share = everyone.presence.get(usable.track_id, 0.0) / sum(everyone.presence.values())
+        return usable if share >= STAND_IN_SHARE else None
 
     def _associate(self, start: float, end: float, usable_only: bool = False) -> Association | None:
         eligible = (lambda track_id: self._usable(self.tracks.get(track_id))) if usable_only else None

@@ -82,7 +82,12 @@ class PosServer:
         return status, {"error": reason}
 
     def health(self) -> dict:
-        return {"status": "ok", "accepted": self.accepted, "rejected": self.rejected}
+        counts = {"accepted": self.accepted, "rejected": self.rejected}
+        storage = self.store.log.health if self.store else None
+        if storage is None or storage.state == "ok":
+            return {"status": "ok", **counts}
+        # A full disk or a removed event log: events may get 503 until it is over; say why here.
+        return {"status": storage.state, "storage": storage.describe(), **counts}
 
 
 def _handler_for(server: PosServer) -> type[BaseHTTPRequestHandler]:

@@ -4,10 +4,15 @@ The age model runs on a worker thread: a frame's batch is inferred while the nex
 and its results are applied at the start of that next frame, before any new sample is chosen.
 `Pipeline.process` returns a `FrameResult` value: what later stages (the Challenge policy) may know of
 the frame, so they never reach into the pipeline's internals.
+
+Samples the age model gets wrong (NaN, out of range, a failed batch) are dropped and counted, never
+added to a customer: a customer with no good sample has no estimate, so a restricted sale to them is
+flagged `no_face` rather than lost.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,13 +23,16 @@ from edge.config import Config
 from edge.pipeline.stage_timer import StageTimer
 from edge.store.eventlog import CustomerRecord, EventLog
 from edge.vision.age_groups import AgeGroups
-from edge.vision.age_model import AgeModel
+from edge.vision.age_model import AgeModel, AgeSamples
 from edge.vision.customer import AgeEstimate, CustomerAge
 from edge.vision.detector import FaceDetector
 from edge.vision.faces import Face, crop_face
 from edge.vision.quality import face_quality
 from edge.vision.source import Frame
 from edge.vision.tracker import FaceTracker, Track
+
+log = logging.getLogger(__name__)
+SAY_BAD_EVERY_S = 60.0
 
 
 @dataclass
@@ -34,6 +42,7 @@ class Counters:
     age_inferences: int = 0
     batches: int = 0
     largest_batch: int = 0
+    bad_age_samples: int = 0
     customers: set[int] = field(default_factory=set)
 
 
@@ -63,7 +72,21 @@ class PendingBatch:
     tracks: list[Track]
     qualities: list[float]
     t: float
-    result: Future[tuple[np.ndarray, np.ndarray, float]]
+    result: Future[tuple[AgeSamples, float]]
+
+
+class BadSampleLog:
+    """A model that goes bad goes bad on every frame: one warning line a minute, with the count since."""
+
+    def __init__(self) -> None:
+        self.next_at, self.unsaid = 0.0, 0
+
+    def note(self, count: int, problem: str | None) -> None:
+        self.unsaid += count
+        now = time.monotonic()
+        if now >= self.next_at:
+            log.warning("age model gave %d unusable sample(s), dropped (first: %s)", self.unsaid, problem)
+            self.next_at, self.unsaid = now + SAY_BAD_EVERY_S, 0
 
 
 class Pipeline:
@@ -83,6 +106,7 @@ class Pipeline:
         self.counters = Counters()
         self.age_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="age-model")
         self.pending: PendingBatch | None = None
+        self.bad_samples = BadSampleLog()
 
     def process(self, frame: Frame) -> FrameResult:
         self.counters.frames += 1
@@ -129,23 +153,28 @@ class Pipeline:
         self.counters.batches += 1
         self.counters.largest_batch = max(self.counters.largest_batch, len(crops))
 
-    def _predict(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
+    def _predict(self, crops: list[np.ndarray]) -> tuple[AgeSamples, float]:
         start = time.perf_counter()
-        ages, stds = self.model.predict(crops)
-        return ages, stds, time.perf_counter() - start
+        samples = self.model.samples(crops)
+        return samples, time.perf_counter() - start
 
     def _apply_pending(self) -> list[Track]:
-        """Wait for the batch in flight (a model error is raised here) and add its samples to the customers."""
+        """Wait for the batch in flight and add its good samples to the customers; drop and count the bad."""
         if self.pending is None:
             return []
         batch, self.pending = self.pending, None
         with self.timer.measure("age_wait"):
-            ages, stds, seconds = batch.result.result()
+            samples, seconds = batch.result.result()
         self.timer.add_ms("age", 1000 * seconds)
+        bad = int((~samples.valid).sum())
+        if bad:
+            self.counters.bad_age_samples += bad
+            self.bad_samples.note(bad, samples.problem)
+        rows = zip(batch.tracks, samples.ages, samples.stds, samples.valid, batch.qualities, strict=True)
         return [
             track
-            for track, age, std, quality in zip(batch.tracks, ages, stds, batch.qualities, strict=True)
-            if self._customer(track).add(float(age), float(std), quality, batch.t)
+            for track, age, std, good, quality in rows
+            if good and self._customer(track).add(float(age), float(std), quality, batch.t)
         ]
 
     def _customer(self, track: Track) -> CustomerAge:

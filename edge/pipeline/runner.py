@@ -18,6 +18,7 @@ from typing import Protocol
 
 from edge import __version__
 from edge.config import Config
+from edge.errors import StateError
 from edge.pipeline.frame import FrameResult, Pipeline
 from edge.pipeline.sd_notify import SystemdNotifier
 from edge.store.eventlog import DB_NAME, EventLog
@@ -55,6 +56,7 @@ class RunResult:
     age_inferences: int
     batches: int
     largest_batch: int
+    bad_age_samples: int
     stage_seconds: dict[str, float]
     model: ModelSummary
     customers: list[dict]
@@ -158,9 +160,20 @@ def run_source(
             status=status,
             ended=time.time(),
         )
-        customers, hourly = event_log.customers(run_id), event_log.hourly_stats(run_id)
+        customers, hourly = _logged(event_log, run_id)
         event_log.close()
+    unwritten = event_log.unwritten()
+    if unwritten:  # the run is over, but the log lacks part of it: say so with exit 6, not 0
+        raise StateError(unwritten)
     return _snapshot(run_id, event_log.path, status, time.perf_counter() - clock, pipeline, grabber, customers, hourly)
+
+
+def _logged(event_log: EventLog, run_id: int) -> tuple[list[dict], list[dict]]:
+    """The run's customers and statistics as logged; none when the file is no longer the event log
+    (it was removed or replaced: reading it could only fail or show another file's rows)."""
+    if event_log.health.gone:
+        return [], []
+    return event_log.customers(run_id), event_log.hourly_stats(run_id)
 
 
 def _snapshot(
@@ -188,6 +201,7 @@ def _snapshot(
         age_inferences=counters.age_inferences,
         batches=counters.batches,
         largest_batch=counters.largest_batch,
+        bad_age_samples=counters.bad_age_samples,
         stage_seconds=dict(pipeline.timer.seconds),
         model=ModelSummary(str(model.path), model.sha256, model.provider, dict(model.info.metadata)),
         customers=customers,
@@ -219,8 +233,10 @@ class Heartbeat:
             "customers": len(pipeline.counters.customers),
             "dropped": grabber.dropped,
             "source": grabber.state,
+            "storage": pipeline.log.health.describe(),
         }
-        self.notifier.status("{fps} fps, {customers} customers, {dropped} dropped, source {source}".format(**status))
+        line = "{fps} fps, {customers} customers, {dropped} dropped, source {source}, storage {storage}"
+        self.notifier.status(line.format(**status))
         if self.on_status:
             self.on_status(status)
         self.next_status, self.last_status, self.last_frames = now + STATUS_EVERY_S, now, frames
@@ -239,4 +255,7 @@ def _loop(
             if hooks:
                 hooks.on_frame(result)
         heartbeat.tick(pipeline, grabber)
+        pipeline.log.tick()  # retries held writes; notices a database file removed or replaced
+        if pipeline.log.health.gone:
+            return "failed"
     return "stopped" if stop.event.is_set() else "completed"

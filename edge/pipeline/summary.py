@@ -19,6 +19,7 @@ def build_summary(result: RunResult) -> dict:
         "faces": result.faces,
         "age_inferences": result.age_inferences,
         "largest_batch": result.largest_batch,
+        "bad_age_samples": result.bad_age_samples,
         "customers": [
             {
                 key: row[key]
@@ -47,6 +48,8 @@ def format_summary(summary: dict) -> str:
         f"{summary['age_inferences']} age inferences, {summary['fps']} fps on {summary['model']['provider']}",
         f"  {len(summary['customers'])} customers:",
     ]
+    if summary["bad_age_samples"]:
+        lines.insert(2, f"  {summary['bad_age_samples']} unusable age samples from the model, dropped")
     for customer in summary["customers"]:
         lines.append(
             f"    #{customer['track_id']:<4} age {customer['age']:5.1f} "

@@ -1,24 +1,39 @@
 """The event log: one SQLite file (WAL) with a versioned schema. No face image is ever written here.
 
 Every write is one transaction, and migrations run in one transaction each, so a crash leaves either
-the old or the new state, never a half-made database.
+the old or the new state, never a half-made database. A file that is not agecam's, is newer or is
+damaged is refused before anything in it changes (edge.store.connection). While a run writes, a full
+or read-only disk does not stop it: the main loop's writes are held in memory and retried, and the
+POS endpoint's connection refuses (503) what it cannot commit (edge.store.storage).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
+import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from edge.errors import StateError
-from edge.store.schema import MIGRATIONS, SCHEMA_VERSION
+from edge.store.backlog import Backlog
+from edge.store.connection import Transaction, open_database
+from edge.store.process import run_process_alive, start_marker
+from edge.store.storage import FileIdentity, StorageError, StorageHealth, storage_problem
 from edge.vision.customer import AgeEstimate
 
 log = logging.getLogger(__name__)
 DB_NAME = "agecam.db"
+RETRY_S = 1.0  # between retries of writes the storage refused
+CHECK_S = 1.0  # between checks that the database file is still at its path
+SAY_EVERY_S = 60.0  # between error lines while writes are held
+T = TypeVar("T")
 
 
 def iso(timestamp: float) -> str:
@@ -42,40 +57,148 @@ class CustomerRecord:
 
 
 class EventLog:
-    """durable: fsync every commit (synchronous=FULL), for writes acknowledged to others (POS events).
-    Otherwise WAL with synchronous=NORMAL: never corrupt, and safe from a process crash."""
+    """durable: fsync every commit (synchronous=FULL), for writes acknowledged to others (POS events); such a
+    connection never holds a write back: it raises, and checks after each commit that the file is still
+    the event log at `path`. Otherwise WAL with synchronous=NORMAL (never corrupt, safe from a process
+    crash), and writes the storage refuses are held in memory and retried (`write`, `tick`).
 
-    def __init__(self, path: Path, durable: bool = False) -> None:
-        self.path = path
-        _ensure_writable_folder(path.parent)
+    verify: run PRAGMA quick_check before use (a run's start); `health` is shared with `sibling` connections."""
+
+    def __init__(
+        self, path: Path, durable: bool = False, *, verify: bool = True, health: StorageHealth | None = None
+    ) -> None:
+        self.path, self.durable = path, durable
+        self.health = health or StorageHealth()
+        self.backlog = Backlog()
+        self.run_id: int | None = None
+        self._retry_at = self._check_at = self._said_at = 0.0
+        self.db = open_database(path, durable, verify)
+        self.identity = FileIdentity.of(path)
+
+    def sibling(self, durable: bool) -> EventLog:
+        """Another connection to the same file for another thread, sharing this one's storage health."""
+        other = EventLog(self.path, durable, verify=False, health=self.health)
+        if other.identity != self.identity:
+            other.close()
+            raise StorageError(f"event log {self.path} was replaced while starting: restart agecam")
+        return other
+
+    def transaction(self) -> Transaction:
+        return Transaction(self.db)
+
+    # --- writes -------------------------------------------------------------------------------------
+    def commit(self, work: Callable[[], T]) -> T:
+        """Run `work` in one transaction now. Raises StorageError when the storage refuses it (noted in the
+        shared health) or, on a durable connection, when the file is no longer the event log at `path`:
+        nothing is acknowledged from a file that nobody will read."""
+        if self.health.gone:
+            raise StorageError(self.health.gone)
         try:
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=10, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-            self.db.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
-        except sqlite3.DatabaseError as error:
-            raise StateError(f"event log {path} is not a usable agecam database ({error}): move it away") from None
-
-    def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StateError(
-                f"event log {self.path} has schema {version}, newer than this agecam's {SCHEMA_VERSION}: upgrade agecam"
-            )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
             with self.transaction():
-                for statement in MIGRATIONS[target - 1]:
-                    self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {target}")
+                result = work()
+        except sqlite3.Error as error:
+            problem = storage_problem(error, self.path)
+            if problem is None:
+                raise
+            self.health.problem = problem
+            raise StorageError(f"event log {self.path}: {problem}") from None
+        self.health.problem = None
+        if self.durable:
+            self.check_file()
+        return result
+
+    def write(self, items: list[tuple[Hashable | None, Callable[[], T]]], precious: bool = False) -> list[T] | None:
+        """The main loop's writes: all `items` in one transaction now, and their results; or, while the
+        storage refuses writes, each held in memory (a key replaces the held item with that key) and None.
+        Never raises for the storage: the till keeps detecting, and `tick` retries."""
+        if self.health.gone:
+            return None  # the run is ending: the file is no longer the event log
+        if not self.backlog:
+            try:
+                return self.commit(lambda: [work() for _, work in items])
+            except StorageError:
+                self._retry_at = time.monotonic() + RETRY_S
+        for key, work in items:
+            self.backlog.hold(key, work, precious)
+        self.health.held = len(self.backlog)
+        self._say_degraded()
+        return None
+
+    def tick(self) -> None:
+        """Called from the main loop: check that the file is still there, and retry what is held."""
+        now = time.monotonic()
+        if now >= self._check_at:
+            self._check_at = now + CHECK_S
+            with contextlib.suppress(StorageError):
+                self.check_file()
+        if not self.health.gone and (self.backlog or self.health.problem) and now >= self._retry_at:
+            self._retry()
+
+    def _retry(self) -> None:
+        held = len(self.backlog)
+        try:
+            if self.backlog:
+                self.backlog.drain(self.commit)
+            else:  # a refusal seen on another connection: a tiny real write tells whether it is over
+                self.commit(self._probe)
+        except StorageError:
+            self._retry_at = time.monotonic() + RETRY_S
+            self._say_degraded()
+        else:
+            if held:
+                log.warning("event log %s is writable again: stored the %d write(s) held in memory", self.path, held)
+        self.health.held = len(self.backlog)
+
+    def _probe(self) -> None:
+        self.db.execute("UPDATE runs SET ended_at = ended_at WHERE id = ?", (self.run_id,))
+
+    def _say_degraded(self) -> None:
+        """One error line when writes start being held, then one a minute while they are."""
+        now = time.monotonic()
+        if now >= self._said_at:
+            self._said_at = now + SAY_EVERY_S
+            log.error(
+                "event log %s: %s; %d write(s) held in memory (%d dropped), retrying every %g s",
+                self.path,
+                self.health.problem,
+                len(self.backlog),
+                self.backlog.dropped,
+                RETRY_S,
+            )
+
+    def check_file(self) -> None:
+        """Raise StorageError (and mark the health gone, once) when `path` no longer names the open file."""
+        change = self.health.gone or self.identity.change(self.path)
+        if change is None:
+            return
+        if not self.health.gone:
+            self.health.gone = (
+                f"event log {self.path} was {change} while agecam was running; POS events are refused (503) "
+                "from then on: restart agecam to start a new event log there"
+            )
+            log.error("%s", self.health.gone)
+        raise StorageError(self.health.gone)
 
     def clear_evidence(self, paths: list[str]) -> None:
-        """Forget evidence crops that were deleted (retention), in the flags that referred to them."""
-        with self.transaction():
+        """Forget evidence crops that were deleted (retention) in the flags that referred to them.
+        Raises StorageError when the storage refuses the write."""
+
+        def clear() -> None:
             self.db.executemany("UPDATE alerts SET evidence = NULL WHERE evidence = ?", [(path,) for path in paths])
 
-    def transaction(self) -> _Transaction:
-        return _Transaction(self.db)
+        self.commit(clear)
+
+    def unwritten(self) -> str | None:
+        """At the end of a run: what could not be stored, as one line, or None when everything was."""
+        if self.health.gone:
+            return self.health.gone
+        if self.backlog or self.backlog.dropped:
+            return (
+                f"event log {self.path}: {len(self.backlog)} write(s) held in memory could not be stored and "
+                f"{self.backlog.dropped} were dropped ({self.health.problem or 'storage refused them'}); "
+                "the alerts and flags among them were still sent to the webhook and command"
+            )
+        return None
 
     def start_run(
         self,
@@ -89,29 +212,37 @@ class EventLog:
         config_json: str,
         started: float,
     ) -> int:
-        with self.transaction():
+        values = (iso(started), mode, source, model_path, model_sha256, provider, version, config_json)
+
+        def insert() -> int:
             self._close_orphaned_runs()
             cursor = self.db.execute(
                 "INSERT INTO runs (started_at, status, mode, source, model_path, model_sha256, provider,"
-                " agecam_version, config_json, pid) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (iso(started), mode, source, model_path, model_sha256, provider, version, config_json, os.getpid()),
+                " agecam_version, config_json, pid, pid_start) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*values, os.getpid(), start_marker(os.getpid())),
             )
-        return int(cursor.lastrowid)
+            return int(cursor.lastrowid)
+
+        try:
+            self.run_id = self.commit(insert)
+        except StorageError as error:  # a full disk or read-only file at start: refuse now, exit 6
+            raise StateError(f"cannot start a run: {error}") from None
+        return self.run_id
 
     def _close_orphaned_runs(self) -> None:
-        """Runs still 'running' whose process is gone ended without a clean stop (power loss, kill -9)."""
-        for run_id, pid in self.db.execute("SELECT id, pid FROM runs WHERE status = 'running'").fetchall():
-            if pid is None or not _process_alive(pid):
+        """Runs still 'running' whose process is gone ended without a clean stop (power loss, kill -9); so
+        did those whose pid now belongs to another process (compared by start time)."""
+        running = self.db.execute("SELECT id, pid, pid_start FROM runs WHERE status = 'running'").fetchall()
+        for run_id, pid, pid_start in running:
+            if not run_process_alive(pid, pid_start):
                 self.db.execute("UPDATE runs SET status = 'failed' WHERE id = ?", (run_id,))
                 log.warning("run %d ended without a clean stop (power loss or kill?): marked failed", run_id)
 
     def save_customers(self, run_id: int, records: list[CustomerRecord]) -> None:
-        """Upsert customers; a counted customer that ends is added to its hour's statistics, once."""
-        if not records:
-            return
-        with self.transaction():
-            for record in records:
-                self._save_customer(run_id, record)
+        """Upsert customers; a counted customer that ends is added to its hour's statistics, once. While the
+        storage refuses writes, each customer's latest state is held (see `write`)."""
+        if records:
+            self.write([(("customer", run_id, r.track_id), partial(self._save_customer, run_id, r)) for r in records])
 
     def _save_customer(self, run_id: int, record: CustomerRecord) -> None:
         estimate = record.estimate
@@ -158,12 +289,12 @@ class EventLog:
         status: str | None = None,
         ended: float | None = None,
     ) -> None:
-        with self.transaction():
-            self.db.execute(
-                "UPDATE runs SET frames = ?, dropped_frames = ?, faces = ?, status = COALESCE(?, status),"
-                " ended_at = COALESCE(?, ended_at) WHERE id = ?",
-                (frames, dropped, faces, status, iso(ended) if ended is not None else None, run_id),
-            )
+        values = (frames, dropped, faces, status, iso(ended) if ended is not None else None, run_id)
+        sql = (
+            "UPDATE runs SET frames = ?, dropped_frames = ?, faces = ?, status = COALESCE(?, status),"
+            " ended_at = COALESCE(?, ended_at) WHERE id = ?"
+        )
+        self.write([(("run", run_id), partial(self.db.execute, sql, values))])
 
     def customers(self, run_id: int) -> list[dict[str, object]]:
         return self._rows("SELECT * FROM customers WHERE run_id = ? ORDER BY first_seen, track_id", run_id)
@@ -181,41 +312,7 @@ class EventLog:
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def close(self) -> None:
+        """Close, after one last try to store what is held (see `unwritten` for what could not be)."""
+        if self.backlog and not self.health.gone:
+            self._retry()
         self.db.close()
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error (the connection is in autocommit mode)."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, kind: type | None, *_: object) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
-        return True
-    return True
-
-
-def _ensure_writable_folder(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise StateError(
-            f"cannot create the state directory {folder} ({error.strerror}): set state.dir to a writable folder"
-        ) from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise StateError(
-            f"state directory {folder} is not writable: set state.dir to a writable folder or fix its permissions"
-        )

@@ -3,6 +3,10 @@
 Each call is one transaction. The HTTP thread uses its own EventLog connection, so its commits never
 interleave with the main loop's. The store knows rows, not the policy: edge.challenge.records turns the
 policy's outcomes into the rows below.
+
+On the HTTP thread's durable connection a write the storage refuses raises (the POS gets 503 and
+retries). On the main loop's connection it is held in memory and retried (EventLog.write), and the
+row ids it would have returned are None: a flag is still sent to the receivers, with "id": null.
 """
 
 from __future__ import annotations
@@ -68,10 +72,12 @@ class PosStore:
         self.log, self.run_id, self.origin = log, run_id, origin
         self.db = log.db
 
-    def record_event(self, event: PosEventFields, t: float, received: float | None = None) -> int:
-        """Commit one accepted event; returns its row id (the HTTP reply waits for this commit)."""
+    def record_event(self, event: PosEventFields, t: float, received: float | None = None) -> int | None:
+        """Store one accepted event; returns its row id. On a durable connection (the HTTP reply waits for
+        it) a refused write raises StorageError; on the main loop's it is held and None is returned."""
         received = time.time() if received is None else received
-        with self.log.transaction():
+
+        def insert() -> int:
             cursor = self.db.execute(
                 "INSERT INTO pos_events (run_id, received_at, at, t, type, till_id, cashier_id, transaction_id, body)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -87,7 +93,12 @@ class PosStore:
                     event.model_dump_json(exclude_none=True),
                 ),
             )
-        return int(cursor.lastrowid)
+            return int(cursor.lastrowid)
+
+        if self.log.durable:
+            return self.log.commit(insert)
+        written = self.log.write([(None, insert)])
+        return written[0] if written else None
 
     def record_reject(self, status: int, reason: str) -> None:
         with self.log.transaction():
@@ -96,16 +107,21 @@ class PosStore:
                 (self.run_id, iso(time.time()), status, reason[:500]),
             )
 
-    def save(self, rows: list[tuple[TransactionRow, AlertRow | None]]) -> list[int]:
+    def save(self, rows: list[tuple[TransactionRow, AlertRow | None]]) -> list[int | None]:
         """Store each transaction's state and its alert or flag, if any, in order, in one transaction;
-        returns the row ids of the alerts and flags."""
-        ids = []
-        with self.log.transaction():
+        returns the row ids of the alerts and flags (None each while the write is held in memory)."""
+
+        def insert() -> list[int]:
+            ids = []
             for txn, alert in rows:
                 txn_id = self._upsert_transaction(txn)
                 if alert is not None:
                     ids.append(self._insert_alert(alert, txn_id))
-        return ids
+            return ids
+
+        alerts = sum(alert is not None for _, alert in rows)
+        written = self.log.write([(None, insert)], precious=alerts > 0)
+        return written[0] if written else [None] * alerts
 
     def _upsert_transaction(self, txn: TransactionRow) -> int:
         values = (

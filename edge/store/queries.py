@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from edge.errors import StateError
+from edge.store.check import check_schema
 
 CUSTOMERS_SQL = (
     "SELECT 'customer' AS kind, first_seen AS at, 'customer' AS type, NULL AS severity, NULL AS till_id,"
@@ -47,6 +48,11 @@ def open_log(path: Path) -> sqlite3.Connection:
     if version < 2:
         db.close()
         raise StateError(f"{path} has schema {version}: run any agecam replay or run on it once to upgrade it")
+    try:  # a file with a user_version that is not agecam's must not end in a traceback
+        check_schema(db, path)
+    except (StateError, sqlite3.DatabaseError) as error:
+        db.close()
+        raise StateError(str(error) if isinstance(error, StateError) else f"{path}: {error}") from None
     db.row_factory = sqlite3.Row
     return db
 

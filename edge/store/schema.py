@@ -105,5 +105,7 @@ MIGRATIONS: list[list[str]] = [
     ],
     # 3: the process of each run, so a run cut off by power loss or kill -9 can be marked failed later.
     ["ALTER TABLE runs ADD COLUMN pid INTEGER"],
+    # 4: when that process started (boot id and start time), so a recycled pid is not taken for the run's.
+    ["ALTER TABLE runs ADD COLUMN pid_start TEXT"],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

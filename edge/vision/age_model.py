@@ -1,4 +1,8 @@
-"""The age model: an ONNX Runtime session on the best usable execution provider, fed batches of crops."""
+"""The age model: an ONNX Runtime session on the best usable execution provider, fed batches of crops.
+
+Its outputs are checked, not trusted (edge.vision.model_outputs): a self-test at load refuses a model
+that gives NaN, a value per batch instead of per crop, or ages outside its declared range (exit 4), and
+`samples` marks every bad sample of every batch so the pipeline can drop it."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import hashlib
 import io
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +20,7 @@ import onnxruntime as ort
 from edge.config import Config
 from edge.errors import ModelError
 from edge.vision.model_contract import INPUT_NAME, OUTPUT_AGE, OUTPUT_STD, ModelInfo, read_model_info
+from edge.vision.model_outputs import OutputLimits, check_shape, first_line, self_test
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +60,20 @@ def _quiet_session(
         ort.set_default_logger_severity(2 if previous <= logging.INFO else 3)
 
 
+@dataclass(frozen=True)
+class AgeSamples:
+    """One sample per crop. `valid` is False for a sample to drop (non-finite, out of range, or its whole
+    batch failed); `problem` says what was wrong with the first one. Valid ages are clipped to the range."""
+
+    ages: np.ndarray
+    stds: np.ndarray
+    valid: np.ndarray
+    problem: str | None
+
+
 class AgeModel:
-    """An age model honouring docs/model-contract.md. `predict` takes crops made with `info.crop`."""
+    """An age model honouring docs/model-contract.md. `samples` (checked) and `predict` (raw, for tools)
+    take crops made with `info.crop`."""
 
     def __init__(
         self, path: Path, providers: list[str], threads: int = 0, max_batch: int = 16, cache_dir: Path | None = None
@@ -69,12 +87,14 @@ class AgeModel:
         # Validate on the CPU first: cheap, and a broken file fails with one clear line.
         self.session = self._open(data, ["CPUExecutionProvider"], [{}], threads)
         self.info: ModelInfo = read_model_info(self.session, str(path))
+        self.limits = OutputLimits(self.info.age_min, self.info.age_max)
+        self._self_test(self.session)
         available = ort.get_available_providers()
         chosen = [name for name in providers if name in available]
         if chosen and chosen != ["CPUExecutionProvider"]:
             size = self.info.crop.size
             options = [_provider_options(name, cache_dir, size, max_batch) for name in chosen]
-            self.session = self._open(data, chosen, options, threads)
+            self._use_if_sound(self._open(data, chosen, options, threads))
         self.provider = self.session.get_providers()[0]
         skipped = [name for name in providers if name not in self.session.get_providers()]
         note = f" ({', '.join(skipped)} not usable here)" if skipped else ""
@@ -97,17 +117,62 @@ class AgeModel:
             reason = text.splitlines()[0][:160] if text else type(error).__name__
             raise ModelError(f"age model {self.path} cannot be loaded ({reason}): replace the file") from None
 
+    def _self_test(self, session: ort.InferenceSession) -> None:
+        def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return tuple(session.run([OUTPUT_AGE, OUTPUT_STD], {INPUT_NAME: batch}))
+
+        self_test(run, self.limits, self.info.crop.size, self.max_batch, f"age model {self.path}")
+
+    def _use_if_sound(self, session: ort.InferenceSession) -> None:
+        """A GPU session whose outputs fail the self-test (fp16 overflow, say) is dropped for the CPU's."""
+        try:
+            self._self_test(session)
+        except ModelError as error:
+            log.warning("%s on %s: running on the CPU instead", error, session.get_providers()[0])
+            return
+        self.session = session
+
+    def _batches(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+        return [
+            np.stack(crops[start : start + self.max_batch]).astype(np.uint8, copy=False)
+            for start in range(0, len(crops), self.max_batch)
+        ]
+
+    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        age, std = self.session.run([OUTPUT_AGE, OUTPUT_STD], {INPUT_NAME: batch})
+        return np.asarray(age, np.float32), np.asarray(std, np.float32)
+
     def predict(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Ages and their standard deviations (years) for a list of BGR crops, batched."""
-        if not crops:
-            return np.zeros(0, np.float32), np.zeros(0, np.float32)
-        ages, stds = [], []
-        for start in range(0, len(crops), self.max_batch):
-            batch = np.stack(crops[start : start + self.max_batch]).astype(np.uint8, copy=False)
-            age, std = self.session.run([OUTPUT_AGE, OUTPUT_STD], {INPUT_NAME: batch})
+        """Raw ages and standard deviations (years) for a list of BGR crops, batched, for tools (eval,
+        export parity). Raises ModelError when a batch does not give one value per crop."""
+        ages, stds = [np.zeros(0, np.float32)], [np.zeros(0, np.float32)]
+        for batch in self._batches(crops):
+            age, std = self._run(batch)
+            problem = check_shape(age, std, len(batch))
+            if problem:
+                raise ModelError(f"age model {self.path}: {problem}: replace the model or export it again")
             ages.append(age)
             stds.append(std)
-        return np.concatenate(ages).astype(np.float32), np.concatenate(stds).astype(np.float32)
+        return np.concatenate(ages), np.concatenate(stds)
+
+    def samples(self, crops: list[np.ndarray]) -> AgeSamples:
+        """Checked samples for the till: a batch that fails or has the wrong shape makes all its samples
+        invalid, and so does any non-finite or out-of-range value; nothing here raises."""
+        parts, problem = [], None
+        for batch in self._batches(crops):
+            try:
+                age, std = self._run(batch)
+                wrong = check_shape(age, std, len(batch))
+            except Exception as error:  # ORT's runtime errors: drop this batch, the next may work
+                wrong = f"inference failed ({first_line(error)})"
+            if wrong:
+                age = std = np.full(len(batch), np.nan, np.float32)
+            problem = problem or wrong or (None if self.limits.valid(age, std).all() else self.limits.why(age, std))
+            parts.append((age, std))
+        ages = np.concatenate([np.zeros(0, np.float32), *(age for age, _ in parts)])
+        stds = np.concatenate([np.zeros(0, np.float32), *(std for _, std in parts)])
+        valid = self.limits.valid(ages, stds)
+        return AgeSamples(np.where(valid, self.limits.clip(ages), np.nan), stds, valid, problem)
 
 
 def age_model_threads(threads: int) -> int:

@@ -1,0 +1,111 @@
+"""The event log's storage while a run writes to it: which errors mean "storage unavailable for now"
+(full disk, read-only, I/O error, locked), the health shared by a run's connections, and whether the
+database file at the path is still the one the run opened."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.errors import StateError
+
+FREE = "free space in {folder}"
+WRITABLE = "make {path} and its folder writable by agecam"
+_SQLITE_PROBLEMS = {
+    sqlite3.SQLITE_FULL: ("the disk is full", FREE),
+    sqlite3.SQLITE_READONLY: ("the database is read-only", WRITABLE),
+    sqlite3.SQLITE_PERM: ("access denied", WRITABLE),
+    sqlite3.SQLITE_CANTOPEN: ("a file of the database cannot be opened", WRITABLE),
+    sqlite3.SQLITE_IOERR: ("disk I/O error", "check the disk and free space in {folder}"),
+    sqlite3.SQLITE_BUSY: ("locked by another program", "stop the program that holds it"),
+    sqlite3.SQLITE_LOCKED: ("locked by another program", "stop the program that holds it"),
+}
+UNCLEAR = ("disk I/O error", "a file of the database cannot be opened")
+_OS_PROBLEMS = {
+    errno.ENOSPC: ("the disk is full", FREE),
+    errno.EDQUOT: ("the disk quota is used up", FREE),
+    errno.EROFS: ("the file system is read-only", WRITABLE),
+}
+
+
+class StorageError(StateError):
+    """A write that the storage refused for now (it may work again later), or a database file that was
+    removed or replaced while running. Exit code 6 when it ends a command."""
+
+
+def storage_problem(error: BaseException, path: Path) -> str | None:
+    """What is wrong and what to do, when `error` means the storage cannot take writes now; None for any
+    other error (a bug, a damaged file), which is not retried."""
+    found = None
+    if isinstance(error, sqlite3.Error) and isinstance(getattr(error, "sqlite_errorcode", None), int):
+        found = _SQLITE_PROBLEMS.get(error.sqlite_errorcode & 0xFF)
+    elif isinstance(error, OSError):
+        found = _OS_PROBLEMS.get(error.errno or 0)
+    if found is None:
+        return None
+    folder = path.absolute().parent
+    if found[0] in UNCLEAR and _no_space_left(folder):  # SQLite reports some ENOSPC as I/O errors
+        found = _OS_PROBLEMS[errno.ENOSPC]
+    reason, advice = found
+    detail = f" ({error})" if str(error) != reason else ""
+    return f"{reason}{detail}: {advice.format(path=path, folder=folder)}"
+
+
+def _no_space_left(folder: Path) -> bool:
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
+
+
+class StorageHealth:
+    """Shared by the connections of one event log in a run (the main loop's and the POS endpoint's).
+    `problem`: the last refused write, cleared by the next commit that works; `held`: writes held in memory
+    for a retry; `gone`: the database file was removed or replaced, which no retry can fix."""
+
+    def __init__(self) -> None:
+        self.problem: str | None = None
+        self.held = 0
+        self.gone: str | None = None
+
+    @property
+    def state(self) -> str:
+        if self.gone:
+            return "failed"
+        return "degraded" if self.problem or self.held else "ok"
+
+    def describe(self) -> str:
+        """One phrase for status lines and /health."""
+        if self.gone:
+            return self.gone
+        if self.problem:
+            held = f", {self.held} write(s) held in memory" if self.held else ""
+            return f"storage full or unwritable: {self.problem}{held}"
+        return f"{self.held} write(s) held in memory" if self.held else "ok"
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """Device and inode of the database file: a path that now names another file, or none, means the
+    file the run writes to is no longer the event log anyone will read."""
+
+    device: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileIdentity:
+        found = os.stat(path)
+        return cls(found.st_dev, found.st_ino)
+
+    def change(self, path: Path) -> str | None:
+        """'removed' or 'replaced' when the path no longer names this file, else None."""
+        try:
+            now = FileIdentity.of(path)
+        except FileNotFoundError:
+            return "removed"
+        except OSError as error:
+            return f"unreachable ({error.strerror})"
+        return None if now == self else "replaced"
