@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import reprlib
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -188,13 +189,33 @@ class Config(Section):
         return Path(xdg) / "agecam"
 
 
+_SHORT = reprlib.Repr()  # a bad value is shown, never dumped whole (Python 3.11 takes no arguments here)
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxstring, _SHORT.maxother = 2, 4, 60, 60
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader without anchors and aliases: 500 bytes of nested aliases expand to gigabytes once validated."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _AliasRefused(event.start_mark)
+        return super().compose_node(parent, index)
+
+
+class _AliasRefused(Exception):
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__(f"line {mark.line + 1}")
+        self.line = mark.line + 1
+
+
 def _describe(error: ValidationError, origin: str) -> str:
     first = error.errors()[0]
     key = ".".join(str(part) for part in first["loc"]) or "(top level)"
     if first["type"] == "extra_forbidden":
         return f"{origin}: unknown key '{key}': remove it or check its spelling against config.yaml"
     value = first.get("input")
-    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    shown = "" if isinstance(value, dict) else f" (got {_SHORT.repr(value)})"
     message = first["msg"].removeprefix("Value error, ")
     return f"{origin}: {key}: {message}{shown}"
 
@@ -225,7 +246,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except OSError as error:
         raise ConfigError(f"{file}: cannot read the config file ({error.strerror}): check the path") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader without aliases
+    except _AliasRefused as refused:
+        raise ConfigError(
+            f"{file}: line {refused.line}: YAML anchors and aliases (&name, *name) are not allowed: write the value out"
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
