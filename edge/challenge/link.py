@@ -12,7 +12,7 @@ from edge.challenge.alerts import Notifier
 from edge.challenge.events import PosEvent
 from edge.challenge.evidence import CropCache, purge, save_crop
 from edge.challenge.policy import ChallengePolicy, Outcome
-from edge.challenge.server import PosServer, wall_clock
+from edge.challenge.server import PosServer, monotonic_clock
 from edge.challenge.zone import ZoneFace
 from edge.config import Config
 from edge.pipeline.frame import Pipeline
@@ -46,7 +46,7 @@ class PosLink:
         self.store = PosStore(event_log, run_id, origin)
         self.notifier.start()
         if self.server:  # the HTTP thread commits through its own connection to the same file
-            self.server.start(PosStore(EventLog(event_log.path, durable=True), run_id, origin), wall_clock(origin))
+            self.server.start(PosStore(EventLog(event_log.path, durable=True), run_id, origin), monotonic_clock(origin))
 
     def on_frame(self, frame: Frame, pipeline: Pipeline) -> None:
         seen = [track for track in pipeline.tracker.tracks.values() if track.last_seen == frame.t]

@@ -144,6 +144,9 @@ def _handler_for(server: PosServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def wall_clock(origin: float) -> Callable[[], float]:
-    """Source seconds for a live run: Unix time minus the run's origin."""
-    return lambda: time.time() - origin
+def monotonic_clock(origin: float) -> Callable[[], float]:
+    """Policy seconds of a live run on the monotonic clock, which frames are timed by too: a step of the wall
+    clock (NTP, a manual change) cannot move POS events against faces. The wall clock is read once, here, to
+    place the run's origin (Unix time); recorded times (`received_at`) still come from the wall clock."""
+    start = time.monotonic() - (time.time() - origin)
+    return lambda: time.monotonic() - start
