@@ -97,6 +97,8 @@ class PosConfig(Section):
     port: Annotated[int, Field(ge=0, le=65535)] = 8765
     token: str | None = None
     max_body_bytes: Annotated[int, Field(ge=256, le=1_048_576)] = 16384
+    max_connections: Annotated[int, Field(ge=1, le=1024)] = 128
+    request_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     restricted_categories: list[str] = Field(default_factory=lambda: ["alcohol", "beer", "wine", "spirits", "cider"])
 
 

@@ -40,12 +40,19 @@ class PosStore:
             )
         return int(cursor.lastrowid)
 
-    def record_reject(self, status: int, reason: str) -> None:
+    def record_reject(self, status: int, reason: str) -> int:
+        """The first refusal of its status in a window; returns its row id, for count_rejects."""
         with self.log.transaction():
-            self.db.execute(
+            cursor = self.db.execute(
                 "INSERT INTO pos_rejects (run_id, received_at, http_status, reason) VALUES (?, ?, ?, ?)",
                 (self.run_id, iso(time.time()), status, reason[:500]),
             )
+        return int(cursor.lastrowid)
+
+    def count_rejects(self, row_id: int, count: int) -> None:
+        """Set how many refusals a pos_rejects row stands for (edge.challenge.rejects aggregates them)."""
+        with self.log.transaction():
+            self.db.execute("UPDATE pos_rejects SET count = ? WHERE id = ?", (count, row_id))
 
     def save(self, outcomes: list[Outcome], evidence: dict[int, str] | None = None) -> list[int]:
         """Store outcomes in order; returns the row ids of the alerts and flags (evidence: outcome index -> file)."""

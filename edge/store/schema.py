@@ -105,5 +105,7 @@ MIGRATIONS: list[list[str]] = [
     ],
     # 3: the process of each run, so a run cut off by power loss or kill -9 can be marked failed later.
     ["ALTER TABLE runs ADD COLUMN pid INTEGER"],
+    # 4: a pos_rejects row stands for the refusals of one HTTP status within a minute (a flood is one row).
+    ["ALTER TABLE pos_rejects ADD COLUMN count INTEGER NOT NULL DEFAULT 1"],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -73,4 +73,4 @@ def test_a_port_in_use_is_a_config_error():
             PosServer(PosConfig(port=first.port))
         assert error.value.exit_code == 2
     finally:
-        first.httpd.server_close()
+        first.sock.close()
