@@ -6,6 +6,7 @@ then the built-in defaults. Relative paths inside a file resolve against that fi
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import os
 import reprlib
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from edge.errors import ConfigError
 
@@ -96,10 +97,42 @@ class PosConfig(Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8765
     token: str | None = None
+    # Serving without a token on a non-loopback address needs this said out loud.
+    trusted_network: bool = False
     max_body_bytes: Annotated[int, Field(ge=256, le=1_048_576)] = 16384
     max_connections: Annotated[int, Field(ge=1, le=1024)] = 128
     request_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     restricted_categories: list[str] = Field(default_factory=lambda: ["alcohol", "beer", "wine", "spirits", "cider"])
+
+    @field_validator("token")
+    @classmethod
+    def _usable_token(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.strip():
+            raise ValueError("the token is empty: set a secret, or remove the key to serve without one")
+        if value != value.strip() or not value.isprintable():
+            raise ValueError("the token must not start or end with spaces or hold control characters")
+        return value
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> PosConfig:
+        if self.token is None and not self.trusted_network and not is_loopback(self.host):
+            raise ValueError(
+                f"host {self.host!r} is reachable from the network and no token is set: set pos.token, "
+                "or pos.trusted_network: true if only trusted machines can reach it"
+            )
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    """A host name or address that only this machine can reach (names other than localhost may resolve anywhere)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 Point = tuple[Fraction, Fraction]
