@@ -4,6 +4,8 @@
     python benchmarks/reliability.py fuzz --cases 2000    malformed POS requests from parallel loopback clients
     python benchmarks/reliability.py recover              time to resume after an HTTP video stream drops out
     python benchmarks/reliability.py soak --minutes 30    RSS and database size over a long looping replay
+    python benchmarks/reliability.py slowclients --connections 1500 --seconds 60
+                                                          slow-header connections; legitimate posts and fps meanwhile
 
 Needs AGECAM_ASSETS (clips, YuNet) and an age model: --model, else the config default.
 """
@@ -12,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import http.client
 import json
 import os
 import random
+import resource
 import signal
 import socket
 import sqlite3
@@ -29,6 +33,7 @@ import urllib.request
 from pathlib import Path
 
 import yaml
+from slow_clients import attack
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = "videos/face-demographics-walking-and-pause.gif"
@@ -52,9 +57,10 @@ def post(port: int, body: bytes, timeout: float = 5) -> int:
 class Service:
     """`agecam run` on a looping clip with the POS endpoint, in a folder of its own."""
 
-    def __init__(self, folder: Path, model: Path | None, source: str | None = None) -> None:
+    def __init__(self, folder: Path, model: Path | None, source: str | None = None, log: bool = False) -> None:
         self.port = free_port()
         self.db = folder / "state" / "agecam.db"
+        self.log = folder / "agecam.log" if log else None  # INFO, with a status line (fps) every 10 s
         assets = Path(os.environ.get("AGECAM_ASSETS", Path.home() / ".cache" / "agecam"))
         config = {
             "source": {
@@ -65,7 +71,7 @@ class Service:
             },
             "state": {"dir": str(folder / "state")},
             "pos": {"enabled": True, "port": self.port},
-            "logging": {"level": "WARNING"},
+            "logging": {"level": "INFO" if log else "WARNING"},
         }
         if model:
             config["age_model"] = {"path": str(model.resolve())}
@@ -73,13 +79,16 @@ class Service:
         self.config.write_text(yaml.safe_dump(config))
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 60, nofile: int | None = None) -> None:
+        """`nofile`: the process's descriptor limit (systemd's default soft limit is 1024)."""
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
         self.process = subprocess.Popen(
             [sys.executable, "-m", "edge.cli", "--config", str(self.config), "run"],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=self.log.open("w") if self.log else subprocess.DEVNULL,
+            preexec_fn=limit,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -329,19 +338,71 @@ def soak(model: Path | None, minutes: float, sample_every_s: float = 30.0) -> di
     }
 
 
+def status_fps(log: Path) -> list[tuple[float, float]]:
+    """(Unix time, fps over the 10 s before it) from the run's status lines."""
+    samples = []
+    for line in log.read_text().splitlines():
+        if " status: " in line and " fps," in line:
+            when = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            samples.append((when, float(line.split(" status: ")[1].split(" fps")[0])))
+    return samples
+
+
+def fps_between(samples: list[tuple[float, float]], start: float, end: float) -> list[float]:
+    return [fps for when, fps in samples if when - 10 >= start and when <= end]
+
+
+def slowclients(
+    model: Path | None, connections: int, seconds: float, baseline_s: float = 30, nofile: int = 1024
+) -> dict:
+    """A quiet phase, then `connections` slow-header connections for `seconds`; a POS posts throughout."""
+    with tempfile.TemporaryDirectory() as folder:
+        service = Service(Path(folder), model, log=True)
+        service.start(nofile=nofile)
+        pid = service.process.pid
+        start = time.time()
+        quiet = attack(service.port, pid, 0, baseline_s)
+        middle = time.time()
+        during = attack(service.port, pid, connections, seconds)
+        end = time.time()
+        time.sleep(2)
+        after = post(service.port, sales("till-after", 0)[0])
+        alive = service.process.poll() is None
+        code = service.stop()
+        samples = status_fps(service.log)
+        with contextlib.closing(sqlite3.connect(service.db)) as connection:
+            rows = connection.execute("SELECT http_status, count(*), sum(count) FROM pos_rejects GROUP BY 1").fetchall()
+        log_lines = len(service.log.read_text().splitlines())
+    return {
+        "descriptor_limit": nofile,
+        "attack_s": seconds,
+        "before": {**quiet, "fps": fps_between(samples, start, middle)},
+        "during": {**during, "fps": fps_between(samples, middle, end)},
+        "alive_after": alive,
+        "good_event_after": after > 0,
+        "exit_code": code,
+        "pos_rejects": {str(status): {"rows": n, "requests": total} for status, n, total in rows},
+        "log_lines": log_lines,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("check", choices=["kill9", "fuzz", "recover", "soak"])
+    parser.add_argument("check", choices=["kill9", "fuzz", "recover", "soak", "slowclients"])
     parser.add_argument("--model", type=Path, help="age model (default: the config's)")
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--cases", type=int, default=2000)
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--outages", type=float, nargs="+", default=[1, 5, 20])
+    parser.add_argument("--connections", type=int, default=1500, help="slowclients: connections held open")
+    parser.add_argument("--seconds", type=float, default=60, help="slowclients: length of the attack")
     args = parser.parse_args()
     if args.check == "kill9":
         report = kill9(args.model, args.kills)
     elif args.check == "fuzz":
         report = fuzz(args.model, args.cases)
+    elif args.check == "slowclients":
+        report = slowclients(args.model, args.connections, args.seconds)
     elif args.check == "recover":
         report = recover(args.outages)
     else:

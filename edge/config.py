@@ -6,13 +6,15 @@ then the built-in defaults. Relative paths inside a file resolve against that fi
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import os
+import reprlib
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from edge.errors import ConfigError
 
@@ -95,8 +97,42 @@ class PosConfig(Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8765
     token: str | None = None
+    # Serving without a token on a non-loopback address needs this said out loud.
+    trusted_network: bool = False
     max_body_bytes: Annotated[int, Field(ge=256, le=1_048_576)] = 16384
+    max_connections: Annotated[int, Field(ge=1, le=1024)] = 128
+    request_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     restricted_categories: list[str] = Field(default_factory=lambda: ["alcohol", "beer", "wine", "spirits", "cider"])
+
+    @field_validator("token")
+    @classmethod
+    def _usable_token(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.strip():
+            raise ValueError("the token is empty: set a secret, or remove the key to serve without one")
+        if value != value.strip() or not value.isprintable():
+            raise ValueError("the token must not start or end with spaces or hold control characters")
+        return value
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> PosConfig:
+        if self.token is None and not self.trusted_network and not is_loopback(self.host):
+            raise ValueError(
+                f"host {self.host!r} is reachable from the network and no token is set: set pos.token, "
+                "or pos.trusted_network: true if only trusted machines can reach it"
+            )
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    """A host name or address that only this machine can reach (names other than localhost may resolve anywhere)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 Point = tuple[Fraction, Fraction]
@@ -188,13 +224,33 @@ class Config(Section):
         return Path(xdg) / "agecam"
 
 
+_SHORT = reprlib.Repr()  # a bad value is shown, never dumped whole (Python 3.11 takes no arguments here)
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxstring, _SHORT.maxother = 2, 4, 60, 60
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader without anchors and aliases: 500 bytes of nested aliases expand to gigabytes once validated."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _AliasRefused(event.start_mark)
+        return super().compose_node(parent, index)
+
+
+class _AliasRefused(Exception):
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__(f"line {mark.line + 1}")
+        self.line = mark.line + 1
+
+
 def _describe(error: ValidationError, origin: str) -> str:
     first = error.errors()[0]
     key = ".".join(str(part) for part in first["loc"]) or "(top level)"
     if first["type"] == "extra_forbidden":
         return f"{origin}: unknown key '{key}': remove it or check its spelling against config.yaml"
     value = first.get("input")
-    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    shown = "" if isinstance(value, dict) else f" (got {_SHORT.repr(value)})"
     message = first["msg"].removeprefix("Value error, ")
     return f"{origin}: {key}: {message}{shown}"
 
@@ -225,7 +281,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except OSError as error:
         raise ConfigError(f"{file}: cannot read the config file ({error.strerror}): check the path") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader without aliases
+    except _AliasRefused as refused:
+        raise ConfigError(
+            f"{file}: line {refused.line}: YAML anchors and aliases (&name, *name) are not allowed: write the value out"
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -91,6 +91,8 @@ def parse_json(body: bytes) -> PosEvent:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BadEvent(f"not valid JSON ({error})", 400) from None
+    except (ValueError, RecursionError) as error:  # a 5,000-digit number, JSON nested 1,000 deep: no retry helps
+        raise BadEvent(f"JSON too deep or a number too long ({type(error).__name__})", 400) from None
     return parse_event(data)
 
 

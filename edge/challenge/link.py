@@ -13,7 +13,7 @@ from edge.challenge.events import PosEvent
 from edge.challenge.evidence import RecentCrops, purge, save_crop
 from edge.challenge.policy import ChallengePolicy, Outcome
 from edge.challenge.records import alert_message, rows
-from edge.challenge.server import PosServer, wall_clock
+from edge.challenge.server import PosServer, monotonic_clock
 from edge.challenge.zone import ZoneFace
 from edge.config import Config
 from edge.pipeline.frame import FrameResult
@@ -45,7 +45,7 @@ class PosLink:
         self.store = PosStore(event_log, run_id, origin)
         self.notifier.start()
         if self.server:  # the HTTP thread commits through its own connection to the same file
-            self.server.start(PosStore(event_log.sibling(durable=True), run_id, origin), wall_clock(origin))
+            self.server.start(PosStore(event_log.sibling(durable=True), run_id, origin), monotonic_clock(origin))
 
     def on_frame(self, frame: FrameResult) -> None:
         estimates = {seen.track_id: seen.estimate for seen in frame.faces}

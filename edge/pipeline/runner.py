@@ -145,6 +145,9 @@ def run_source(
         grabber.start()
         notifier.ready(f"running: {spec} on {model.provider}")
         status = _loop(pipeline, grabber, stop, Heartbeat(notifier, on_status), hooks)
+        if grabber.error is not None:  # a non-zero exit, so that systemd's Restart=on-failure restarts the run
+            status = "failed"
+            raise grabber.error
     finally:
         notifier.stopping()
         grabber.close()

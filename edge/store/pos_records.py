@@ -100,12 +100,19 @@ class PosStore:
         written = self.log.write([(None, insert)])
         return written[0] if written else None
 
-    def record_reject(self, status: int, reason: str) -> None:
+    def record_reject(self, status: int, reason: str) -> int:
+        """The first refusal of its status in a window; returns its row id, for count_rejects."""
         with self.log.transaction():
-            self.db.execute(
+            cursor = self.db.execute(
                 "INSERT INTO pos_rejects (run_id, received_at, http_status, reason) VALUES (?, ?, ?, ?)",
                 (self.run_id, iso(time.time()), status, reason[:500]),
             )
+        return int(cursor.lastrowid)
+
+    def count_rejects(self, row_id: int, count: int) -> None:
+        """Set how many refusals a pos_rejects row stands for (edge.challenge.rejects aggregates them)."""
+        with self.log.transaction():
+            self.db.execute("UPDATE pos_rejects SET count = ? WHERE id = ?", (count, row_id))
 
     def save(self, rows: list[tuple[TransactionRow, AlertRow | None]]) -> list[int | None]:
         """Store each transaction's state and its alert or flag, if any, in order, in one transaction;

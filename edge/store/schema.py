@@ -107,5 +107,7 @@ MIGRATIONS: list[list[str]] = [
     ["ALTER TABLE runs ADD COLUMN pid INTEGER"],
     # 4: when that process started (boot id and start time), so a recycled pid is not taken for the run's.
     ["ALTER TABLE runs ADD COLUMN pid_start TEXT"],
+    # 5: a pos_rejects row stands for the refusals of one HTTP status within a minute (a flood is one row).
+    ["ALTER TABLE pos_rejects ADD COLUMN count INTEGER NOT NULL DEFAULT 1"],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -105,6 +105,7 @@ class FrameGrabber(threading.Thread):
         self.dropped = 0
         self.reconnects = 0
         self.state = "live" if spec.live else "replaying"
+        self.error: Exception | None = None  # why the source ended for good, if it did not just end
         self._stop_event = threading.Event()
         self._first: np.ndarray | None = first
         self._clock_start = time.monotonic()
@@ -191,6 +192,9 @@ class FrameGrabber(threading.Thread):
                     self._stop_event.wait(max(0.0, self._clock_start + video_t - time.monotonic()))
                 self._put(Frame(index, image, t, decode_ms))
                 index += 1
+        except Exception as error:  # e.g. a looping file that cannot be reopened: the run must fail, not complete
+            self.error = error
+            log.error("source %s failed: %s", self.spec, error)
         finally:
             self.state = "ended" if not self._stop_event.is_set() else "stopped"
             self.capture.release()

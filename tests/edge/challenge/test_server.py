@@ -4,53 +4,21 @@
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import sqlite3
-import time
 
 import pytest
 
-from edge.challenge.server import PosServer, wall_clock
+from edge.challenge.server import PosServer
 from edge.config import PosConfig
-from edge.store.eventlog import EventLog
-from edge.store.pos_records import PosStore
 
-TOKEN = "s3cret"
-GOOD = {"type": "item_scanned", "till_id": "till-1", "cashier_id": "c7", "category": "wine"}
+from pos_http import GOOD, request, serving, stored
 
 
 @pytest.fixture
 def server(tmp_path):
-    event_log = EventLog(tmp_path / "agecam.db")
-    run_id = event_log.start_run(
-        mode="live", source="0", model_path="m", model_sha256="0", provider="cpu", version="t", config_json="{}",
-        started=time.time(),
-    )  # fmt: skip
-    pos = PosServer(PosConfig(port=0, token=TOKEN, max_body_bytes=1024))
-    pos.start(PosStore(event_log, run_id, time.time()), wall_clock(time.time()))
-    yield pos, tmp_path / "agecam.db"
-    pos.stop()
-    event_log.close()
-
-
-def request(port: int, body: bytes | None, *, token: str | None = TOKEN, path: str = "/events", headers=None):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    sent = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
-    try:
-        if body is None:
-            connection.request("GET", path, headers={**sent, **(headers or {})})
-        else:
-            connection.request("POST", path, body=body, headers={**sent, **(headers or {})})
-        response = connection.getresponse()
-        return response.status, json.loads(response.read())
-    finally:
-        connection.close()
-
-
-def stored(db) -> list[tuple]:
-    with contextlib.closing(sqlite3.connect(db)) as connection:
-        return connection.execute("SELECT id, type, till_id, cashier_id, body FROM pos_events").fetchall()
+    with serving(tmp_path) as (pos, db):
+        yield pos, db
 
 
 def test_an_event_is_acknowledged_only_once_it_is_committed(server):
@@ -73,7 +41,7 @@ BAD = {
     "string for boolean": (json.dumps({**GOOD, "age_restricted": "yes"}).encode(), 422, "age_restricted"),
     "bad result": (json.dumps({"type": "id_checked", "till_id": "t", "result": "maybe"}).encode(), 422, "result"),
     "unknown field": (json.dumps({**GOOD, "age_restrited": True}).encode(), 422, "age_restrited"),
-    "oversized": (json.dumps({**GOOD, "name": "x" * 2000}).encode(), 413, "exceeds 1024"),
+    "oversized": (json.dumps({**GOOD, "name": "x" * 5000}).encode(), 413, "exceeds 4096"),
 }
 
 
@@ -105,4 +73,4 @@ def test_a_port_in_use_is_a_config_error():
             PosServer(PosConfig(port=first.port))
         assert error.value.exit_code == 2
     finally:
-        first.httpd.server_close()
+        first.sock.close()

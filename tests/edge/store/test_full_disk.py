@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.challenge.server import PosServer, wall_clock
+from edge.challenge.server import PosServer, monotonic_clock
 from edge.config import PosConfig
 from edge.store.eventlog import CustomerRecord, EventLog
 from edge.store.pos_records import AlertRow, PosStore, TransactionRow
@@ -97,7 +97,7 @@ def server(tmp_path):
     main = EventLog(tmp_path / "agecam.db")
     run_id = start(main)
     pos = PosServer(PosConfig(port=0))
-    pos.start(PosStore(main.sibling(durable=True), run_id, time.time()), wall_clock(time.time()))
+    pos.start(PosStore(main.sibling(durable=True), run_id, time.time()), monotonic_clock(time.time()))
     yield pos
     pos.stop()
     pos.store.log.close()

@@ -12,7 +12,7 @@ import urllib.error
 
 import pytest
 
-from edge.challenge.server import PosServer, wall_clock
+from edge.challenge.server import PosServer, monotonic_clock
 from edge.config import PosConfig
 from edge.store.eventlog import EventLog
 from edge.store.pos_records import PosStore
@@ -47,8 +47,10 @@ def test_no_event_is_acknowledged_once_the_event_log_is_gone_and_the_run_exits_6
         with contextlib.suppress(OSError, urllib.error.URLError):  # the endpoint closes when agecam exits
             for number in range(2, 12):
                 replies += [post(port, event) for event in sale(number)]
-        assert replies and {status for status, _ in replies} == {503}, "nothing acknowledged into a lost file"
-        assert f"was {word}" in replies[0][1]["error"]
+        # The main loop may notice first and end the run (the endpoint then refuses connections): either
+        # way nothing is acknowledged into the lost file.
+        assert {status for status, _ in replies} <= {503}, "nothing acknowledged into a lost file"
+        assert all(f"was {word}" in reply["error"] for _, reply in replies)
         code = process.wait(timeout=30)
         stderr = process.stderr.read()
     lines = error_lines(stderr)
@@ -75,7 +77,7 @@ def test_health_says_failed_and_events_get_503_once_the_file_is_removed(tmp_path
         started=time.time(),
     )  # fmt: skip
     pos = PosServer(PosConfig(port=0))
-    pos.start(PosStore(main.sibling(durable=True), run_id, time.time()), wall_clock(time.time()))
+    pos.start(PosStore(main.sibling(durable=True), run_id, time.time()), monotonic_clock(time.time()))
     try:
         assert post(pos.port, sale(1)[0])[0] == 202
         (tmp_path / "agecam.db").unlink()

