@@ -1,6 +1,9 @@
 """Connects a run to the Challenge policy: each frame's tracks and estimates in, POS events in (from a
 replay script or the live HTTP endpoint), alerts and flags out to the event log, the notifier and,
-when enabled, the evidence folder. Replay and live feed the very same policy."""
+when enabled, the evidence folder. Replay and live feed the very same policy.
+
+When a live run stops, its open transactions stay open; a replay decides them at its end.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,10 @@ from collections import Counter
 from edge.challenge.alerts import Notifier
 from edge.challenge.events import PosEvent
 from edge.challenge.evidence import CropCache, purge, save_crop
-from edge.challenge.policy import ChallengePolicy, Outcome
+from edge.challenge.policy import ChallengePolicy
 from edge.challenge.records import alert_message, rows
 from edge.challenge.server import PosServer, wall_clock
+from edge.challenge.transaction import EVICTED, UNRESOLVED, Outcome
 from edge.challenge.zone import ZoneFace
 from edge.config import Config
 from edge.pipeline.frame import FrameResult
@@ -24,6 +28,7 @@ from edge.vision.faces import CropSpec, crop_face
 log = logging.getLogger(__name__)
 EVIDENCE_CROP = CropSpec(size=160, margin=0.3)
 PURGE_EVERY_S = 3600.0
+EVICTION_WARNING_EVERY_S = 60.0  # a POS inventing till ids would otherwise flood the log
 
 
 class PosLink:
@@ -39,6 +44,7 @@ class PosLink:
         self.server = PosServer(config.pos) if serve else None
         self.store: PosStore | None = None
         self._next_purge = 0.0
+        self._evicted, self._next_eviction_warning = 0, 0.0
 
     def start(self, event_log: EventLog, run_id: int, origin: float) -> None:
         self.origin = origin
@@ -59,11 +65,14 @@ class PosLink:
         self._purge_evidence(frame.t)
 
     def finish(self) -> None:
+        """A live run leaves its open transactions open, saved: a stop or a reload is not the end of a sale.
+        A replay's script is over, so its open ones are decided now."""
         if self.server:
             self.server.stop()
         for event, t in self._due_events(float("inf")):  # events that came after the last frame
             self._emit(self.policy.handle(event, t))
-        self._emit(self.policy.close_all(self.policy.now))
+        now = self.policy.now
+        self._emit(self.policy.carry_over(now) if self.server else self.policy.close_all(now))
         self.notifier.close()
         if self.server and self.server.store:
             self.server.store.log.close()
@@ -98,6 +107,7 @@ class PosLink:
             return
         evidence = {index: path for index, outcome in enumerate(outcomes) if (path := self._evidence(outcome))}
         ids = self.store.save(rows(outcomes, evidence))
+        self._log_unresolved(outcomes)
         for outcome, row_id in zip([o for o in outcomes if o.kind != "transaction"], ids, strict=True):
             self.counts[outcome.kind] += 1
             message = alert_message(outcome, row_id, self.origin)
@@ -110,6 +120,24 @@ class PosLink:
                 message["age"],
             )
             self.notifier.send(message)
+
+    def _log_unresolved(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            txn = outcome.transaction
+            if outcome.kind != "transaction" or txn.status != UNRESOLVED:
+                continue
+            if txn.resolution != EVICTED:
+                log.info("transaction %d on till %s closed unresolved (%s)", txn.number, txn.till_id, txn.resolution)
+                continue
+            self._evicted += 1
+            if outcome.t >= self._next_eviction_warning:
+                self._next_eviction_warning = outcome.t + EVICTION_WARNING_EVERY_S
+                log.warning(
+                    "%d open transaction(s) evicted so far: over policy.max_open_transactions (%d) are open;"
+                    " is the POS sending transaction_end, and only for real tills?",
+                    self._evicted,
+                    self.config.policy.max_open_transactions,
+                )
 
     def _evidence(self, outcome: Outcome) -> str | None:
         """The flagged customer's crop, only for flags with a customer, only when evidence is enabled."""

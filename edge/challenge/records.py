@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.challenge.policy import Outcome
+from edge.challenge.transaction import Outcome
 from edge.store.eventlog import iso
 from edge.store.pos_records import AlertRow, TransactionRow
 
@@ -24,6 +24,7 @@ def transaction_row(outcome: Outcome) -> TransactionRow:
         track_id=association.track_id if association else None,
         estimate=outcome.customer.estimate if outcome.customer else None,
         association=association.as_dict() if association else None,
+        resolution=txn.resolution,
     )
 
 
@@ -71,4 +72,6 @@ def alert_message(outcome: Outcome, row_id: int, origin: float) -> dict:
         "age_high": None if estimate is None else round(estimate.high, 1),
         "samples": None if estimate is None else estimate.samples,
         "latency_s": None if outcome.latency_s is None else round(outcome.latency_s, 3),
+        "status": txn.status,
+        "reason": txn.resolution,
     }

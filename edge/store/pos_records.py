@@ -44,6 +44,7 @@ class TransactionRow:
     track_id: int | None
     estimate: AgeEstimate | None
     association: dict | None
+    resolution: str | None = None  # why an 'unresolved' transaction is so
 
 
 @dataclass(frozen=True)
@@ -119,18 +120,19 @@ class PosStore:
             txn.track_id,
             *_estimate_values(txn.estimate),
             json.dumps(txn.association) if txn.association else None,
+            txn.resolution,
         )
         self.db.execute(
             "INSERT INTO transactions (run_id, number, till_id, started_at, pos_transaction_id, cashier_id, ended_at,"
             " status, restricted_items, id_check, check_required, track_id, age, age_low, age_high, samples,"
-            " association) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " association, resolution) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (run_id, number) DO UPDATE SET pos_transaction_id = excluded.pos_transaction_id,"
             " cashier_id = excluded.cashier_id, ended_at = excluded.ended_at, status = excluded.status,"
             " restricted_items = excluded.restricted_items, id_check = excluded.id_check,"
             " check_required = excluded.check_required, track_id = excluded.track_id,"
             " age = COALESCE(excluded.age, age), age_low = COALESCE(excluded.age_low, age_low),"
             " age_high = COALESCE(excluded.age_high, age_high), samples = COALESCE(excluded.samples, samples),"
-            " association = excluded.association",
+            " association = excluded.association, resolution = excluded.resolution",
             (self.run_id, txn.number, txn.till_id, iso(self.origin + txn.started), *values),
         )
         row = self.db.execute(
