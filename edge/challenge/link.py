@@ -2,7 +2,8 @@
 replay script or the live HTTP endpoint), alerts and flags out to the event log, the notifier and,
 when enabled, the evidence folder. Replay and live feed the very same policy.
 
-When a live run stops, its open transactions stay open; a replay decides them at its end.
+A live run carries its policy state over a restart: it resumes what earlier live runs left (carry.py)
+and, when it stops, leaves its open transactions open for the next. A replay decides them at its end.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import queue
 from collections import Counter
 
 from edge.challenge.alerts import Notifier
+from edge.challenge.carry import resume
 from edge.challenge.events import PosEvent
 from edge.challenge.evidence import CropCache, purge, save_crop
 from edge.challenge.policy import ChallengePolicy
@@ -22,6 +24,7 @@ from edge.challenge.zone import ZoneFace
 from edge.config import Config
 from edge.pipeline.frame import FrameResult
 from edge.store.eventlog import EventLog
+from edge.store.pos_history import close_cut_off_replays, leftovers
 from edge.store.pos_records import PosStore
 from edge.vision.faces import CropSpec, crop_face
 
@@ -43,15 +46,34 @@ class PosLink:
         self.counts: Counter[str] = Counter()
         self.server = PosServer(config.pos) if serve else None
         self.store: PosStore | None = None
+        self.applied = 0  # this run's POS events the policy has applied (runs.pos_applied)
         self._next_purge = 0.0
         self._evicted, self._next_eviction_warning = 0, 0.0
 
     def start(self, event_log: EventLog, run_id: int, origin: float) -> None:
         self.origin = origin
         self.store = PosStore(event_log, run_id, origin)
+        self.store.mark_run("live" if self.server else "script")
+        if closed := close_cut_off_replays(event_log, run_id):
+            log.warning("%d transaction(s) of replays that died before their end closed as unresolved", closed)
         self.notifier.start()
-        if self.server:  # the HTTP thread commits through its own connection to the same file
+        if self.server:  # resume before serving, so no new event overtakes an older one
+            self._resume(event_log, run_id, origin)
+            # The HTTP thread commits through its own connection to the same file.
             self.server.start(PosStore(EventLog(event_log.path, durable=True), run_id, origin), wall_clock(origin))
+
+    def _resume(self, event_log: EventLog, run_id: int, origin: float) -> None:
+        try:
+            left = leftovers(event_log, run_id)
+            if left:
+                log.info(
+                    "resuming %d open transaction(s) and %d unapplied POS event(s) of earlier runs",
+                    len(left.open_rows),
+                    len(left.events),
+                )
+                self._emit(resume(self.policy, left, origin), left.applied)
+        except Exception:  # the till must serve even so; what was left stays for the next start to try
+            log.exception("could not resume the POS transactions of earlier runs: please report this")
 
     def on_frame(self, frame: FrameResult) -> None:
         estimates = {seen.track_id: seen.estimate for seen in frame.faces}
@@ -59,18 +81,15 @@ class PosLink:
             for seen in frame.faces:
                 self.crops.put(seen.track_id, crop_face(frame.image, seen.face, EVIDENCE_CROP))
         outcomes = self.policy.observe(frame.t, zone_faces(frame), estimates)
-        for event, t in self._due_events(frame.t):
-            outcomes += self.policy.handle(event, t)
-        self._emit(outcomes)
+        self._emit(outcomes + self._apply(self._due_events(frame.t)))
         self._purge_evidence(frame.t)
 
     def finish(self) -> None:
-        """A live run leaves its open transactions open, saved: a stop or a reload is not the end of a sale.
-        A replay's script is over, so its open ones are decided now."""
+        """A live run leaves its open transactions open, saved, for the next run to resume: a stop or a
+        reload is not the end of a sale. A replay's script is over, so its open ones are decided now."""
         if self.server:
             self.server.stop()
-        for event, t in self._due_events(float("inf")):  # events that came after the last frame
-            self._emit(self.policy.handle(event, t))
+        self._emit(self._apply(self._due_events(float("inf"))))  # events that came after the last frame
         now = self.policy.now
         self._emit(self.policy.carry_over(now) if self.server else self.policy.close_all(now))
         self.notifier.close()
@@ -87,6 +106,11 @@ class PosLink:
             "notifications_failed": self.notifier.failed,
         }
 
+    def _apply(self, due: list[tuple[PosEvent, float]]) -> list[Outcome]:
+        outcomes = [outcome for event, t in due for outcome in self.policy.handle(event, t)]
+        self.applied += len(due)
+        return outcomes
+
     def _due_events(self, now: float) -> list[tuple[PosEvent, float]]:
         """Replay events whose time has come (committed here), and live events the server committed."""
         due = []
@@ -102,11 +126,14 @@ class PosLink:
         self.counts["events"] += len(due)
         return due
 
-    def _emit(self, outcomes: list[Outcome]) -> None:
+    def _emit(self, outcomes: list[Outcome], applied: dict[int, int] | None = None) -> None:
+        """Store the outcomes, with how many POS events led to them, then log and send the alerts and flags."""
         if not outcomes:
             return
         evidence = {index: path for index, outcome in enumerate(outcomes) if (path := self._evidence(outcome))}
-        ids = self.store.save(rows(outcomes, evidence))
+        ids = self.store.save(
+            rows(outcomes, evidence, self.store.run_id), {self.store.run_id: self.applied, **(applied or {})}
+        )
         self._log_unresolved(outcomes)
         for outcome, row_id in zip([o for o in outcomes if o.kind != "transaction"], ids, strict=True):
             self.counts[outcome.kind] += 1
@@ -140,15 +167,16 @@ class PosLink:
                 )
 
     def _evidence(self, outcome: Outcome) -> str | None:
-        """The flagged customer's crop, only for flags with a customer, only when evidence is enabled."""
-        if self.crops is None or outcome.kind != "flag" or outcome.customer is None:
-            return None
-        track_id = outcome.transaction.association.track_id
-        crop = self.crops.get(track_id)
+        """The flagged customer's crop, only for flags with a customer of this run, only when evidence is enabled."""
+        association = outcome.transaction.association
+        if self.crops is None or outcome.kind != "flag" or outcome.customer is None or association.run_id is not None:
+            return None  # an earlier run's track id names someone else in this run's crop cache
+        crop = self.crops.get(association.track_id)
         if crop is None:
             return None
-        name = f"run{self.store.run_id}-txn{outcome.transaction.number}-track{track_id}"
-        return save_crop(self.config.state_dir(), name, crop)
+        txn = outcome.transaction
+        run_id = txn.carried.run_id if txn.carried else self.store.run_id
+        return save_crop(self.config.state_dir(), f"run{run_id}-txn{txn.number}-track{association.track_id}", crop)
 
     def _purge_evidence(self, t: float) -> None:
         if t >= self._next_purge:

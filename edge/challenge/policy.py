@@ -59,7 +59,7 @@ class ChallengePolicy:
         return outcomes + [outcome for txn in list(self.awaiting.values()) for outcome in self._check_alert(txn, t)]
 
     def handle(self, event: PosEvent, t: float) -> list[Outcome]:
-        """One POS event. Each leaves its transaction's row current."""
+        """One POS event. Each leaves its transaction's row current, so a restart can resume it (carry.py)."""
         self.now = max(self.now, t)
         outcomes = self.expire(t)
         # A POS that skipped transaction_start still gets a transaction.
@@ -91,8 +91,14 @@ class ChallengePolicy:
             outcomes += self._close(oldest, UNRESOLVED, t, EXPIRED)
         return outcomes
 
+    def resume(self, txn: Transaction) -> list[Outcome]:
+        """Take over a transaction an earlier run left open (`txn.carried`), as restored by carry.py."""
+        if txn.association is not None and self._customer(txn) is None:
+            txn.association = None  # no usable estimate came with it: find the customer in this run's zone
+        return self._start(txn.till_id, txn.started, txn)
+
     def carry_over(self, t: float) -> list[Outcome]:
-        """A live run stops: open transactions stay open, with their state saved, not closed as if sold."""
+        """A live run stops: open transactions stay open, with their state saved, for the next run to resume."""
         return [self._snapshot(txn, t) for txn in self.open.values()]
 
     def close_all(self, t: float, reason: str = REPLAY_ENDED) -> list[Outcome]:
@@ -101,13 +107,15 @@ class ChallengePolicy:
 
     # --- transitions --------------------------------------------------------------------------------
     def _start(self, till_id: str, t: float, txn: Transaction) -> list[Outcome]:
-        """Open and number `txn` on its till, closing the till's open one and, at the cap, the oldest of all."""
+        """Open `txn` on its till (a new one is numbered here), closing the till's open one and, at the cap,
+        the oldest of all."""
         outcomes = []
         if till_id in self.open:
             outcomes += self._close(self.open[till_id], UNRESOLVED, t, SUPERSEDED)
         if len(self.open) >= self.settings.max_open_transactions:
             outcomes += self._close(next(iter(self.open.values())), UNRESOLVED, t, EVICTED)
-        txn.number = next(self._numbers)
+        if txn.carried is None:
+            txn.number = next(self._numbers)
         self.open[till_id] = txn
         if txn.awaiting:
             self.awaiting[till_id] = txn
@@ -177,7 +185,10 @@ class ChallengePolicy:
         """The transaction's customer, if their estimate is usable."""
         if txn.association is None:
             return None
-        sighting = self.tracks.get(txn.association.track_id)
+        if txn.association.run_id is not None:  # an earlier run's track: as that run last saw them
+            sighting = txn.carried.customer if txn.carried else None
+        else:
+            sighting = self.tracks.get(txn.association.track_id)
         return sighting if self._usable(sighting) else None
 
     def _usable(self, sighting: Sighting | None) -> bool:

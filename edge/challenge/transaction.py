@@ -24,6 +24,16 @@ class Sighting:
     estimate: AgeEstimate | None
 
 
+@dataclass(frozen=True)
+class Carried:
+    """A transaction an earlier run left open (edge.challenge.carry): the run whose row this run goes on
+    updating, and the customer as that run last saw them. That run's track ids mean nothing to this run's
+    tracker, so the customer travels here (the restored association's run_id names that run)."""
+
+    run_id: int
+    customer: Sighting | None
+
+
 @dataclass
 class Transaction:
     number: int
@@ -40,6 +50,7 @@ class Transaction:
     alerted: bool = False
     check_required: bool = False
     resolution: str | None = None  # why it is unresolved
+    carried: Carried | None = None  # it continues an earlier run's row
 
     @property
     def passed(self) -> bool:

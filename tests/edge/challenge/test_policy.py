@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import replace
 
 import pytest
 
+from edge.challenge.carry import restore
 from edge.challenge.events import parse_event
 from edge.challenge.policy import ChallengePolicy
 from edge.challenge.zone import ZoneFace, ZoneHistory, inside
 from edge.config import PolicyConfig
+from edge.store.pos_history import OpenRow
 from edge.vision.customer import AgeEstimate
 
 CATEGORIES = ["alcohol", "beer", "wine"]
@@ -245,3 +248,41 @@ def test_a_stop_keeps_open_transactions_open_and_the_end_of_a_replay_decides_the
         ("flag", "unresolved", "unresolved", "replay_ended"),
         ("transaction", "transaction", "unresolved", "replay_ended"),
     ]
+
+
+EARLIER = OpenRow(
+    run_id=1,
+    number=4,
+    till_id="t1",
+    cashier_id="c1",
+    pos_id="T4",
+    started=1000.0,
+    restricted=1,
+    first_restricted=1002.0,
+    id_checks=[],
+    check_required=True,
+    alerted=True,
+    association={"track_id": 3, "share": 1.0, "window": [-1.0, 2.0], "presence": {"3": 0.1}},
+    estimate=estimate(16),
+)
+
+
+def test_a_resumed_transaction_keeps_its_earlier_customer_and_completes_with_the_flag():
+    till = Till(age=None)
+    till.policy.resume(restore(EARLIER, origin=1010.0))
+    till.frames(1.0, faces=[ZoneFace(3, *CENTRE, 0.05)])  # this run's track 3 is someone else
+    assert till.decisions() == [], "alerted before the restart: not again"
+    assert till.send(event("transaction_end")) == [("flag", "sold_without_id_check", "high")]
+    flag = next(o for o in till.outcomes if o.kind == "flag")
+    assert flag.customer.estimate.age == 16 and flag.transaction.started == -10.0
+    assert (flag.transaction.number, flag.transaction.carried.run_id, flag.transaction.association.run_id) == (4, 1, 1)
+
+
+def test_a_resumed_transaction_without_an_estimate_finds_its_customer_in_this_run():
+    till = Till(age=16)
+    till.policy.resume(restore(replace(EARLIER, estimate=None, alerted=False, check_required=False), 1010.0))
+    assert till.policy.open["t1"].association is None and list(till.policy.awaiting) == ["t1"]
+    till.frames(0.5)
+    assert till.decisions() == [("alert", "id_check_required", "info")]
+    assert till.outcomes[-1].transaction.association.track_id == 1
+    assert till.outcomes[-1].latency_s == pytest.approx(8.1)
