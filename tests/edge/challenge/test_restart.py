@@ -1,6 +1,6 @@
-"""Policy state survives a restart of `agecam run` (issue #14): real processes killed with kill -9 or SIGTERM
-between the events of a sale, the real event log, real HTTP on loopback and real YuNet on the small till
-scenario (tests/pos_scenario.py)."""
+"""Policy state survives a restart of `agecam run` (issue #14): real processes killed with kill -9, SIGTERM
+or reloaded with SIGHUP between the events of a sale, the real event log, real HTTP on loopback and real
+YuNet on the small till scenario (tests/pos_scenario.py)."""
 
 from __future__ import annotations
 
@@ -95,3 +95,22 @@ def test_events_stored_while_the_camera_was_down_are_decided_after_a_restart(tmp
         ("till-a", "completed", None, 1, "no_face", "medium"),
         ("till-b", "unresolved", "expired", 1, "unresolved", "medium"),
     ]
+
+
+def test_sighup_reloads_and_the_sale_goes_on_in_the_new_run(tmp_path, tiny_model):
+    """Before, SIGHUP killed the process with no clean stop and left the run 'running'."""
+    video = faceless_video(tmp_path / "grey.mp4")
+    with live_run(tmp_path, tiny_model, video, loop=True) as run:
+        assert [run.post(event) for event in events("till-h", "start", "wine")] == [202, 202]
+        wait_for(run.db, "SELECT id FROM transactions WHERE restricted_items = 1")
+        run.process.send_signal(signal.SIGHUP)
+        wait_for(run.db, "SELECT id FROM runs WHERE id = 2 AND status = 'running'")
+        assert run.process.poll() is None, run.log()
+        run.wait_ready()
+        assert run.post(events("till-h", "end")[0]) == 202
+        wait_for(run.db, "SELECT id FROM alerts WHERE kind = 'flag'")
+        assert run.stop() == 0, run.log()
+    assert query(run.db, "SELECT id, status FROM runs") == [(1, "stopped"), (2, "stopped")]
+    assert query(run.db, "SELECT run_id, status FROM transactions") == [(1, "completed")]
+    assert query(run.db, "SELECT run_id, type, severity FROM alerts") == [(2, "no_face", "medium")]
+    assert "reload" in run.log()
