@@ -145,6 +145,10 @@ class PolicyConfig(Section):
     min_samples: Annotated[int, Field(ge=1)] = 1
     zone: list[Point] = Field(default_factory=lambda: [(0.2, 0.0), (0.8, 0.0), (0.8, 1.0), (0.2, 1.0)])
     association_window_s: Positive = 3.0
+    # An open transaction older than this is closed 'unresolved' (expired); it bounds the zone history too.
+    transaction_max_s: Annotated[float, Field(ge=1, le=3600)] = 900.0
+    # At most this many open transactions (one per till); beyond it the oldest is closed 'unresolved' (evicted).
+    max_open_transactions: Annotated[int, Field(ge=1, le=100_000)] = 200
 
     @field_validator("zone")
     @classmethod

@@ -37,7 +37,7 @@ def make_faces(source: Path, out: Path, count: int = 8) -> Path:
 
 
 def scenario_config(folder: Path, model: Path, **sections: dict) -> Path:
-    data: dict = {"age_model": {"path": str(model)}, "state": {"dir": str(folder / "state")}, "policy": POLICY}
+    data: dict = {"age_model": {"path": str(model)}, "state": {"dir": str(folder / "state")}, "policy": dict(POLICY)}
     for section, values in sections.items():
         data.setdefault(section, {}).update(values)
     path = folder / "config.yaml"

@@ -1,6 +1,10 @@
 """Connects a run to the Challenge policy: each frame's tracks and estimates in, POS events in (from a
 replay script or the live HTTP endpoint), alerts and flags out to the event log, the notifier and,
-when enabled, the evidence folder. Replay and live feed the very same policy."""
+when enabled, the evidence folder. Replay and live feed the very same policy.
+
+A live run carries its policy state over a restart: it resumes what earlier live runs left (carry.py)
+and, when it stops, leaves its open transactions open for the next. A replay decides them at its end.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +13,25 @@ import queue
 from collections import Counter
 
 from edge.challenge.alerts import AlertSender
+from edge.challenge.carry import resume
 from edge.challenge.events import PosEvent
 from edge.challenge.evidence import RecentCrops, purge, save_crop
-from edge.challenge.policy import ChallengePolicy, Outcome
+from edge.challenge.policy import ChallengePolicy
 from edge.challenge.records import alert_message, rows
 from edge.challenge.server import PosServer, monotonic_clock
+from edge.challenge.transaction import EVICTED, UNRESOLVED, Outcome
 from edge.challenge.zone import ZoneFace
 from edge.config import Config
 from edge.pipeline.frame import FrameResult
 from edge.store.eventlog import EventLog
+from edge.store.pos_history import close_cut_off_replays, leftovers
 from edge.store.pos_records import PosStore
 from edge.vision.faces import CropSpec, crop_face
 
 log = logging.getLogger(__name__)
 EVIDENCE_CROP = CropSpec(size=160, margin=0.3)
 PURGE_EVERY_S = 3600.0
+EVICTION_WARNING_EVERY_S = 60.0  # a POS inventing till ids would otherwise flood the log
 
 
 class PosLink:
@@ -38,14 +46,34 @@ class PosLink:
         self.counts: Counter[str] = Counter()
         self.server = PosServer(config.pos) if serve else None
         self.store: PosStore | None = None
+        self.applied = 0  # this run's POS events the policy has applied (runs.pos_applied)
         self._next_purge = 0.0
+        self._evicted, self._next_eviction_warning = 0, 0.0
 
     def start(self, event_log: EventLog, run_id: int, origin: float) -> None:
         self.origin = origin
         self.store = PosStore(event_log, run_id, origin)
+        self.store.mark_run("live" if self.server else "script")
+        if closed := close_cut_off_replays(event_log, run_id):
+            log.warning("%d transaction(s) of replays that died before their end closed as unresolved", closed)
         self.notifier.start()
-        if self.server:  # the HTTP thread commits through its own connection to the same file
+        if self.server:  # resume before serving, so no new event overtakes an older one
+            self._resume(event_log, run_id, origin)
+            # The HTTP thread commits through its own connection to the same file.
             self.server.start(PosStore(event_log.sibling(durable=True), run_id, origin), monotonic_clock(origin))
+
+    def _resume(self, event_log: EventLog, run_id: int, origin: float) -> None:
+        try:
+            left = leftovers(event_log, run_id)
+            if left:
+                log.info(
+                    "resuming %d open transaction(s) and %d unapplied POS event(s) of earlier runs",
+                    len(left.open_rows),
+                    len(left.events),
+                )
+                self._emit(resume(self.policy, left, origin), left.applied)
+        except Exception:  # the till must serve even so; what was left stays for the next start to try
+            log.exception("could not resume the POS transactions of earlier runs: please report this")
 
     def on_frame(self, frame: FrameResult) -> None:
         estimates = {seen.track_id: seen.estimate for seen in frame.faces}
@@ -53,17 +81,17 @@ class PosLink:
             for seen in frame.faces:
                 self.crops.put(seen.track_id, crop_face(frame.image, seen.face, EVIDENCE_CROP))
         outcomes = self.policy.observe(frame.t, zone_faces(frame), estimates)
-        for event, t in self._due_events(frame.t):
-            outcomes += self.policy.handle(event, t)
-        self._emit(outcomes)
+        self._emit(outcomes + self._apply(self._due_events(frame.t)))
         self._purge_evidence(frame.t)
 
     def finish(self) -> None:
+        """A live run leaves its open transactions open, saved, for the next run to resume: a stop or a
+        reload is not the end of a sale. A replay's script is over, so its open ones are decided now."""
         if self.server:
             self.server.stop()
-        for event, t in self._due_events(float("inf")):  # events that came after the last frame
-            self._emit(self.policy.handle(event, t))
-        self._emit(self.policy.close_all(self.policy.now))
+        self._emit(self._apply(self._due_events(float("inf"))))  # events that came after the last frame
+        now = self.policy.now
+        self._emit(self.policy.carry_over(now) if self.server else self.policy.close_all(now))
         self.notifier.close()
         if self.server and self.server.store:
             self.server.store.log.close()
@@ -77,6 +105,11 @@ class PosLink:
             "notifications_sent": self.notifier.sent,
             "notifications_failed": self.notifier.failed,
         }
+
+    def _apply(self, due: list[tuple[PosEvent, float]]) -> list[Outcome]:
+        outcomes = [outcome for event, t in due for outcome in self.policy.handle(event, t)]
+        self.applied += len(due)
+        return outcomes
 
     def _due_events(self, now: float) -> list[tuple[PosEvent, float]]:
         """Replay events whose time has come (committed here), and live events the server committed."""
@@ -93,11 +126,15 @@ class PosLink:
         self.counts["events"] += len(due)
         return due
 
-    def _emit(self, outcomes: list[Outcome]) -> None:
+    def _emit(self, outcomes: list[Outcome], applied: dict[int, int] | None = None) -> None:
+        """Store the outcomes, with how many POS events led to them, then log and send the alerts and flags."""
         if not outcomes:
             return
         evidence = {index: path for index, outcome in enumerate(outcomes) if (path := self._evidence(outcome))}
-        ids = self.store.save(rows(outcomes, evidence))
+        ids = self.store.save(
+            rows(outcomes, evidence, self.store.run_id), {self.store.run_id: self.applied, **(applied or {})}
+        )
+        self._log_unresolved(outcomes)
         for outcome, row_id in zip([o for o in outcomes if o.kind != "transaction"], ids, strict=True):
             self.counts[outcome.kind] += 1
             message = alert_message(outcome, row_id, self.origin)
@@ -111,16 +148,35 @@ class PosLink:
             )
             self.notifier.send(message)
 
+    def _log_unresolved(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            txn = outcome.transaction
+            if outcome.kind != "transaction" or txn.status != UNRESOLVED:
+                continue
+            if txn.resolution != EVICTED:
+                log.info("transaction %d on till %s closed unresolved (%s)", txn.number, txn.till_id, txn.resolution)
+                continue
+            self._evicted += 1
+            if outcome.t >= self._next_eviction_warning:
+                self._next_eviction_warning = outcome.t + EVICTION_WARNING_EVERY_S
+                log.warning(
+                    "%d open transaction(s) evicted so far: over policy.max_open_transactions (%d) are open;"
+                    " is the POS sending transaction_end, and only for real tills?",
+                    self._evicted,
+                    self.config.policy.max_open_transactions,
+                )
+
     def _evidence(self, outcome: Outcome) -> str | None:
-        """The flagged customer's crop, only for flags with a customer, only when evidence is enabled."""
-        if self.crops is None or outcome.kind != "flag" or outcome.customer is None:
-            return None
-        track_id = outcome.transaction.association.track_id
-        crop = self.crops.get(track_id)
+        """The flagged customer's crop, only for flags with a customer of this run, only when evidence is enabled."""
+        association = outcome.transaction.association
+        if self.crops is None or outcome.kind != "flag" or outcome.customer is None or association.run_id is not None:
+            return None  # an earlier run's track id names someone else in this run's crop cache
+        crop = self.crops.get(association.track_id)
         if crop is None:
             return None
-        name = f"run{self.store.run_id}-txn{outcome.transaction.number}-track{track_id}"
-        return save_crop(self.config.state_dir(), name, crop)
+        txn = outcome.transaction
+        run_id = txn.carried.run_id if txn.carried else self.store.run_id
+        return save_crop(self.config.state_dir(), f"run{run_id}-txn{txn.number}-track{association.track_id}", crop)
 
     def _purge_evidence(self, t: float) -> None:
         if t >= self._next_purge:

@@ -3,73 +3,47 @@
 No I/O here. `observe` takes each frame's zone faces and age estimates, `handle` takes each POS event,
 and both return `Outcome`s (alerts, flags and transaction snapshots) for the caller to store and send.
 Times are source seconds (video time in a replay), the same clock for frames and events.
+
+Open transactions are bounded: one per till (a new start supersedes the open one), none older than
+`transaction_max_s`, at most `max_open_transactions` in all. Each of those ends 'unresolved', flagged
+as a completed sale would have been. Per-frame work covers only the transactions still awaiting their
+alert (`awaiting`), never the idle ones.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from edge.challenge.events import IdChecked, ItemScanned, PosEvent, TransactionEnd, TransactionStart, is_restricted
+from edge.challenge.transaction import (
+    EVICTED,
+    EXPIRED,
+    REPLAY_ENDED,
+    SUPERSEDED,
+    UNRESOLVED,
+    VOIDED,
+    Outcome,
+    Sighting,
+    Transaction,
+)
 from edge.challenge.zone import Association, ZoneFace, ZoneHistory
 from edge.config import PolicyConfig
 from edge.vision.customer import AgeEstimate
 
-KEEP_ZONE_S = 900.0  # zone history long enough for the longest transaction
 STAND_IN_SHARE = 0.25  # a stand-in for a customer without an estimate had this part of the zone, at least
-
-
-@dataclass(frozen=True)
-class Sighting:
-    """What the camera knows of one track: when it appeared and its latest age estimate."""
-
-    first_seen: float
-    last_seen: float
-    estimate: AgeEstimate | None
-
-
-@dataclass
-class Transaction:
-    number: int
-    till_id: str
-    cashier_id: str | None
-    pos_id: str | None
-    started: float
-    ended: float | None = None
-    status: str = "open"  # open, completed, voided
-    restricted: int = 0
-    first_restricted: float | None = None
-    id_checks: list[str] = field(default_factory=list)
-    association: Association | None = None
-    alerted: bool = False
-    check_required: bool = False
-
-    @property
-    def passed(self) -> bool:
-        return "passed" in self.id_checks
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """kind: 'alert' (id_check_required), 'flag' (sold_without_id_check, sold_after_failed_id_check,
-    no_face) or 'transaction' (a snapshot to store)."""
-
-    kind: str
-    type: str
-    t: float
-    transaction: Transaction
-    severity: str | None = None
-    customer: Sighting | None = None
-    latency_s: float | None = None
 
 
 class ChallengePolicy:
     def __init__(self, settings: PolicyConfig, restricted_categories: list[str]) -> None:
         self.settings = settings
         self.categories = restricted_categories
-        self.zone = ZoneHistory(list(settings.zone), KEEP_ZONE_S)
+        # History as long as a transaction may live, so its association window is always covered.
+        self.keep_s = settings.transaction_max_s + settings.association_window_s
+        self.zone = ZoneHistory(list(settings.zone), self.keep_s)
         self.tracks: dict[int, Sighting] = {}
-        self.open: dict[str, Transaction] = {}
+        self.open: dict[str, Transaction] = {}  # by till; insertion order is start order, oldest first
+        self.awaiting: dict[str, Transaction] = {}  # by till: the open ones that frames can still alert
         self.now = 0.0
         self._numbers = itertools.count(1)
 
@@ -81,69 +55,113 @@ class ChallengePolicy:
         for track_id, estimate in estimates.items():
             known = self.tracks.get(track_id)
             self.tracks[track_id] = Sighting(known.first_seen if known else t, t, estimate)
-        for track_id in [key for key, seen in self.tracks.items() if seen.last_seen < t - KEEP_ZONE_S]:
+        for track_id in [key for key, seen in self.tracks.items() if seen.last_seen < t - self.keep_s]:
             del self.tracks[track_id]
-        return [outcome for txn in list(self.open.values()) for outcome in self._check_alert(txn, t)]
+        outcomes = self.expire(t)
+        return outcomes + [outcome for txn in list(self.awaiting.values()) for outcome in self._check_alert(txn, t)]
 
     def handle(self, event: PosEvent, t: float) -> list[Outcome]:
+        """One POS event. Each leaves its transaction's row current, so a restart can resume it (carry.py)."""
         self.now = max(self.now, t)
-        if isinstance(event, TransactionStart):
-            return self._start(event, t)
-        txn_outcomes: list[Outcome] = []
-        if event.till_id not in self.open:  # a POS that skipped transaction_start still gets a transaction
-            txn_outcomes = self._start(event, t)
+        outcomes = self.expire(t)
+        # A POS that skipped transaction_start still gets a transaction.
+        if isinstance(event, TransactionStart) or event.till_id not in self.open:
+            new = Transaction(0, event.till_id, event.cashier_id, event.transaction_id, t)
+            outcomes += self._start(event.till_id, t, new)
+            if isinstance(event, TransactionStart):
+                return outcomes
         txn = self.open[event.till_id]
         txn.cashier_id = event.cashier_id or txn.cashier_id
+        txn.pos_id = txn.pos_id or event.transaction_id
         if isinstance(event, ItemScanned):
-            return txn_outcomes + self._scan(txn, event, t)
+            return outcomes + self._scan(txn, event, t)
         if isinstance(event, IdChecked):
             txn.id_checks.append(event.result)
-            return [*txn_outcomes, self._snapshot(txn, t)]
+            if txn.passed:
+                self.awaiting.pop(txn.till_id, None)
+            return [*outcomes, self._snapshot(txn, t)]
         assert isinstance(event, TransactionEnd)
-        return txn_outcomes + self._end(txn, event.status, t)
+        return outcomes + self._close(txn, event.status, t)
 
-    def close_all(self, t: float) -> list[Outcome]:
-        """End of a run: open transactions stay open (unknown outcome), but their state is saved."""
+    def expire(self, t: float) -> list[Outcome]:
+        """Close the transactions open for longer than transaction_max_s; only the oldest are looked at."""
+        outcomes: list[Outcome] = []
+        while self.open:
+            oldest = next(iter(self.open.values()))
+            if oldest.started >= t - self.settings.transaction_max_s:
+                break
+            outcomes += self._close(oldest, UNRESOLVED, t, EXPIRED)
+        return outcomes
+
+    def resume(self, txn: Transaction) -> list[Outcome]:
+        """Take over a transaction an earlier run left open (`txn.carried`), as restored by carry.py."""
+        if txn.association is not None and self._customer(txn) is None:
+            txn.association = None  # no usable estimate came with it: find the customer in this run's zone
+        return self._start(txn.till_id, txn.started, txn)
+
+    def carry_over(self, t: float) -> list[Outcome]:
+        """A live run stops: open transactions stay open, with their state saved, for the next run to resume."""
         return [self._snapshot(txn, t) for txn in self.open.values()]
 
+    def close_all(self, t: float, reason: str = REPLAY_ENDED) -> list[Outcome]:
+        """A replay ends: nothing will ever end its open transactions, so each is decided now, unresolved."""
+        return [outcome for txn in list(self.open.values()) for outcome in self._close(txn, UNRESOLVED, t, reason)]
+
     # --- transitions --------------------------------------------------------------------------------
-    def _start(self, event: PosEvent, t: float) -> list[Outcome]:
-        outcomes = self._end(self.open[event.till_id], "completed", t) if event.till_id in self.open else []
-        txn = Transaction(next(self._numbers), event.till_id, event.cashier_id, event.transaction_id, t)
-        self.open[event.till_id] = txn
+    def _start(self, till_id: str, t: float, txn: Transaction) -> list[Outcome]:
+        """Open `txn` on its till (a new one is numbered here), closing the till's open one and, at the cap,
+        the oldest of all."""
+        outcomes = []
+        if till_id in self.open:
+            outcomes += self._close(self.open[till_id], UNRESOLVED, t, SUPERSEDED)
+        if len(self.open) >= self.settings.max_open_transactions:
+            outcomes += self._close(next(iter(self.open.values())), UNRESOLVED, t, EVICTED)
+        if txn.carried is None:
+            txn.number = next(self._numbers)
+        self.open[till_id] = txn
+        if txn.awaiting:
+            self.awaiting[till_id] = txn
         return [*outcomes, self._snapshot(txn, t)]
 
     def _scan(self, txn: Transaction, event: ItemScanned, t: float) -> list[Outcome]:
-        txn.pos_id = txn.pos_id or event.transaction_id
         if not is_restricted(event, self.categories):
-            return []
+            return [self._snapshot(txn, t)]
         txn.restricted += 1
         if txn.first_restricted is None:
             txn.first_restricted = t
-            txn.association = self._associate(t - self.settings.association_window_s, t)
+            txn.association = txn.association or self._associate(t - self.settings.association_window_s, t)
+            if txn.awaiting:
+                self.awaiting[txn.till_id] = txn
         return [*self._check_alert(txn, t), self._snapshot(txn, t)]
 
-    def _end(self, txn: Transaction, status: str, t: float) -> list[Outcome]:
+    def _close(self, txn: Transaction, status: str, t: float, reason: str | None = None) -> list[Outcome]:
         del self.open[txn.till_id]
-        txn.ended, txn.status = t, status
-        outcomes = self._final_flags(txn, t) if status == "completed" and txn.restricted else []
+        self.awaiting.pop(txn.till_id, None)
+        txn.ended, txn.status, txn.resolution = t, status, reason
+        outcomes = self._final_flags(txn, t) if status != VOIDED and txn.restricted else []
         return [*outcomes, self._snapshot(txn, t)]
 
     # --- decisions ----------------------------------------------------------------------------------
     def _check_alert(self, txn: Transaction, t: float) -> list[Outcome]:
         """id_check_required, once per transaction, as soon as the customer's estimate is under the threshold."""
-        if txn.first_restricted is None or txn.alerted or txn.passed:
+        if not txn.awaiting:
+            self.awaiting.pop(txn.till_id, None)
             return []
+        found: list[Outcome] = []
         if txn.association is None:
             txn.association = self._associate(txn.first_restricted - self.settings.association_window_s, t)
+            found = [self._snapshot(txn, t)] if txn.association else []  # saved, should the run be cut off
         customer = self._customer(txn)
         if customer is None or not self._under(customer.estimate, self.settings.threshold):
-            return []
+            return found
         txn.alerted = txn.check_required = True
+        self.awaiting.pop(txn.till_id, None)
         at = max(t, self.now)  # a replayed scan is handled at the first frame after it: count that delay
         return [Outcome("alert", "id_check_required", at, txn, "info", customer, at - txn.first_restricted)]
 
     def _final_flags(self, txn: Transaction, t: float) -> list[Outcome]:
+        """A sale with restricted items ends: flag it unless a check passed or the customer looks old enough.
+        An unresolved one is flagged just the same, as 'unresolved': the POS never said whether it sold."""
         if txn.passed:
             return []
         customer = self._customer(txn)
@@ -151,14 +169,15 @@ class ChallengePolicy:
             txn.association = self._stand_in(txn, t) or txn.association
             customer = self._customer(txn)
         if customer is None:
-            txn.check_required = True
-            return [Outcome("flag", "no_face", t, txn, "medium")]
-        if not self._under(customer.estimate, self.settings.threshold):
+            kind, severity = "no_face", "medium"
+        elif not self._under(customer.estimate, self.settings.threshold):
             return []
+        else:
+            high = customer.estimate.age < self.settings.minor_age or bool(txn.id_checks)
+            kind = "sold_after_failed_id_check" if txn.id_checks else "sold_without_id_check"
+            severity = "high" if high else "medium"
         txn.check_required = True
-        high = customer.estimate.age < self.settings.minor_age
-        kind = "sold_after_failed_id_check" if txn.id_checks else "sold_without_id_check"
-        return [Outcome("flag", kind, t, txn, "high" if high or txn.id_checks else "medium", customer)]
+        return [Outcome("flag", "unresolved" if txn.status == UNRESOLVED else kind, t, txn, severity, customer)]
 
     def _stand_in(self, txn: Transaction, t: float) -> Association | None:
         """A usable track for a customer without an estimate (their track split, say), if it had a real part
@@ -179,7 +198,10 @@ class ChallengePolicy:
         """The transaction's customer, if their estimate is usable."""
         if txn.association is None:
             return None
-        sighting = self.tracks.get(txn.association.track_id)
+        if txn.association.run_id is not None:  # an earlier run's track: as that run last saw them
+            sighting = txn.carried.customer if txn.carried else None
+        else:
+            sighting = self.tracks.get(txn.association.track_id)
         return sighting if self._usable(sighting) else None
 
     def _usable(self, sighting: Sighting | None) -> bool:

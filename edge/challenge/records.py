@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from edge.challenge.policy import Outcome
+from edge.challenge.transaction import Outcome
 from edge.store.eventlog import iso
 from edge.store.pos_records import AlertRow, TransactionRow
 
 
-def transaction_row(outcome: Outcome) -> TransactionRow:
+def transaction_row(outcome: Outcome, run_id: int) -> TransactionRow:
+    """`run_id`: this run's; a transaction carried over from an earlier run stays in that run's row."""
     txn = outcome.transaction
     association = txn.association
     return TransactionRow(
+        run_id=txn.carried.run_id if txn.carried else run_id,
         number=txn.number,
         till_id=txn.till_id,
         started=txn.started,
@@ -23,11 +25,14 @@ def transaction_row(outcome: Outcome) -> TransactionRow:
         check_required=txn.check_required,
         track_id=association.track_id if association else None,
         estimate=outcome.customer.estimate if outcome.customer else None,
-        association=association.as_dict() if association else None,
+        association=association.as_dict(run_id) if association else None,
+        resolution=txn.resolution,
+        first_restricted=txn.first_restricted,
+        id_checks=tuple(txn.id_checks),
     )
 
 
-def alert_row(outcome: Outcome, evidence: str | None) -> AlertRow:
+def alert_row(outcome: Outcome, evidence: str | None, run_id: int) -> AlertRow:
     txn = outcome.transaction
     association = txn.association
     return AlertRow(
@@ -40,15 +45,20 @@ def alert_row(outcome: Outcome, evidence: str | None) -> AlertRow:
         cashier_id=txn.cashier_id,
         track_id=association.track_id if association and outcome.customer else None,
         estimate=outcome.customer.estimate if outcome.customer else None,
-        association=association.as_dict() if association else None,
+        association=association.as_dict(run_id) if association else None,
         evidence=evidence,
     )
 
 
-def rows(outcomes: list[Outcome], evidence: dict[int, str]) -> list[tuple[TransactionRow, AlertRow | None]]:
+def rows(
+    outcomes: list[Outcome], evidence: dict[int, str], run_id: int
+) -> list[tuple[TransactionRow, AlertRow | None]]:
     """Each outcome's transaction row and, for alerts and flags, its alert row (evidence: outcome index -> file)."""
     return [
-        (transaction_row(outcome), None if outcome.kind == "transaction" else alert_row(outcome, evidence.get(index)))
+        (
+            transaction_row(outcome, run_id),
+            None if outcome.kind == "transaction" else alert_row(outcome, evidence.get(index), run_id),
+        )
         for index, outcome in enumerate(outcomes)
     ]
 
@@ -71,4 +81,6 @@ def alert_message(outcome: Outcome, row_id: int, origin: float) -> dict:
         "age_high": None if estimate is None else round(estimate.high, 1),
         "samples": None if estimate is None else estimate.samples,
         "latency_s": None if outcome.latency_s is None else round(outcome.latency_s, 3),
+        "status": txn.status,
+        "reason": txn.resolution,
     }

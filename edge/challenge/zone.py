@@ -30,14 +30,28 @@ class Association:
     start: float
     end: float
     presence: dict[int, float] = field(default_factory=dict)  # every candidate's presence, for the record
+    run_id: int | None = None  # the earlier run whose track and times these are; None: this run's
 
-    def as_dict(self) -> dict:
+    def as_dict(self, run_id: int) -> dict:
+        """For the record; `run_id` is this run's, for an association made in it."""
         return {
             "track_id": self.track_id,
             "share": round(self.share, 3),
             "window": [round(self.start, 3), round(self.end, 3)],
             "presence": {str(k): round(v, 5) for k, v in sorted(self.presence.items())},
+            "run_id": self.run_id if self.run_id is not None else run_id,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict, run_id: int) -> Association:
+        """An association as an earlier run recorded it (as_dict); `run_id`: that run, if the record lacks it."""
+        return cls(
+            int(data["track_id"]),
+            float(data["share"]),
+            *map(float, data["window"]),
+            {int(k): float(v) for k, v in data.get("presence", {}).items()},
+            int(data.get("run_id", run_id)),
+        )
 
 
 def inside(polygon: list[tuple[float, float]], x: float, y: float) -> bool:

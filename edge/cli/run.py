@@ -15,6 +15,7 @@ import yaml
 from edge.challenge.events import load_script
 from edge.challenge.link import PosLink
 from edge.cli.common import load
+from edge.config import Config
 from edge.errors import ConfigError, SourceError, StateError
 from edge.pipeline.runner import StopSignal, run_source
 from edge.pipeline.summary import build_summary, format_summary
@@ -58,7 +59,17 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Runs until SIGTERM or Ctrl-C. SIGHUP stops the run cleanly and starts a new one with the config read
+    again (open POS transactions carry over); a config that no longer loads keeps the previous one."""
     config = load(args)
+    with StopSignal().installed() as stop:
+        while _run_once(args, config, stop) and stop.rearm():
+            config = _reload(args, config)
+    return 0
+
+
+def _run_once(args: argparse.Namespace, config: Config, stop: StopSignal) -> bool:
+    """One run; True if it stopped for a reload."""
     spec = parse_source(args.source or config.source.uri, loop=args.loop or config.source.loop)
 
     link = PosLink(config, serve=True) if config.pos.enabled else None
@@ -71,10 +82,19 @@ def _run(args: argparse.Namespace) -> int:
         if link:
             log.info("POS: %s", ", ".join(f"{value} {key}" for key, value in link.summary().items()))
 
-    with StopSignal().installed() as stop:
-        result = run_source(config, spec, stop=stop, on_status=report, hooks=link)
+    result = run_source(config, spec, stop=stop, on_status=report, hooks=link)
     log.info("run %d %s after %d frames", result.run_id, result.status, result.frames)
-    return 0
+    return stop.reload
+
+
+def _reload(args: argparse.Namespace, config: Config) -> Config:
+    try:
+        fresh = load(args)
+    except ConfigError as error:
+        log.error("reload: %s; keeping the previous configuration", error)
+        return config
+    log.info("reload: configuration %s read again; starting a new run", fresh.origin)
+    return fresh
 
 
 def _record(args: argparse.Namespace) -> int:

@@ -75,27 +75,43 @@ class RunHooks(Protocol):
 
 
 class StopSignal:
-    """SIGTERM/SIGINT ask the loop to finish the current frame, flush the log and return."""
+    """SIGTERM/SIGINT ask the loop to finish the current frame, flush the log and return. SIGHUP stops the
+    run just as cleanly and asks for a reload: `agecam run` then starts a new run with the configuration
+    read again (`systemctl reload agecam`); other commands just stop."""
 
     def __init__(self) -> None:
         self.event = threading.Event()
+        self.reload = False  # the stop came from SIGHUP
+        self.final = False  # a plain stop came: it wins over a reload
         self._callbacks: list[Callable[[], None]] = []
 
     def on_stop(self, callback: Callable[[], None]) -> None:
         self._callbacks.append(callback)
 
-    def set(self) -> None:
+    def set(self, reload: bool = False) -> None:
+        self.reload = self.reload or reload
+        self.final = self.final or not reload
         self.event.set()
         for callback in self._callbacks:
             callback()
 
+    def rearm(self) -> bool:
+        """After a reload's stop, ready the signal for the next run. False if a plain stop came meanwhile."""
+        self._callbacks.clear()
+        self.reload = False
+        self.event.clear()
+        if self.final:  # a SIGTERM during the reload still stops the next run at once
+            self.event.set()
+        return not self.final
+
     @contextmanager
     def installed(self) -> Iterator[StopSignal]:
-        """Route SIGTERM and SIGINT here for the duration (main thread only), then restore the handlers."""
+        """Route SIGTERM, SIGINT and SIGHUP here for the duration (main thread only), then restore the handlers."""
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
         previous = {number: signal.signal(number, lambda *_: self.set()) for number in (signal.SIGTERM, signal.SIGINT)}
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: self.set(reload=True))
         try:
             yield self
         finally:
@@ -149,7 +165,10 @@ def run_source(
             status = "failed"
             raise grabber.error
     finally:
-        notifier.stopping()
+        if stop.reload and not stop.final:
+            notifier.reloading()
+        else:
+            notifier.stopping()
         grabber.close()
         pipeline.finish()
         if hooks:

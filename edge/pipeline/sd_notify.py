@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 
 log = logging.getLogger(__name__)
 
@@ -53,3 +54,7 @@ class SystemdNotifier:
 
     def stopping(self) -> None:
         self.send(stopping=1, status="stopping")
+
+    def reloading(self) -> None:
+        """A reload (SIGHUP) begins; READY=1 follows when the new run is up. MONOTONIC_USEC: notify-reload wants it."""
+        self.send(reloading=1, status="reloading", monotonic_usec=time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)

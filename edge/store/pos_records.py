@@ -33,8 +33,10 @@ class PosEventFields(Protocol):
 
 @dataclass(frozen=True)
 class TransactionRow:
-    """One POS transaction's state, keyed by (run, number). Times are source seconds (origin-relative)."""
+    """One POS transaction's state, keyed by (run, number). Times are source seconds (origin-relative).
+    `run_id` is the run it started in: an earlier one's, for a transaction carried over a restart."""
 
+    run_id: int
     number: int
     till_id: str
     started: float
@@ -48,6 +50,9 @@ class TransactionRow:
     track_id: int | None
     estimate: AgeEstimate | None
     association: dict | None
+    resolution: str | None = None
+    first_restricted: float | None = None
+    id_checks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,9 +119,13 @@ class PosStore:
         with self.log.transaction():
             self.db.execute("UPDATE pos_rejects SET count = ? WHERE id = ?", (count, row_id))
 
-    def save(self, rows: list[tuple[TransactionRow, AlertRow | None]]) -> list[int | None]:
+    def save(
+        self, rows: list[tuple[TransactionRow, AlertRow | None]], applied: dict[int, int] | None = None
+    ) -> list[int | None]:
         """Store each transaction's state and its alert or flag, if any, in order, in one transaction;
-        returns the row ids of the alerts and flags (None each while the write is held in memory)."""
+        returns the row ids of the alerts and flags (None each while the write is held in memory).
+        `applied`: run id -> how many of that run's POS events the policy has now applied, committed with
+        the rows they led to, so a restart replays the rest."""
 
         def insert() -> list[int]:
             ids = []
@@ -124,11 +133,18 @@ class PosStore:
                 txn_id = self._upsert_transaction(txn)
                 if alert is not None:
                     ids.append(self._insert_alert(alert, txn_id))
+            for run_id, count in (applied or {}).items():
+                self.db.execute("UPDATE runs SET pos_applied = ? WHERE id = ?", (count, run_id))
             return ids
 
         alerts = sum(alert is not None for _, alert in rows)
         written = self.log.write([(None, insert)], precious=alerts > 0)
         return written[0] if written else [None] * alerts
+
+    def mark_run(self, pos: str) -> None:
+        """Say where this run's POS events come from: 'live' (the endpoint; resumed after a restart) or 'script'."""
+        with self.log.transaction():
+            self.db.execute("UPDATE runs SET pos = ?, pos_applied = 0 WHERE id = ?", (pos, self.run_id))
 
     def _upsert_transaction(self, txn: TransactionRow) -> int:
         values = (
@@ -142,22 +158,28 @@ class PosStore:
             txn.track_id,
             *_estimate_values(txn.estimate),
             json.dumps(txn.association) if txn.association else None,
+            txn.resolution,
+            iso(self.origin + txn.first_restricted) if txn.first_restricted is not None else None,
+            json.dumps(list(txn.id_checks)) if txn.id_checks else None,
         )
         self.db.execute(
             "INSERT INTO transactions (run_id, number, till_id, started_at, pos_transaction_id, cashier_id, ended_at,"
             " status, restricted_items, id_check, check_required, track_id, age, age_low, age_high, samples,"
-            " association) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " association, resolution, first_restricted_at, id_checks)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (run_id, number) DO UPDATE SET pos_transaction_id = excluded.pos_transaction_id,"
             " cashier_id = excluded.cashier_id, ended_at = excluded.ended_at, status = excluded.status,"
             " restricted_items = excluded.restricted_items, id_check = excluded.id_check,"
             " check_required = excluded.check_required, track_id = excluded.track_id,"
             " age = COALESCE(excluded.age, age), age_low = COALESCE(excluded.age_low, age_low),"
             " age_high = COALESCE(excluded.age_high, age_high), samples = COALESCE(excluded.samples, samples),"
-            " association = excluded.association",
-            (self.run_id, txn.number, txn.till_id, iso(self.origin + txn.started), *values),
+            " association = excluded.association, resolution = excluded.resolution,"
+            " first_restricted_at = COALESCE(first_restricted_at, excluded.first_restricted_at),"
+            " id_checks = excluded.id_checks",
+            (txn.run_id, txn.number, txn.till_id, iso(self.origin + txn.started), *values),
         )
         row = self.db.execute(
-            "SELECT id FROM transactions WHERE run_id = ? AND number = ?", (self.run_id, txn.number)
+            "SELECT id FROM transactions WHERE run_id = ? AND number = ?", (txn.run_id, txn.number)
         ).fetchone()
         return int(row[0])
 

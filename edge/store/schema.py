@@ -41,7 +41,7 @@ MIGRATIONS: list[list[str]] = [
             age_sum REAL NOT NULL,
             PRIMARY KEY (run_id, hour, age_group))""",
     ],
-    # 2: POS events, transactions, alerts and flags (edge/pos_store.py writes them).
+    # 2: POS events, transactions, alerts and flags (edge/store/pos_records.py writes them).
     [
         """CREATE TABLE pos_events (
             id INTEGER PRIMARY KEY,
@@ -109,5 +109,46 @@ MIGRATIONS: list[list[str]] = [
     ["ALTER TABLE runs ADD COLUMN pid_start TEXT"],
     # 5: a pos_rejects row stands for the refusals of one HTTP status within a minute (a flood is one row).
     ["ALTER TABLE pos_rejects ADD COLUMN count INTEGER NOT NULL DEFAULT 1"],
+    # 6: restarts and limits (edge/challenge/carry.py). A transaction nobody can decide any more is closed
+    # 'unresolved' with a reason, and a row keeps all an open transaction needs to be resumed (its first
+    # restricted scan, every ID check). SQLite cannot change a CHECK, so `transactions` is rebuilt with the
+    # same ids; alerts refer to it, so their foreign keys are checked at commit, once the rows are back (a
+    # missing one fails the migration). Runs say whether they served live POS events and how many of them
+    # the policy applied, so the next live run knows which ones to replay.
+    [
+        "PRAGMA defer_foreign_keys = ON",
+        "CREATE TABLE transactions_v3 AS SELECT * FROM transactions",
+        "DROP TABLE transactions",
+        """CREATE TABLE transactions (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            number INTEGER NOT NULL,
+            pos_transaction_id TEXT,
+            till_id TEXT NOT NULL,
+            cashier_id TEXT,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            status TEXT NOT NULL CHECK (status IN ('open', 'completed', 'voided', 'unresolved')),
+            restricted_items INTEGER NOT NULL,
+            id_check TEXT CHECK (id_check IN ('passed', 'failed', 'refused')),
+            check_required INTEGER NOT NULL CHECK (check_required IN (0, 1)),
+            track_id INTEGER,
+            age REAL,
+            age_low REAL,
+            age_high REAL,
+            samples INTEGER,
+            association TEXT,
+            resolution TEXT,
+            first_restricted_at TEXT,
+            id_checks TEXT,
+            UNIQUE (run_id, number))""",
+        "INSERT INTO transactions SELECT *, NULL, NULL, NULL FROM transactions_v3",
+        "DROP TABLE transactions_v3",
+        "CREATE INDEX transactions_by_time ON transactions (started_at)",
+        "CREATE INDEX transactions_open ON transactions (run_id) WHERE status = 'open'",
+        "CREATE INDEX IF NOT EXISTS alerts_by_transaction ON alerts (transaction_id)",
+        "ALTER TABLE runs ADD COLUMN pos TEXT CHECK (pos IN ('live', 'script'))",
+        "ALTER TABLE runs ADD COLUMN pos_applied INTEGER",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -3,12 +3,18 @@ transaction snapshots out. No camera, no HTTP, no database."""
 
 from __future__ import annotations
 
+import statistics
+import time
+from dataclasses import replace
+
 import pytest
 
+from edge.challenge.carry import restore
 from edge.challenge.events import parse_event
 from edge.challenge.policy import ChallengePolicy
 from edge.challenge.zone import ZoneFace, ZoneHistory, inside
 from edge.config import PolicyConfig
+from edge.store.pos_history import OpenRow
 from edge.vision.customer import AgeEstimate
 
 CATEGORIES = ["alcohol", "beer", "wine"]
@@ -142,12 +148,15 @@ def test_alert_waits_for_the_first_estimate_and_reports_the_latency():
     assert alert.t == pytest.approx(2.1) and alert.latency_s == pytest.approx(0.1)
 
 
-def test_item_without_transaction_start_opens_one_and_a_new_start_ends_the_open_one():
+def test_item_without_transaction_start_opens_one_and_a_new_start_leaves_the_open_one_unresolved():
     till = Till(age=16)
     till.frames(1.0)
     assert till.send(scan()) == [("alert", "id_check_required", "info")]
-    assert till.send(event("transaction_start")) == [("flag", "sold_without_id_check", "high")]
+    assert till.send(event("transaction_start")) == [("flag", "unresolved", "high")], "flagged, not called sold"
+    first = next(o.transaction for o in till.outcomes if o.kind == "flag")
+    assert (first.number, first.status, first.resolution, first.check_required) == (1, "unresolved", "superseded", True)
     assert {o.transaction.number for o in till.outcomes} == {1, 2}
+    assert list(till.policy.open) == ["t1"] and till.policy.open["t1"].number == 2
 
 
 def test_the_customer_is_the_track_dominating_the_zone_not_a_passer_by():
@@ -178,3 +187,102 @@ def test_the_customer_who_just_arrived_outweighs_the_one_walking_away():
 def test_point_in_polygon():
     triangle = [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0)]
     assert inside(triangle, 0.2, 0.2) and not inside(triangle, 0.8, 0.8)
+
+
+def test_an_open_transaction_expires_after_transaction_max_s_with_the_flag_it_would_have_had():
+    till = Till(age=16, transaction_max_s=10)
+    till.frames(1.0)
+    till.send(event("transaction_start"))
+    till.send(scan())
+    till.send(event("transaction_start", till_id="t2"))  # an idle one: no restricted item, no flag
+    till.frames(10.9)
+    assert set(till.policy.open) == {"t1", "t2"}
+    till.frames(11.2)
+    assert till.decisions() == [("alert", "id_check_required", "info"), ("flag", "unresolved", "high")]
+    closed = {o.transaction.till_id: o.transaction for o in till.outcomes if o.transaction.status != "open"}
+    assert {till_id: (txn.status, txn.resolution) for till_id, txn in closed.items()} == {
+        "t1": ("unresolved", "expired"),
+        "t2": ("unresolved", "expired"),
+    }
+    assert closed["t1"].check_required and not closed["t2"].check_required
+    assert not till.policy.open and not till.policy.awaiting
+
+
+def test_the_oldest_open_transaction_is_evicted_at_the_cap():
+    till = Till(age=None, max_open_transactions=3)
+    till.frames(1.0)
+    for till_id in ("a", "b", "c", "d"):
+        till.send(event("transaction_start", till_id=till_id))
+    evicted = [o.transaction for o in till.outcomes if o.transaction.status != "open"]
+    assert [(txn.till_id, txn.status, txn.resolution) for txn in evicted] == [("a", "unresolved", "evicted")]
+    assert list(till.policy.open) == ["b", "c", "d"]
+
+
+def test_per_frame_work_does_not_grow_with_idle_open_transactions():
+    """Before the cap, each frame looked at every open transaction: 10,000 cost 15-26 ms a frame."""
+    till = Till(age=30, max_open_transactions=100_000)
+    till.frames(1.0)
+    for number in range(50_000):  # a POS that opens transactions for till ids nobody ever closes
+        till.policy.handle(event("transaction_start", till_id=f"ghost-{number}"), till.t)
+    till.send(event("transaction_start"))
+    till.send(scan())  # the one transaction still awaiting its customer's alert
+    assert len(till.policy.open) == 50_001 and list(till.policy.awaiting) == ["t1"]
+    timings = []
+    for _ in range(30):
+        start = time.perf_counter()
+        till.frames(round(till.t + 0.1, 3))
+        timings.append(time.perf_counter() - start)
+    assert statistics.median(timings) < 0.002, f"median {statistics.median(timings) * 1000:.2f} ms a frame"
+
+
+def test_a_stop_keeps_open_transactions_open_and_the_end_of_a_replay_decides_them():
+    till = Till(age=16)
+    till.frames(1.0)
+    till.send(event("transaction_start"))
+    till.send(scan())
+    kept = till.policy.carry_over(till.t)
+    assert [(o.kind, o.transaction.status) for o in kept] == [("transaction", "open")]
+    assert list(till.policy.open) == ["t1"], "a stop is not the end of the sale"
+    ended = [(o.kind, o.type, o.transaction.status, o.transaction.resolution) for o in till.policy.close_all(till.t)]
+    assert ended == [
+        ("flag", "unresolved", "unresolved", "replay_ended"),
+        ("transaction", "transaction", "unresolved", "replay_ended"),
+    ]
+
+
+EARLIER = OpenRow(
+    run_id=1,
+    number=4,
+    till_id="t1",
+    cashier_id="c1",
+    pos_id="T4",
+    started=1000.0,
+    restricted=1,
+    first_restricted=1002.0,
+    id_checks=[],
+    check_required=True,
+    alerted=True,
+    association={"track_id": 3, "share": 1.0, "window": [-1.0, 2.0], "presence": {"3": 0.1}},
+    estimate=estimate(16),
+)
+
+
+def test_a_resumed_transaction_keeps_its_earlier_customer_and_completes_with_the_flag():
+    till = Till(age=None)
+    till.policy.resume(restore(EARLIER, origin=1010.0))
+    till.frames(1.0, faces=[ZoneFace(3, *CENTRE, 0.05)])  # this run's track 3 is someone else
+    assert till.decisions() == [], "alerted before the restart: not again"
+    assert till.send(event("transaction_end")) == [("flag", "sold_without_id_check", "high")]
+    flag = next(o for o in till.outcomes if o.kind == "flag")
+    assert flag.customer.estimate.age == 16 and flag.transaction.started == -10.0
+    assert (flag.transaction.number, flag.transaction.carried.run_id, flag.transaction.association.run_id) == (4, 1, 1)
+
+
+def test_a_resumed_transaction_without_an_estimate_finds_its_customer_in_this_run():
+    till = Till(age=16)
+    till.policy.resume(restore(replace(EARLIER, estimate=None, alerted=False, check_required=False), 1010.0))
+    assert till.policy.open["t1"].association is None and list(till.policy.awaiting) == ["t1"]
+    till.frames(0.5)
+    assert till.decisions() == [("alert", "id_check_required", "info")]
+    assert till.outcomes[-1].transaction.association.track_id == 1
+    assert till.outcomes[-1].latency_s == pytest.approx(8.1)

@@ -1,6 +1,7 @@
 """Reliability of `agecam run` as a real process (small versions of benchmarks/reliability.py, whose full runs
-give the figures): kill -9 loses no acknowledged POS event, fuzzed requests never stop it, the database
-grows with customers and not with frames, and the systemd unit verifies."""
+give the figures): kill -9 loses no acknowledged POS event, fuzzed requests never stop it, a sale cut by
+kill -9 is still flagged after the restart, the database grows with customers and not with frames, and the
+systemd unit verifies."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from reliability import fuzz, kill9
+from reliability import fuzz, kill9, restart
 
 from clips import clip
 
@@ -30,6 +31,12 @@ def test_fuzzed_pos_requests_from_parallel_clients_are_all_refused(tiny_model):
     assert report["cases"] == 240
     assert report["rejected_4xx"] + report["accepted"] == 240 and report["rejected_4xx"] > 200
     assert report["alive_after"] and report["good_event_after"]
+    assert report["exit_code"] == 0 and report["integrity"] == "ok"
+
+
+def test_a_sale_cut_by_kill_9_is_flagged_after_the_restart(tiny_model):
+    report = restart(tiny_model, rounds=2, seed=3)
+    assert report["flagged"] == 2, report["rounds_detail"]
     assert report["exit_code"] == 0 and report["integrity"] == "ok"
 
 

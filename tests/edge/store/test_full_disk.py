@@ -49,9 +49,9 @@ def customers(count: int, ended: bool, age: float = 16.0) -> list[CustomerRecord
     return [CustomerRecord(n, 10.0 + n, 12.0 + n, estimate, "<18", True, ended) for n in range(count)]
 
 
-def flag(number: int) -> tuple[TransactionRow, AlertRow]:
+def flag(number: int, run_id: int = 1) -> tuple[TransactionRow, AlertRow]:
     txn = TransactionRow(
-        number, "till-1", 1.0, f"T{number}", "dana", 2.0, "completed", 1, None, True, 3, ESTIMATE, None
+        run_id, number, "till-1", 1.0, f"T{number}", "dana", 2.0, "completed", 1, None, True, 3, ESTIMATE, None
     )
     alert = AlertRow("flag", "sold_without_id_check", "high", 2.0, None, "till-1", "dana", 3, ESTIMATE, None)
     return txn, alert
@@ -64,7 +64,7 @@ def test_writes_refused_by_a_full_disk_are_held_and_stored_when_space_returns(tm
     fill_up(log)
     log.save_customers(run_id, customers(400, ended=False))  # no exception: the frame loop goes on
     log.save_customers(run_id, customers(400, ended=True, age=17.0))  # the same tracks' later state
-    assert store.save([flag(1), flag(2)]) == [None, None]
+    assert store.save([flag(1, run_id), flag(2, run_id)]) == [None, None]
     assert log.health.state == "degraded" and "disk is full" in log.health.describe()
     assert len(log.backlog) == 401, "one held write per customer, plus the flags' write"
     log.tick()  # too early for a retry, and still full anyway

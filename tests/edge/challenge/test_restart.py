@@ -1,0 +1,116 @@
+"""Policy state survives a restart of `agecam run` (issue #14): real processes killed with kill -9, SIGTERM
+or reloaded with SIGHUP between the events of a sale, the real event log, real HTTP on loopback and real
+YuNet on the small till scenario (tests/pos_scenario.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pos_live import faceless_video, free_port, live_run, query, wait_for
+
+YOUNG = 1  # the scenario's customer 1: 15, reads about 30-36 (under 37, the scale's minor age), at 6.3-9.9 s
+
+
+def events(till: str, *kinds: str) -> list[dict]:
+    common = {"till_id": till, "cashier_id": "alice", "transaction_id": f"{till}-1"}
+    body = {
+        "start": {"type": "transaction_start"},
+        "wine": {"type": "item_scanned", "category": "wine"},
+        "end": {"type": "transaction_end"},
+    }
+    return [{**body[kind], **common} for kind in kinds]
+
+
+@contextlib.contextmanager
+def camera(folder: Path):
+    """A network camera: the folder over HTTP, until it is unplugged at the end of the block."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), functools.partial(Quiet, directory=folder))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_a_sale_cut_by_a_restart_is_completed_and_flagged_after_it(tmp_path, scenario, tiny_model, stop):
+    customer = json.loads((scenario / "truth.json").read_text())["customers"][YOUNG]
+    with live_run(tmp_path, tiny_model, scenario / "till.mp4") as run:
+        time.sleep(max(0.0, run.origin() + customer["arrive"] + 1.0 - time.time()))  # they stand at the till
+        assert [run.post(event) for event in events("till-1", "start", "wine")] == [202, 202]
+        wait_for(run.db, "SELECT id FROM alerts WHERE type = 'id_check_required'", timeout=customer["leave"])
+        run.stop(stop)
+    with live_run(tmp_path, tiny_model, scenario / "till.mp4") as run:
+        assert run.post(events("till-1", "end")[0]) == 202
+        flag = wait_for(run.db, "SELECT type, severity, age, run_id FROM alerts WHERE kind = 'flag'")
+        assert run.stop() == 0, run.log()
+    assert flag[0][:2] == ("sold_without_id_check", "high") and flag[0][2] < 37 and flag[0][3] == 2
+    assert query(run.db, "SELECT run_id, status, restricted_items, check_required FROM transactions") == [
+        (1, "completed", 1, 1)
+    ], "the restarted run completes the first run's transaction, not a new one"
+    assert query(run.db, "SELECT status FROM runs ORDER BY id")[1] == ("stopped",)
+
+
+def test_events_stored_while_the_camera_was_down_are_decided_after_a_restart(tmp_path, tiny_model):
+    """No frame came after these events, so no run applied them before the kill: the next one does."""
+    video = faceless_video(tmp_path / "grey.mp4")
+    policy = {"transaction_max_s": 2}
+    with contextlib.ExitStack() as stack:
+        with camera(tmp_path) as url:
+            run = stack.enter_context(live_run(tmp_path, tiny_model, f"{url}/grey.mp4", policy=policy))
+        deadline = time.monotonic() + 20  # the camera is unplugged: no frame comes any more
+        while "reconnecting" not in run.log():
+            assert time.monotonic() < deadline, run.log()
+            time.sleep(0.1)
+        sales = [*events("till-a", "start", "wine", "end"), *events("till-b", "start", "wine")]
+        assert [run.post(event) for event in sales] == [202] * 5
+        time.sleep(2.5)  # till-b's open sale is now older than policy.transaction_max_s
+        run.stop(signal.SIGKILL)
+    assert query(run.db, "SELECT count(*) FROM transactions") == [(0,)], "nothing was applied before the kill"
+    with live_run(tmp_path, tiny_model, video, loop=True, policy=policy) as run:
+        wait_for(run.db, "SELECT id FROM transactions WHERE till_id = 'till-b' AND status != 'open'")
+        assert run.stop() == 0, run.log()
+    rows = query(
+        run.db,
+        "SELECT t.till_id, t.status, t.resolution, t.check_required, a.type, a.severity FROM transactions t"
+        " LEFT JOIN alerts a ON a.transaction_id = t.id ORDER BY t.till_id",
+    )
+    assert rows == [
+        ("till-a", "completed", None, 1, "no_face", "medium"),
+        ("till-b", "unresolved", "expired", 1, "unresolved", "medium"),
+    ]
+
+
+def test_sighup_reloads_and_the_sale_goes_on_in_the_new_run(tmp_path, tiny_model):
+    """Before, SIGHUP killed the process with no clean stop and left the run 'running'."""
+    video = faceless_video(tmp_path / "grey.mp4")
+    with live_run(tmp_path, tiny_model, video, loop=True) as run:
+        assert [run.post(event) for event in events("till-h", "start", "wine")] == [202, 202]
+        wait_for(run.db, "SELECT id FROM transactions WHERE restricted_items = 1")
+        run.process.send_signal(signal.SIGHUP)
+        wait_for(run.db, "SELECT id FROM runs WHERE id = 2 AND status = 'running'")
+        assert run.process.poll() is None, run.log()
+        run.wait_ready()
+        assert run.post(events("till-h", "end")[0]) == 202
+        wait_for(run.db, "SELECT id FROM alerts WHERE kind = 'flag'")
+        assert run.stop() == 0, run.log()
+    assert query(run.db, "SELECT id, status FROM runs") == [(1, "stopped"), (2, "stopped")]
+    assert query(run.db, "SELECT run_id, status FROM transactions") == [(1, "completed")]
+    assert query(run.db, "SELECT run_id, type, severity FROM alerts") == [(2, "no_face", "medium")]
+    assert "reload" in run.log()

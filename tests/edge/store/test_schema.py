@@ -1,0 +1,80 @@
+"""Schema migrations on real SQLite files: version 6 rebuilds `transactions` (a CHECK cannot be altered)
+and keeps every row, id and reference to it."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+
+import pytest
+
+from edge.store.eventlog import EventLog
+from edge.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+RUN = (
+    "INSERT INTO runs (started_at, status, mode, source, model_path, model_sha256, provider, agecam_version,"
+    " config_json) VALUES ('2026-01-01T00:00:00.000Z', 'failed', 'live', 's', 'm', 'h', 'p', 'v', '{}')"
+)
+
+
+REBUILD = next(index for index, migration in enumerate(MIGRATIONS) if "DROP TABLE transactions" in migration)
+
+
+def version_3_log(path) -> None:
+    """The log just before the rebuild, with a transaction that an alert refers to."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("PRAGMA foreign_keys = ON")
+        for migration in MIGRATIONS[:REBUILD]:
+            for statement in migration:
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version = {REBUILD}")
+        db.execute(RUN)
+        for number, status in ((1, "completed"), (2, "open")):
+            db.execute(
+                "INSERT INTO transactions (id, run_id, number, till_id, started_at, status, restricted_items,"
+                " check_required) VALUES (?, 1, ?, 'till-1', '2026-01-01T00:00:01.000Z', ?, 1, 1)",
+                (10 * number, number, status),
+            )
+        db.execute(
+            "INSERT INTO alerts (run_id, transaction_id, kind, type, severity, at, t, till_id)"
+            " VALUES (1, 20, 'alert', 'id_check_required', 'info', '2026-01-01T00:00:02.000Z', 2, 'till-1')"
+        )
+
+
+def test_the_rebuild_keeps_transactions_their_ids_and_the_alerts_pointing_at_them(tmp_path):
+    path = tmp_path / "v3.db"
+    version_3_log(path)
+    log = EventLog(path)
+    db = log.db
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 4
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert db.execute("SELECT id, number, status, resolution FROM transactions").fetchall() == [
+        (10, 1, "completed", None),
+        (20, 2, "open", None),
+    ]
+    assert db.execute("SELECT t.number FROM alerts a JOIN transactions t ON t.id = a.transaction_id").fetchall() == [
+        (2,)
+    ]
+    db.execute("UPDATE transactions SET status = 'unresolved', resolution = 'expired' WHERE id = 20")
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("UPDATE transactions SET status = 'lost' WHERE id = 20")
+    with pytest.raises(sqlite3.IntegrityError):  # the rebuilt table is still the alerts' parent
+        db.execute("DELETE FROM transactions WHERE id = 20")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    assert {"pos", "pos_applied"} <= columns
+    log.close()
+
+
+def test_a_migration_that_would_orphan_an_alert_is_refused(tmp_path):
+    """The foreign keys are checked at commit: had the copy lost a row, nothing would have changed."""
+    path = tmp_path / "v3.db"
+    version_3_log(path)
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("BEGIN IMMEDIATE")
+        for statement in MIGRATIONS[REBUILD]:
+            db.execute(statement.replace("FROM transactions_v3", "FROM transactions_v3 WHERE id != 20"))
+        with pytest.raises(sqlite3.IntegrityError):
+            db.execute("COMMIT")
+        db.execute("ROLLBACK")
+        assert db.execute("SELECT count(*) FROM transactions").fetchone()[0] == 2
