@@ -9,6 +9,8 @@ import argparse
 import json
 import logging
 
+from train.config import BACKBONES
+
 log = logging.getLogger("agecam.train")
 
 
@@ -73,12 +75,12 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", nargs="+", help="dataset folder(s), combined")
     p.add_argument("--recipe", help="recipe YAML (train/config.py); flags override it")
     p.add_argument("--name", help="run name: the run goes to RUNS_DIR/NAME")
-    p.add_argument("--backbone", choices=["mobilenet_v2", "resnet50"])
+    p.add_argument("--backbone", choices=BACKBONES, help="default mobilenet_v2 (see docs/training.md)")
     p.add_argument("--head", choices=["l1", "dist"])
     p.add_argument("--epochs1", type=int, help="stage 1 epochs (head on frozen features)")
     p.add_argument("--epochs2", type=int, help="stage 2 epochs (later blocks unfrozen)")
     p.add_argument("--views", type=int, help="cached views per training photo (1 clean + augmented)")
-    p.add_argument("--crop-size", type=int)
+    p.add_argument("--crop-size", type=int, help="crop side in px (default: the backbone's input size)")
     p.add_argument("--max-per-split", type=int, help="use at most N photos per dataset split (tiny runs)")
     p.add_argument("--runs-dir")
     p.add_argument("--cache-dir", help="crop cache (default $AGECAM_CACHE, else ~/.cache/agecam/crops)")
