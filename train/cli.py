@@ -50,15 +50,13 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from train.eval_text import format_report
     from train.evaluate import evaluate
+    from train.intervals import Bootstrap
 
-    report = evaluate(args.model, args.data, args.split, args.out, args.config, args.cache_dir)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        keys = ("n", "mae", "no_face", "c25_minor_recall", "c25_teen_recall", "c25_false_alarm")
-        print("  ".join(f"{k} {report[k]:.3f}" if isinstance(report[k], float) else f"{k} {report[k]}" for k in keys))
-        print(f"report: {report['report']}")
+    boot = Bootstrap(resamples=args.resamples, seed=args.seed)
+    report = evaluate(args.model, args.data, args.split, args.out, args.config, args.cache_dir, boot)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
 
@@ -91,6 +89,13 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_train)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
 def _add_eval(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="score a model on a dataset the way the till runs it")
     p.add_argument("--model", required=True, help="a checkpoint (.pt) or an exported model (.onnx)")
@@ -100,6 +105,8 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", help="report folder (default: eval-<dataset>-<split> next to the model)")
     p.add_argument("--cache-dir")
+    p.add_argument("--resamples", type=_positive, default=1000, help="bootstrap resamples for the 95 %% intervals")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0: the same intervals every run)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(handler=_eval)
 
