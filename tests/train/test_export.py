@@ -69,6 +69,23 @@ def test_fp32_export_carries_the_contract_metadata(exported, checkpoint):
     assert json.loads(props["agecam.training_data"])["datasets"] == ["tiny-appa0"]
 
 
+@pytest.mark.parametrize("precision", ["fp32", "int8", "fp16"])
+def test_every_variant_carries_the_temperature_fitted_on_valid_crops(exported, precision):
+    fitted = exported["fp32"]["age_temperature"]
+    assert fitted["crops"] == 12 and fitted["nll_fitted"] <= fitted["nll"] + 1e-6  # the fit minimises this NLL
+    model = AgeModel(Path(exported[precision]["out"]), ["CPUExecutionProvider"])
+    assert model.info.age_temperature == fitted["value"] > 0
+    assert exported[precision]["age_temperature"] == fitted  # the same crops, the same deterministic fit
+
+
+def test_no_temperature_crops_writes_no_temperature(checkpoint, tiny_appa, tmp_path):
+    out = tmp_path / "m.onnx"
+    report = export_checkpoint(checkpoint, out, "fp32", [str(tiny_appa)], parity_crops=8, temperature_crops=0)
+    assert report["age_temperature"] is None
+    assert "agecam.age_temperature" not in {p.key for p in onnx.load(out).metadata_props}
+    assert AgeModel(out, ["CPUExecutionProvider"]).info.age_temperature == 1.0
+
+
 def test_fp32_matches_torch_within_five_hundredths_of_a_year(exported):
     parity_report = exported["fp32"]["fp32_parity"]
     assert parity_report["n"] >= 8 and parity_report["max_abs_age_diff"] <= 0.05
