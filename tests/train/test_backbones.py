@@ -13,7 +13,7 @@ import torch
 
 from edge.vision.age_model import AgeModel
 from edge.vision.faces import CropSpec
-from export.exporter import export_checkpoint
+from export.exporter import PARITY_MEAN_ABS, export_checkpoint
 from train.backbones import SPECS, build_blocks
 from train.checkpoint import describe_net, load_checkpoint, save_checkpoint
 from train.config import BACKBONES, TrainConfig, load_recipe
@@ -44,7 +44,15 @@ def test_lite0_recipe_trains_exports_and_passes_the_edge_contract(
     assert report["fp32_parity"]["max_abs_age_diff"] <= 0.05  # torch and ONNX agree on real crops
     model = AgeModel(Path(report["out"]), ["CPUExecutionProvider"])  # the edge's own contract check
     assert model.info.metadata["backbone"] == "efficientnet_lite0" and model.info.crop.size == 64
-    assert "age_probs" in model.info.outputs
+    assert "age_probs" in model.info.outputs and model.info.age_temperature > 0
+    int8 = export_checkpoint(
+        checkpoint, tmp_path / "lite0-int8.onnx", "int8", [str(tiny_appa)], parity_crops=8, calibration_crops=8
+    )
+    assert int8["int8_parity"]["mean_abs_age_diff"] <= PARITY_MEAN_ABS["int8"] and int8["bytes"] < report["bytes"] / 3
+    nodes = list(onnx.load(int8["out"]).graph.node)  # one int8 chain after the float front, as for MobileNetV2
+    producer = {output: node.op_type for node in nodes for output in node.output}
+    convs = [producer.get(node.input[0]) for node in nodes if node.op_type == "Conv"]
+    assert "DequantizeLinear" not in convs[:2] and set(convs[2:]) == {"DequantizeLinear"}
 
 
 def test_lite2_native_260_px_flows_into_the_checkpoint_and_the_model_metadata(
@@ -57,7 +65,9 @@ def test_lite2_native_260_px_flows_into_the_checkpoint_and_the_model_metadata(
     net = AgeNet("efficientnet_lite2", "dist", 0, 100, pretrained=True, input_size=260).eval()
     checkpoint = tmp_path / "lite2.pt"
     save_checkpoint(checkpoint, {**describe_net(net, CropSpec(260, 0.3), 0.2), "state_dict": net.state_dict()})
-    report = export_checkpoint(checkpoint, tmp_path / "lite2.onnx", "fp32", [str(tiny_appa)], parity_crops=8)
+    report = export_checkpoint(
+        checkpoint, tmp_path / "lite2.onnx", "fp32", [str(tiny_appa)], parity_crops=8, temperature_crops=0
+    )
     props = {p.key: p.value for p in onnx.load(report["out"]).metadata_props}
     assert props["agecam.input_size"] == "260" and props["agecam.backbone"] == "efficientnet_lite2"
     ages, _ = AgeModel(Path(report["out"]), ["CPUExecutionProvider"]).predict([np.zeros((260, 260, 3), np.uint8)])
