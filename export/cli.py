@@ -11,7 +11,13 @@ def _export(args: argparse.Namespace) -> int:
     from export.exporter import export_checkpoint
 
     report = export_checkpoint(
-        Path(args.checkpoint), Path(args.out), args.precision, args.data, args.parity_crops, args.calibration_crops
+        Path(args.checkpoint),
+        Path(args.out),
+        args.precision,
+        args.data,
+        args.parity_crops,
+        args.calibration_crops,
+        args.temperature_crops,
     )
     print(json.dumps(report, indent=2))
     return 0
@@ -35,4 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--parity-crops", type=int, default=64, help="crops compared with torch (default 64)")
     parser.add_argument("--calibration-crops", type=int, default=256, help="int8 calibration crops (default 256)")
+    parser.add_argument(
+        "--temperature-crops",
+        type=int,
+        default=512,
+        help="valid crops the age_probs temperature is fitted on (default 512, spread over each dataset; 0: none)",
+    )
     parser.set_defaults(handler=_export)

@@ -18,6 +18,7 @@ from edge.errors import AgecamError
 from edge.vision.age_model import AgeModel
 from export.errors import ExportError
 from export.onnx_graph import export_fp32, set_precision
+from export.temperature import export_temperature
 from export.variants import to_fp16, to_int8
 from train.assets import cache_root, detector_path
 from train.checkpoint import crop_spec, load_deploy_model
@@ -37,8 +38,8 @@ PARITY_MAX_ABS = {"fp32": 0.05, "fp16": 0.5, "int8": 15.0}
 PARITY_MEAN_ABS = {"fp32": 0.05, "fp16": 0.5, "int8": 1.2}
 
 
-def valid_crops(data: dict, data_dirs: list[str] | None, limit: int) -> list[np.ndarray]:
-    """Real till crops (edge detector + edge crop) of `valid` photos, from the given or the training datasets."""
+def dataset_folders(data: dict, data_dirs: list[str] | None) -> list[str]:
+    """The given dataset folders, else the checkpoint's training data; at least one must exist."""
     folders = data_dirs or data.get("config", {}).get("data", [])
     folders = [folder for folder in folders if Path(folder).is_dir()]
     if not folders:
@@ -46,6 +47,12 @@ def valid_crops(data: dict, data_dirs: list[str] | None, limit: int) -> list[np.
             "no dataset folder for the parity check and calibration: pass --data DIR "
             "(a folder with labels.csv and images/)"
         )
+    return folders
+
+
+def valid_crops(data: dict, data_dirs: list[str] | None, limit: int) -> list[np.ndarray]:
+    """Real till crops (edge detector + edge crop) of `valid` photos, from the given or the training datasets."""
+    folders = dataset_folders(data, data_dirs)
     cache = CropCache(cache_root(data.get("config", {}).get("cache_dir")), detector_path(None), crop_spec(data))
     per_folder = -(-limit // len(folders))
     crops: list[np.ndarray] = []
@@ -103,9 +110,11 @@ def export_checkpoint(
     data_dirs: list[str] | None = None,
     parity_crops: int = 64,
     calibration_crops: int = 256,
+    temperature_crops: int = 512,
 ) -> dict[str, object]:
     _check_output(out)
     model, data = load_deploy_model(checkpoint)
+    temperature = export_temperature(model, data, dataset_folders(data, data_dirs), temperature_crops)
     crops = valid_crops(data, data_dirs, max(parity_crops, calibration_crops if precision == "int8" else 0))
     if len(crops) < 8:
         raise ExportError(f"only {len(crops)} valid crops with a detected face: pass --data with more photos")
@@ -113,7 +122,7 @@ def export_checkpoint(
     reference = torch_ages(model, check)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".agecam-export-") as folder:
         fp32 = Path(folder) / "fp32.onnx"
-        export_fp32(model, data, checkpoint, fp32)
+        export_fp32(model, data, checkpoint, fp32, temperature["value"] if temperature else None)
         report: dict[str, object] = {"fp32_parity": parity(fp32, reference, check, "fp32")}
         final = fp32
         if precision != "fp32":
@@ -127,5 +136,6 @@ def export_checkpoint(
         "precision": precision,
         "bytes": out.stat().st_size,
         "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "age_temperature": temperature,
         **report,
     }

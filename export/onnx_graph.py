@@ -34,10 +34,12 @@ def code_version() -> str:
     return f"{__version__}+{commit}"
 
 
-def model_metadata(data: dict, checkpoint: Path, precision: str) -> dict[str, str]:
+def model_metadata(data: dict, checkpoint: Path, precision: str, temperature: float | None = None) -> dict[str, str]:
     spec = crop_spec(data)
     config = data.get("config", {})
     training_data = [Path(folder).name for folder in config.get("data", [])]
+    # Contract 1.1's optional key: only a distribution head has age_probs to calibrate.
+    extra = {} if temperature is None else {"age_temperature": str(temperature)}
     return metadata_props(
         spec.size,
         spec.margin,
@@ -50,10 +52,13 @@ def model_metadata(data: dict, checkpoint: Path, precision: str) -> dict[str, st
         valid_metrics=data.get("valid_metrics", {}),
         checkpoint_sha256=hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
         code_version=code_version(),
+        **extra,
     )
 
 
-def export_fp32(model: torch.nn.Module, data: dict, checkpoint: Path, out: Path) -> None:
+def export_fp32(
+    model: torch.nn.Module, data: dict, checkpoint: Path, out: Path, temperature: float | None = None
+) -> None:
     """torch -> ONNX with a dynamic batch; the graph takes raw uint8 BGR crops (preprocessing inside)."""
     size = crop_spec(data).size
     example = torch.zeros(2, size, size, 3, dtype=torch.uint8)
@@ -72,7 +77,7 @@ def export_fp32(model: torch.nn.Module, data: dict, checkpoint: Path, out: Path)
             dynamo=False,
         )
     proto = onnx.load(str(out))
-    onnx.helper.set_model_props(proto, model_metadata(data, checkpoint, "fp32"))
+    onnx.helper.set_model_props(proto, model_metadata(data, checkpoint, "fp32", temperature))
     onnx.checker.check_model(proto)
     onnx.save(proto, str(out))
 

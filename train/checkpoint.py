@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 from edge.vision.faces import CropSpec
-from train.backbones import MEAN, STD
+from train.backbones import MEAN, SPECS, STD
 from train.errors import TrainError
-from train.model import AgeNet, DeployModel
+from train.model import AgeNet, DeployModel, Preprocess
 
 FORMAT, VERSION = "agecam-checkpoint", 1
 
@@ -36,7 +36,12 @@ def describe_net(net: AgeNet, crop: CropSpec, dropout: float) -> dict[str, objec
         "cut": net.cut,
         "dropout": dropout,
         "crop": {"size": crop.size, "margin": crop.margin},
-        "normalisation": {"colour": "RGB", "scale": 1 / 255, "mean": list(MEAN), "std": list(STD)},
+        "normalisation": {
+            "colour": "RGB",
+            "scale": 1 / 255,
+            "mean": list(SPECS[net.backbone].mean),
+            "std": list(SPECS[net.backbone].std),
+        },
     }
 
 
@@ -71,6 +76,7 @@ def build_model(data: dict) -> AgeNet:
         data["cut"],
         pretrained=False,
         dropout=data.get("dropout", 0.2),
+        input_size=int(data["crop"]["size"]),
     )
     net.load_state_dict(data["state_dict"])
     return net.eval()
@@ -84,4 +90,10 @@ def load_deploy_model(path: Path | str) -> tuple[DeployModel, dict]:
     """For export and eval: the till-facing model (uint8 BGR NHWC in; age, age_std[, age_probs] out)
     and the checkpoint dict (crop spec, ages, backbone and valid metrics for the ONNX metadata)."""
     data = load_checkpoint(path)
-    return DeployModel(build_model(data)).eval(), data
+    return DeployModel(build_model(data), preprocess(data)).eval(), data
+
+
+def preprocess(data: dict) -> Preprocess:
+    """The input normalisation the checkpoint was trained with (ImageNet's where it predates the field)."""
+    norm = data.get("normalisation", {})
+    return Preprocess(tuple(norm.get("mean", MEAN)), tuple(norm.get("std", STD)))

@@ -9,6 +9,8 @@ import argparse
 import json
 import logging
 
+from train.config import BACKBONES
+
 log = logging.getLogger("agecam.train")
 
 
@@ -48,15 +50,13 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from train.eval_text import format_report
     from train.evaluate import evaluate
+    from train.intervals import Bootstrap
 
-    report = evaluate(args.model, args.data, args.split, args.out, args.config, args.cache_dir)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        keys = ("n", "mae", "no_face", "c25_minor_recall", "c25_teen_recall", "c25_false_alarm")
-        print("  ".join(f"{k} {report[k]:.3f}" if isinstance(report[k], float) else f"{k} {report[k]}" for k in keys))
-        print(f"report: {report['report']}")
+    boot = Bootstrap(resamples=args.resamples, seed=args.seed)
+    report = evaluate(args.model, args.data, args.split, args.out, args.config, args.cache_dir, boot)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
 
@@ -73,12 +73,12 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", nargs="+", help="dataset folder(s), combined")
     p.add_argument("--recipe", help="recipe YAML (train/config.py); flags override it")
     p.add_argument("--name", help="run name: the run goes to RUNS_DIR/NAME")
-    p.add_argument("--backbone", choices=["mobilenet_v2", "resnet50"])
+    p.add_argument("--backbone", choices=BACKBONES, help="default mobilenet_v2 (see docs/training.md)")
     p.add_argument("--head", choices=["l1", "dist"])
     p.add_argument("--epochs1", type=int, help="stage 1 epochs (head on frozen features)")
     p.add_argument("--epochs2", type=int, help="stage 2 epochs (later blocks unfrozen)")
     p.add_argument("--views", type=int, help="cached views per training photo (1 clean + augmented)")
-    p.add_argument("--crop-size", type=int)
+    p.add_argument("--crop-size", type=int, help="crop side in px (default: the backbone's input size)")
     p.add_argument("--max-per-split", type=int, help="use at most N photos per dataset split (tiny runs)")
     p.add_argument("--runs-dir")
     p.add_argument("--cache-dir", help="crop cache (default $AGECAM_CACHE, else ~/.cache/agecam/crops)")
@@ -87,6 +87,13 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for torch (0: default)")
     p.add_argument("--resume", action="store_true", help="continue RUNS_DIR/NAME from last.pt")
     p.set_defaults(handler=_train)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
 
 
 def _add_eval(subparsers: argparse._SubParsersAction) -> None:
@@ -98,6 +105,8 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", help="report folder (default: eval-<dataset>-<split> next to the model)")
     p.add_argument("--cache-dir")
+    p.add_argument("--resamples", type=_positive, default=1000, help="bootstrap resamples for the 95 %% intervals")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0: the same intervals every run)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(handler=_eval)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from train.errors import TrainError
 
 Positive = Annotated[float, Field(gt=0)]
+# The registry's names (train/backbones.py SPECS), here so the CLI can list them without importing torch.
+Backbone = Literal["mobilenet_v2", "resnet50", "efficientnet_lite0", "efficientnet_lite2"]
+BACKBONES: tuple[str, ...] = get_args(Backbone)
 
 
 class StageConfig(BaseModel):
@@ -28,12 +31,12 @@ class TrainConfig(BaseModel):
     name: str = "mobilenet_v2-dist"
     data: list[str] = Field(default_factory=list)
     select_on: str | None = None  # dataset whose valid MAE picks the best epoch; default: the first
-    backbone: Literal["mobilenet_v2", "resnet50"] = "mobilenet_v2"
+    backbone: Backbone = "mobilenet_v2"
     head: Literal["l1", "dist"] = "dist"
     cut: int | None = None  # first block stage 2 unfreezes; default per backbone
     age_min: int = 0
     age_max: int = 100
-    crop_size: Annotated[int, Field(ge=32, le=512)] = 224
+    crop_size: Annotated[int, Field(ge=32, le=512)] | None = None  # default: the backbone's input size
     crop_margin: Annotated[float, Field(ge=0, le=2)] = 0.3
     views: Annotated[int, Field(ge=1, le=32)] = 4  # cached views per training photo: 1 clean + augmented
     sigma: Positive = 2.0  # label distribution width (years) for the dist head

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -16,35 +17,57 @@ from tqdm import tqdm
 
 from edge.vision.faces import CropSpec
 from train.assets import cache_root, detector_path
+from train.assurance import assurance_metrics
+from train.calibration import calibration_report
 from train.crops import FACE, UNREADABLE, CropCache, whole_photo
 from train.datasets import BadRow, Dataset, Sample, load_dataset
 from train.errors import DataError, TrainError
+from train.intervals import Bootstrap
 from train.metrics import age_metrics
-from train.result_files import group_metrics, sample_plots, write_bad_rows, write_predictions
+from train.plots import plot_reliability
+from train.result_files import group_labels, group_metrics, sample_plots, write_bad_rows, write_predictions
 
-Predict = Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray]]
+# crops -> (age, age_std, age_probs or None)
+Predict = Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray, np.ndarray | None]]
 
 
-def _checkpoint_predictor(path: Path) -> tuple[Predict, CropSpec, list[dict]]:
+@dataclass(frozen=True)
+class Predictor:
+    predict: Predict
+    crop: CropSpec
+    history: list[dict]
+    age_min: int = 0
+    temperature: float = 1.0  # the model's own (ONNX metadata agecam.age_temperature), applied to age_probs
+
+
+def _checkpoint_predictor(path: Path) -> Predictor:
     import torch
 
     from train.checkpoint import crop_spec, load_deploy_model
 
     model, data = load_deploy_model(path)
 
-    def predict(crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def predict(crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         with torch.no_grad():
             out = model(torch.from_numpy(np.stack(crops)))
-        return out[0].numpy(), out[1].numpy()
+        return out[0].numpy(), out[1].numpy(), out[2].numpy() if len(out) > 2 else None
 
-    return predict, crop_spec(data), data.get("history", [])
+    return Predictor(predict, crop_spec(data), data.get("history", []), int(data["age_min"]))
 
 
-def _onnx_predictor(path: Path) -> tuple[Predict, CropSpec, list[dict]]:
+def _onnx_predictor(path: Path) -> Predictor:
     from edge.vision.age_model import AgeModel
+    from edge.vision.model_contract import INPUT_NAME, OUTPUT_AGE, OUTPUT_PROBS, OUTPUT_STD
 
-    model = AgeModel(path, ["CPUExecutionProvider"], max_batch=64)
-    return model.predict, model.info.crop, []
+    model = AgeModel(path, ["CPUExecutionProvider"], max_batch=64)  # the edge's loader and contract check
+    names = [OUTPUT_AGE, OUTPUT_STD] + ([OUTPUT_PROBS] if OUTPUT_PROBS in model.info.outputs else [])
+
+    def predict(crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        out = model.session.run(names, {INPUT_NAME: np.stack(crops).astype(np.uint8, copy=False)})
+        return out[0], out[1], out[2] if len(out) > 2 else None
+
+    info = model.info
+    return Predictor(predict, info.crop, [], int(info.age_min), info.age_temperature)
 
 
 def _choose_split(ds: Dataset, split: str | None) -> tuple[str, list[Sample]]:
@@ -72,21 +95,28 @@ def _crops(ds: Dataset, samples: list[Sample], cache: CropCache) -> tuple[list[S
     return kept, crops, faces
 
 
-def _run(
-    predict: Predict, ds: Dataset, samples: list[Sample], cache: CropCache, batch: int = 64
-) -> tuple[list[Sample], np.ndarray, np.ndarray, list[bool]]:
-    kept, ages, stds, faces = [], [], [], []
+@dataclass
+class Scored:
+    samples: list[Sample] = field(default_factory=list)
+    faces: list[bool] = field(default_factory=list)
+    outputs: list[tuple] = field(default_factory=list)  # per batch: (age, age_std, age_probs or None)
+
+    def stacked(self, index: int) -> np.ndarray | None:
+        parts = [out[index] for out in self.outputs]
+        return None if any(part is None for part in parts) else np.concatenate(parts)
+
+
+def _run(predict: Predict, ds: Dataset, samples: list[Sample], cache: CropCache, batch: int = 64) -> Scored:
+    scored = Scored()
     for start in tqdm(range(0, len(samples), batch), desc=f"eval {ds.name}", unit="batch", leave=False):
         part, crops, found = _crops(ds, samples[start : start + batch], cache)
         if part:
-            age, std = predict(crops)
-            kept += part
-            faces += found
-            ages.append(age)
-            stds.append(std)
-    if not kept:
+            scored.outputs.append(predict(crops))
+            scored.samples += part
+            scored.faces += found
+    if not scored.samples:
         raise DataError(f"{ds.root}: no readable photos to score: check the images")
-    return kept, np.concatenate(ages), np.concatenate(stds), faces
+    return scored
 
 
 def evaluate(
@@ -96,31 +126,40 @@ def evaluate(
     out: str | None = None,
     config_path: str | None = None,
     cache_dir: str | None = None,
+    boot: Bootstrap | None = None,
 ) -> dict[str, object]:
-    """Metrics (see train.metrics.age_metrics) plus no_face, groups and the report folder."""
+    """Metrics (see train.metrics.age_metrics) plus no_face, groups, the interval figures
+    (train.assurance), calibration of age_probs (train.calibration) and the report folder."""
     path = Path(model)
     if not path.is_file():
         raise TrainError(f"model not found: {path}: give a runs/NAME/best.pt or an exported .onnx file")
-    predict, spec, history = _onnx_predictor(path) if path.suffix == ".onnx" else _checkpoint_predictor(path)
+    predictor = _onnx_predictor(path) if path.suffix == ".onnx" else _checkpoint_predictor(path)
     ds = load_dataset(data)
     split, samples = _choose_split(ds, split)
-    cache = CropCache(cache_root(cache_dir), detector_path(config_path), spec)
-    kept, pred, std, faces = _run(predict, ds, samples, cache)
-    true = np.array([s.age for s in kept])
+    cache = CropCache(cache_root(cache_dir), detector_path(config_path), predictor.crop)
+    scored = _run(predictor.predict, ds, samples, cache)
+    kept, pred, std, probs = scored.samples, scored.stacked(0), scored.stacked(1), scored.stacked(2)
+    true = np.array([s.age for s in kept], dtype=np.float64)
     report_dir = Path(out) if out else path.parent / f"eval-{ds.name}-{split}"
+    spec = predictor.crop
     report = {
         **age_metrics(true, pred),
-        "no_face": faces.count(False),
+        "no_face": scored.faces.count(False),
         "bad_rows": len(ds.bad_rows),
         **group_metrics(kept, pred),
+        **assurance_metrics(true, pred, group_labels(kept), boot or Bootstrap()),
         "model": str(path),
         "data": str(ds.root),
         "split": split,
         "crop": {"size": spec.size, "margin": spec.margin},
         "report": str(report_dir),
     }
-    report["plots"] = [str(p) for p in sample_plots(report_dir, kept, pred, history)]
-    write_predictions(report_dir / "predictions.csv", kept, pred, std, faces)
+    report["plots"] = [str(p) for p in sample_plots(report_dir, kept, pred, predictor.history)]
+    if probs is not None:  # T is only ever fitted on valid: never tune on a test split
+        calibration = calibration_report(probs, true, predictor.age_min, predictor.temperature, split == "valid")
+        report["calibration"] = calibration
+        report["plots"].append(str(plot_reliability(probs, true, calibration, report_dir / "reliability.png")))
+    write_predictions(report_dir / "predictions.csv", kept, pred, std, scored.faces)
     write_bad_rows(report_dir / "bad_rows.csv", ds.bad_rows)
     (report_dir / "metrics.json").write_text(json.dumps(report, indent=2))
     return report

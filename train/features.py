@@ -24,10 +24,10 @@ from train.augment import view
 from train.model import Preprocess
 
 
-def _ort_runner(trunk: nn.Module, size: int, threads: int):
+def _ort_runner(trunk: nn.Module, preprocess: Preprocess, size: int, threads: int):
     import onnxruntime as ort
 
-    module = nn.Sequential(Preprocess(), copy.deepcopy(trunk)).eval()
+    module = nn.Sequential(copy.deepcopy(preprocess), copy.deepcopy(trunk)).eval()
     buffer = io.BytesIO()
     sample = torch.zeros(1, size, size, 3, dtype=torch.uint8)
     with warnings.catch_warnings():  # the TorchScript exporter is deprecated but needs no onnxscript
@@ -48,8 +48,8 @@ def _ort_runner(trunk: nn.Module, size: int, threads: int):
     return lambda batch: torch.from_numpy(session.run(None, {"face": batch})[0])
 
 
-def _torch_runner(trunk: nn.Module, device: torch.device):
-    module = nn.Sequential(Preprocess(), trunk).to(device).eval()
+def _torch_runner(trunk: nn.Module, preprocess: Preprocess, device: torch.device):
+    module = nn.Sequential(copy.deepcopy(preprocess), trunk).to(device).eval()
 
     def run(batch: np.ndarray) -> torch.Tensor:
         with torch.no_grad():
@@ -60,6 +60,7 @@ def _torch_runner(trunk: nn.Module, device: torch.device):
 
 def trunk_outputs(
     trunk: nn.Module,
+    preprocess: Preprocess,
     crops: list[np.ndarray],
     views: int,
     seed: int,
@@ -71,7 +72,10 @@ def trunk_outputs(
         raise ValueError("no crops to extract features from")
     size = crops[0].shape[0]
     on_cpu = device.type == "cpu"
-    run = _ort_runner(trunk, size, torch.get_num_threads()) if on_cpu else _torch_runner(trunk, device)
+    if on_cpu:
+        run = _ort_runner(trunk, preprocess, size, torch.get_num_threads())
+    else:
+        run = _torch_runner(trunk, preprocess, device)
     # On a CPU the model needs every core; on a GPU the augmentations are the bottleneck, so spread them.
     batch_size, workers = (32, 1) if on_cpu else (256, min(16, os.cpu_count() or 1))
     jobs = [(i, v) for i in range(len(crops)) for v in range(views)]
@@ -90,6 +94,7 @@ def trunk_outputs(
 
 def cached_trunk_outputs(
     trunk: nn.Module,
+    preprocess: Preprocess,
     crops: list[np.ndarray],
     views: int,
     seed: int,
@@ -104,7 +109,7 @@ def cached_trunk_outputs(
             return torch.load(cache_file, map_location="cpu"), True
         except (OSError, RuntimeError, EOFError):
             cache_file.unlink(missing_ok=True)  # a torn file from a killed run: recompute it
-    outputs = trunk_outputs(trunk, crops, views, seed, device, desc)
+    outputs = trunk_outputs(trunk, preprocess, crops, views, seed, device, desc)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_name(cache_file.name + ".tmp")

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from train.backbones import MEAN, SPECS, STD, build_blocks
+from train.backbones import SPECS, build_blocks
 
 HEADS = ("l1", "dist")
 L1_CENTER, L1_SCALE = 35.0, 20.0  # keeps the regression output near unit scale
@@ -28,11 +28,12 @@ class AgeNet(nn.Module):
         cut: int | None = None,
         pretrained: bool = True,
         dropout: float = 0.2,
+        input_size: int | None = None,
     ) -> None:
         super().__init__()
         self.backbone, self.head_type, self.age_min, self.age_max = backbone, head, age_min, age_max
         self.cut = SPECS[backbone].default_cut if cut is None else cut
-        blocks = build_blocks(backbone, pretrained)
+        blocks = build_blocks(backbone, pretrained, input_size)
         self.trunk, self.tail = blocks[: self.cut], blocks[self.cut :]
         outputs = 1 if head == "l1" else age_max - age_min + 1
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(SPECS[backbone].features, outputs))
@@ -68,12 +69,18 @@ class AgeNet(nn.Module):
 
 
 class Preprocess(nn.Module):
-    """uint8 BGR NHWC (the till's crops) to normalised float RGB NCHW, inside the graph."""
+    """uint8 BGR NHWC (the till's crops) to normalised float RGB NCHW, inside the graph.
 
-    def __init__(self) -> None:
+    mean and std are RGB fractions of 255, the backbone's own (train/backbones.py)."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1) * 255.0)
-        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1) * 255.0)
+
+    @classmethod
+    def for_backbone(cls, backbone: str) -> Preprocess:
+        return cls(SPECS[backbone].mean, SPECS[backbone].std)
 
     def forward(self, face: torch.Tensor) -> torch.Tensor:
         x = face.permute(0, 3, 1, 2).flip(1).float()  # NHWC BGR -> NCHW RGB
@@ -83,9 +90,9 @@ class Preprocess(nn.Module):
 class DeployModel(nn.Module):
     """What the till runs (docs/model-contract.md): uint8 BGR NHWC `face` in; age, age_std, age_probs out."""
 
-    def __init__(self, net: AgeNet) -> None:
+    def __init__(self, net: AgeNet, preprocess: Preprocess | None = None) -> None:
         super().__init__()
-        self.preprocess, self.net = Preprocess(), net
+        self.preprocess, self.net = preprocess or Preprocess.for_backbone(net.backbone), net
 
     def forward(self, face: torch.Tensor) -> tuple[torch.Tensor, ...]:
         age, std, probs = self.net.decode(self.net(self.preprocess(face)))

@@ -10,10 +10,12 @@ matplotlib.use("Agg")  # files only: runs on headless machines
 import matplotlib.pyplot as plt
 import numpy as np
 
+from edge.vision.model_contract import temper_probs
+from train.assurance import GROUP_NAMES
+from train.calibration import THRESHOLDS, below, ece, reliability_bins
 from train.metrics import AGE_BINS, bin_label, group_mae
 
-UTK_GENDER = {"0": "male", "1": "female"}
-UTK_RACE = {"0": "White", "1": "Black", "2": "Asian", "3": "Indian", "4": "Other"}
+UTK_GENDER, UTK_RACE = GROUP_NAMES["gender"], GROUP_NAMES["race"]
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -82,6 +84,31 @@ def plot_by_group(true: np.ndarray, pred: np.ndarray, gender: np.ndarray, race: 
     for axis, (title, names, stats) in zip(axes[0], panels, strict=True):
         axis.bar([names.get(k, k) for k in stats], [v["mae"] for v in stats.values()])
         axis.set(title=f"MAE by {title}", ylabel="MAE (years)")
+    return _save(fig, path)
+
+
+def plot_reliability(probs: np.ndarray, true: np.ndarray, calibration: dict, path: Path) -> Path:
+    """Reliability diagrams of P(age < 25) and P(age < 18): observed share against mean prediction per bin
+    (marker area ~ photos), as the model ships and with the temperature fitted on this split."""
+    age_min = int(calibration.get("age_min", 0))
+    shipped, fitted = calibration["model_temperature"], calibration.get("fitted_temperature")
+    variants = [(f"as shipped (T={shipped:g})", shipped, "o")]
+    if fitted is not None:
+        variants.append((f"T={fitted:g} fitted here", fitted, "s"))
+    fig, axes = plt.subplots(1, len(THRESHOLDS), figsize=(5 * len(THRESHOLDS), 4.6))
+    for axis, threshold in zip(axes, THRESHOLDS, strict=True):
+        outcome = (true < threshold).astype(float)
+        axis.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8)
+        for label, temperature, marker in variants:
+            p = below(temper_probs(probs, temperature), age_min, threshold)
+            rows = reliability_bins(p, outcome, calibration["bins"])
+            x, y = [r["predicted"] for r in rows], [r["observed"] for r in rows]
+            sizes = [12 + 200 * r["n"] / len(p) for r in rows]
+            axis.plot(x, y, linewidth=1)
+            axis.scatter(x, y, s=sizes, marker=marker, label=f"{label}: ECE {ece(p, outcome, calibration['bins']):.3f}")
+        axis.set(title=f"P(age < {threshold})", xlabel="predicted probability", ylabel="observed share", xlim=(0, 1))
+        axis.set_ylim(0, 1)
+        axis.legend(fontsize=8, loc="upper left")
     return _save(fig, path)
 
 

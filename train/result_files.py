@@ -34,6 +34,11 @@ def write_bad_rows(path: Path, rows: list[BadRow]) -> None:
         writer.writerows([row.dataset, row.row, row.file_name, row.reason] for row in rows)
 
 
+def group_labels(samples: list[Sample]) -> dict[str, np.ndarray]:
+    """Gender and race labels per sample (-1 where a dataset has none)."""
+    return {attribute: _labels(samples, attribute) for attribute in ("gender", "race")}
+
+
 def group_metrics(samples: list[Sample], pred: np.ndarray) -> dict[str, dict]:
     true = np.array([s.age for s in samples])
     out = {}

@@ -26,7 +26,7 @@ from train.crops import CropCache
 from train.errors import TrainError
 from train.features import cached_trunk_outputs, trunk_key, trunk_outputs
 from train.metrics import age_metrics
-from train.model import AgeNet
+from train.model import AgeNet, Preprocess
 from train.result_files import write_run_report
 from train.splits import load_splits
 
@@ -42,6 +42,8 @@ def _device(name: str) -> torch.device:
 class Trainer:
     def __init__(self, cfg: TrainConfig, config_path: str | None, resume: bool) -> None:
         self.cfg, self.resume = cfg, resume
+        if cfg.crop_size is None:  # the backbone's own input size (recorded in config.yaml and the checkpoint)
+            cfg.crop_size = SPECS[cfg.backbone].input_size
         self.run_dir = Path(cfg.runs_dir) / cfg.name
         if (self.run_dir / "last.pt").exists() and not resume:
             raise TrainError(f"run {self.run_dir} exists: pass --resume to continue it or choose another --name")
@@ -78,14 +80,16 @@ class Trainer:
             self.cfg.cut,
             pretrained=True,
             dropout=self.cfg.dropout,
+            input_size=self.spec.size,
         ).to(self.device)
-        trunk = self.net.trunk.eval()
+        trunk, front = self.net.trunk.eval(), Preprocess.for_backbone(self.cfg.backbone)
+        cache_file = self._trunk_file()
         self.train.trunk, hit = cached_trunk_outputs(
-            trunk, self.train.crops, self.cfg.views, self.cfg.seed, self.device, "trunk train", self._trunk_file()
+            trunk, front, self.train.crops, self.cfg.views, self.cfg.seed, self.device, "trunk train", cache_file
         )
         self.trunk_cache = "hit" if hit else ("miss" if self.cfg.feature_cache else "off")
         for name, split in self.valid.items():
-            split.trunk = trunk_outputs(trunk, split.crops, 1, self.cfg.seed, self.device, f"trunk {name}")
+            split.trunk = trunk_outputs(trunk, front, split.crops, 1, self.cfg.seed, self.device, f"trunk {name}")
         self.train.crops = []  # the trunk outputs replace them; free the memory
         self._timed("features_s", start)
 

@@ -1,9 +1,9 @@
 """`agecam score SCENARIO --db RUN.db`: a replay's alerts and flags against the scenario's ground truth.
 
 Transactions are matched by the POS transaction id. Reported: recall of flags for minors sold alcohol
-without a passed ID check, the flag share among such sales to customers aged 18-24 and 25+, alert
-recall and latency (video seconds from the restricted scan), and how often the customer association
-picked the right person.
+without a passed ID check, the flag share among such sales to customers aged 18-24 and 25+ (and 25+ split
+into 25-29 and 30+), alert recall and latency (video seconds from the restricted scan), and how often the
+customer association picked the right person.
 """
 
 from __future__ import annotations
@@ -29,9 +29,13 @@ def _share(hits: int, total: int) -> float | None:
     return round(hits / total, 4) if total else None
 
 
+# Customers aged 25+ split further: false flags fall with age, and 25-29 is where Challenge 25 errs most.
+ADULT_BANDS = {"25_29": (25, 30), "30_plus": (30, 200)}
+
+
 def score(truth: list[dict], run: dict[str, dict]) -> dict:
     groups = {"minor": (0, 18), "young": (18, 25), "adult": (25, 200)}
-    sold = {name: [0, 0] for name in groups}  # sold without a passed check: [customers, flagged]
+    sold = {name: [0, 0] for name in [*groups, *ADULT_BANDS]}  # sold without a passed check: [customers, flagged]
     latencies, alerted_minors, minors_buying, associated, restricted = [], 0, 0, 0, 0
     no_face = 0
     for customer in truth:
@@ -39,9 +43,11 @@ def score(truth: list[dict], run: dict[str, dict]) -> dict:
         types = {alert["type"] for alert in found["alerts"]}
         no_face += "no_face" in types
         group = next(name for name, (low, high) in groups.items() if low <= customer["real_age"] < high)
+        bands = [name for name, (low, high) in ADULT_BANDS.items() if low <= customer["real_age"] < high]
         if customer["sold_without_check"]:
-            sold[group][0] += 1
-            sold[group][1] += bool(types & set(SALE_FLAGS))
+            for name in [group, *bands]:
+                sold[name][0] += 1
+                sold[name][1] += bool(types & set(SALE_FLAGS))
         if not customer["alcohol"]:
             continue
         restricted += 1
@@ -59,6 +65,7 @@ def score(truth: list[dict], run: dict[str, dict]) -> dict:
         "young_flag_share": _share(sold["young"][1], sold["young"][0]),
         "adults_sold_without_check": sold["adult"][0],
         "adult_false_flag_share": _share(sold["adult"][1], sold["adult"][0]),
+        **{key: value for band in ADULT_BANDS for key, value in _band(band, sold[band]).items()},
         "no_face_flags": no_face,
         "minors_buying_alcohol": minors_buying,
         "minor_alert_recall": _share(alerted_minors, minors_buying),
@@ -66,6 +73,13 @@ def score(truth: list[dict], run: dict[str, dict]) -> dict:
         "alert_latency_s": _latency(latencies),
         "association_accuracy": _share(associated, restricted),
     }
+
+
+def _band(band: str, counts: list[int]) -> dict[str, object]:
+    """adults_25_29_sold_without_check / adult_25_29_false_flag_share, and the same for 30_plus."""
+    customers, flagged = counts
+    share = _share(flagged, customers)
+    return {f"adults_{band}_sold_without_check": customers, f"adult_{band}_false_flag_share": share}
 
 
 def _right_person(track: tuple[float, float] | None, customer: dict) -> bool:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import onnxruntime as ort
 
 from edge.errors import ModelError
 from edge.vision.faces import CropSpec
 
-CONTRACT_VERSION = "1"
+# 1.1 added the optional agecam.age_temperature. A minor version only adds optional keys, so any 1.x model
+# runs here (a plain "1" model has no temperature: T = 1).
+CONTRACT_VERSION = "1.1"
+READABLE_VERSION = re.compile(r"1(\.\d+)?")
 KEY_PREFIX = "agecam."
 REQUIRED_KEYS = ("contract_version", "input_size", "crop_margin", "age_min", "age_max")
 INPUT_NAME = "face"
@@ -28,6 +34,7 @@ class ModelInfo:
     age_max: float
     outputs: tuple[str, ...]
     metadata: dict[str, str] = field(default_factory=dict)
+    age_temperature: float = 1.0  # calibrates age_probs: p^(1/T), renormalised (temper_probs)
 
     def describe(self) -> str:
         backbone = self.metadata.get("backbone", "unknown backbone")
@@ -76,10 +83,10 @@ def read_model_info(session: ort.InferenceSession, origin: str) -> ModelInfo:
     missing = [KEY_PREFIX + key for key in REQUIRED_KEYS if key not in metadata]
     if missing:
         raise ModelError(f"{origin}: not an agecam age model: metadata lacks {', '.join(missing)}")
-    if metadata["contract_version"] != CONTRACT_VERSION:
+    if not READABLE_VERSION.fullmatch(metadata["contract_version"]):
         raise ModelError(
             f"{origin}: model contract version {metadata['contract_version']!r} is not supported "
-            f"(this agecam reads version {CONTRACT_VERSION}): export the model again"
+            f"(this agecam reads version 1 and its minor versions, 1.x): export the model again"
         )
     size = _number(metadata, "input_size", origin)
     margin = _number(metadata, "crop_margin", origin)
@@ -90,7 +97,24 @@ def read_model_info(session: ort.InferenceSession, origin: str) -> ModelInfo:
         )
     _check_input(session, int(size), origin)
     outputs = _check_outputs(session, origin)
-    return ModelInfo(CropSpec(int(size), margin), age_min, age_max, outputs, metadata)
+    return ModelInfo(CropSpec(int(size), margin), age_min, age_max, outputs, metadata, _temperature(metadata, origin))
+
+
+def _temperature(metadata: dict[str, str], origin: str) -> float:
+    if "age_temperature" not in metadata:
+        return 1.0
+    value = _number(metadata, "age_temperature", origin)
+    if not (math.isfinite(value) and value > 0):
+        raise ModelError(f"{origin}: metadata {KEY_PREFIX}age_temperature={value} must be a positive number")
+    return value
+
+
+def temper_probs(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Apply a model's temperature to its age_probs rows: p^(1/T), renormalised (softmax(logits / T))."""
+    logp = np.log(np.maximum(np.asarray(probs, np.float64), 1e-30)) / temperature
+    logp -= logp.max(axis=1, keepdims=True)
+    tempered = np.exp(logp)
+    return tempered / tempered.sum(axis=1, keepdims=True)
 
 
 def metadata_props(size: int, margin: float, age_min: int, age_max: int, **extra: object) -> dict[str, str]:

@@ -52,6 +52,18 @@ def tiny_appa(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_utk(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """16 real UTKFace valid photos with their gender and race labels, in the labels.csv layout."""
+    folder = tmp_path_factory.mktemp("tiny-utk")
+    rows = _rows(assets, "utkface", "valid", 16)
+    (folder / "images").mkdir()
+    for row in rows:
+        shutil.copy(assets / "data" / "utkface" / "images" / row["file_name"], folder / "images")
+    write_labels(folder, rows, ["file_name", "real_age", "gender", "race", "split"])
+    return folder
+
+
+@pytest.fixture(scope="session")
 def utk_rows(assets: Path) -> list[dict[str, str]]:
     return _rows(assets, "utkface", "train", 12)
 

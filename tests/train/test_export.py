@@ -62,11 +62,28 @@ def test_fp32_export_carries_the_contract_metadata(exported, checkpoint):
     report = exported["fp32"]
     props = {p.key: p.value for p in onnx.load(report["out"]).metadata_props}
     data = load_checkpoint(checkpoint)
-    assert props["agecam.contract_version"] == "1" and props["agecam.input_size"] == "64"
+    assert props["agecam.contract_version"] == "1.1" and props["agecam.input_size"] == "64"
     assert props["agecam.backbone"] == "mobilenet_v2" and props["agecam.precision"] == "fp32"
     assert json.loads(props["agecam.valid_metrics"]) == json.loads(json.dumps(data["valid_metrics"]))
     assert len(props["agecam.checkpoint_sha256"]) == 64 and props["agecam.code_version"].startswith("0.")
     assert json.loads(props["agecam.training_data"])["datasets"] == ["tiny-appa0"]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8", "fp16"])
+def test_every_variant_carries_the_temperature_fitted_on_valid_crops(exported, precision):
+    fitted = exported["fp32"]["age_temperature"]
+    assert fitted["crops"] == 12 and fitted["nll_fitted"] <= fitted["nll"] + 1e-6  # the fit minimises this NLL
+    model = AgeModel(Path(exported[precision]["out"]), ["CPUExecutionProvider"])
+    assert model.info.age_temperature == fitted["value"] > 0
+    assert exported[precision]["age_temperature"] == fitted  # the same crops, the same deterministic fit
+
+
+def test_no_temperature_crops_writes_no_temperature(checkpoint, tiny_appa, tmp_path):
+    out = tmp_path / "m.onnx"
+    report = export_checkpoint(checkpoint, out, "fp32", [str(tiny_appa)], parity_crops=8, temperature_crops=0)
+    assert report["age_temperature"] is None
+    assert "agecam.age_temperature" not in {p.key for p in onnx.load(out).metadata_props}
+    assert AgeModel(out, ["CPUExecutionProvider"]).info.age_temperature == 1.0
 
 
 def test_fp32_matches_torch_within_five_hundredths_of_a_year(exported):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -70,8 +71,44 @@ def test_eval_json(run_cli, tiny_run: Path, tiny_appa: Path, capsys: pytest.Capt
     for key in ("mae", "mae_by_age_bin", "c25_minor_recall", "c25_teen_recall", "c25_false_alarm", "no_face"):
         assert key in report
     assert set(report["mae_by_age_bin"]) == {"0-12", "13-17", "18-24", "25-34", "35-44", "45-59", "60+"}
-    for name in ("mae_by_age.png", "pred_vs_true.png", "curves.png", "metrics.json", "predictions.csv"):
+    for name in ("mae_by_age.png", "pred_vs_true.png", "curves.png", "reliability.png", "metrics.json"):
         assert (out / name).is_file()
+    assert set(report["ci95"]) == {"mae", "c25_minor_recall", "c25_teen_recall", "c25_false_alarm"}
+    low, high = report["ci95"]["mae"]
+    assert low <= report["mae"] <= high and report["bootstrap"]["resamples"] == 1000
+    assert list(report["under25_by_age"]) == ["13", "14", "15", "16", "17"]
+    assert list(report["false_alarm_by_age"]) == ["25-29", "30-39", "40+"]
+    assert sum(entry["n"] for entry in report["false_alarm_by_age"].values()) == sum(a >= 25 for a in ages(tiny_appa))
+    within = report["within_years"]
+    assert within["2"]["n"] == 12 and within["2"]["value"] <= within["5"]["value"]
+    calibration = report["calibration"]  # the dist head's age_probs; T fitted because this is the valid split
+    assert calibration["model_temperature"] == 1.0 and calibration["fitted_temperature"] > 0
+    assert set(calibration["ece"]) == set(calibration["ece_cross_fitted"]) == {"p_under_25", "p_under_18"}
+    assert calibration["nll_fitted"] <= calibration["nll"] + 1e-6  # the fit minimises exactly this NLL
+
+
+def ages(folder: Path) -> list[float]:
+    with (folder / "labels.csv").open() as handle:
+        return [float(row["real_age"]) for row in csv.DictReader(handle) if row["split"] == "valid"]
+
+
+def test_eval_by_gender_and_race_and_readable_text(
+    run_cli, tiny_run: Path, tiny_utk: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """UTKFace's labels give MAE and the Challenge 25 rates per group; without --json, readable lines."""
+    out = tiny_run / "eval-utk"
+    argv = ["eval", "--model", str(tiny_run / "best.pt"), "--data", str(tiny_utk), "--out", str(out)]
+    assert run_cli([*argv, "--cache-dir", str(tiny_run.parent / "crops"), "--resamples", "200"]) == 0
+    text = capsys.readouterr().out
+    assert "Challenge 25 (95 % bootstrap intervals):" in text and "race" in text and f"report: {out}" in text
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["bootstrap"]["resamples"] == 200
+    for attribute in ("gender", "race"):
+        groups = report[f"by_{attribute}"]
+        assert sum(group["n"] for group in groups.values()) == report["n"] == 16
+        for group in groups.values():
+            assert group["mae"]["n"] == group["n"] and group["mae"]["ci95"][0] <= group["mae"]["value"]
+    assert {group["name"] for group in report["by_gender"].values()} <= {"male", "female"}
 
 
 def test_resume_continues_and_existing_run_is_refused(

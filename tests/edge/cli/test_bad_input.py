@@ -72,6 +72,11 @@ CONTRACT_BREAKS = {
     "size mismatch": (dict(metadata=metadata_props(64, 0.3, 0, 100)), "[N, 64, 64, 3]"),
     "missing output": (dict(outputs=("age", "sigma")), "no 'age_std' output"),
     "bad number": (dict(metadata={**metadata_props(32, 0.3, 0, 100), "agecam.crop_margin": "wide"}), "is not a number"),
+    "next major version": (
+        dict(metadata={**metadata_props(32, 0.3, 0, 100), "agecam.contract_version": "2.0"}),
+        "contract version '2.0'",
+    ),
+    "zero temperature": (dict(metadata=metadata_props(32, 0.3, 0, 100, age_temperature=0.0)), "age_temperature"),
 }
 
 

@@ -1,0 +1,56 @@
+"""The temperature an export writes (agecam.age_temperature, model contract 1.1): fitted on `valid` crops with
+the checkpoint's own torch model, by the NLL of each photo's true age year (train/calibration.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from train.assets import cache_root, detector_path
+from train.calibration import fit_temperature, nll
+from train.checkpoint import crop_spec
+from train.crops import FACE, CropCache
+from train.datasets import load_dataset
+
+
+def spread_valid_crops(data: dict, folders: list[str], limit: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Crops and true ages of `valid` photos spread evenly over each dataset's rows (an equal share from each):
+    labels files may be sorted by age, and a fit on their first rows would see a few ages only."""
+    cache = CropCache(cache_root(data.get("config", {}).get("cache_dir")), detector_path(None), crop_spec(data))
+    per_folder = -(-limit // len(folders))
+    crops, ages = [], []
+    for folder in folders:
+        dataset = load_dataset(folder)
+        samples = dataset.split("valid") or dataset.samples
+        for sample in samples[:: max(1, len(samples) // per_folder)][:per_folder]:
+            status, crop = cache.get(dataset.key, sample)
+            if status == FACE:
+                crops.append(crop)
+                ages.append(sample.age)
+    return crops, np.array(ages, dtype=np.float64)
+
+
+def torch_probs(model: torch.nn.Module, crops: list[np.ndarray]) -> np.ndarray:
+    with torch.no_grad():
+        return np.concatenate(
+            [model(torch.from_numpy(np.stack(crops[i : i + 32])))[2].numpy() for i in range(0, len(crops), 32)]
+        )
+
+
+def export_temperature(model: torch.nn.Module, data: dict, folders: list[Path | str], count: int) -> dict | None:
+    """{value, crops, nll, nll_fitted} for a distribution head (None for the L1 head or count 0)."""
+    if data["head"] != "dist" or count <= 0:
+        return None
+    crops, ages = spread_valid_crops(data, [str(folder) for folder in folders], count)
+    if len(crops) < 8:
+        return None
+    probs, age_min = torch_probs(model, crops), int(data["age_min"])
+    temperature = fit_temperature(probs, ages, age_min)
+    return {
+        "value": temperature,
+        "crops": len(crops),
+        "nll": round(nll(probs, ages, age_min), 4),
+        "nll_fitted": round(nll(probs, ages, age_min, temperature), 4),
+    }

@@ -1,0 +1,52 @@
+"""Contract versions: 1.1 adds the optional age_temperature; version 1 models still load, with T = 1."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from edge.errors import ModelError
+from edge.vision.model_contract import CONTRACT_VERSION, metadata_props, read_model_info, temper_probs
+
+from onnx_models import brightness_model
+
+
+def _info(metadata: dict[str, str]):
+    session = ort.InferenceSession(brightness_model(metadata=metadata).SerializeToString())
+    return read_model_info(session, "test.onnx")
+
+
+def test_a_version_1_model_without_a_temperature_reads_as_t_1() -> None:
+    old = {**metadata_props(32, 0.3, 0, 100), "agecam.contract_version": "1"}
+    assert _info(old).age_temperature == 1.0
+
+
+def test_the_written_version_is_1_1_and_carries_the_temperature() -> None:
+    props = metadata_props(32, 0.3, 0, 100, age_temperature=1.25)
+    assert props["agecam.contract_version"] == CONTRACT_VERSION == "1.1"
+    assert _info(props).age_temperature == 1.25
+
+
+@pytest.mark.parametrize(("version", "readable"), [("1.7", True), ("2", False), ("1.x", False), ("11", False)])
+def test_any_minor_version_of_1_is_read_and_nothing_else(version: str, readable: bool) -> None:
+    props = {**metadata_props(32, 0.3, 0, 100), "agecam.contract_version": version}
+    if readable:
+        assert _info(props).age_temperature == 1.0
+    else:
+        with pytest.raises(ModelError, match="contract version"):
+            _info(props)
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "warm"])
+def test_a_temperature_that_is_not_a_positive_number_is_refused(value: str) -> None:
+    with pytest.raises(ModelError, match="age_temperature"):
+        _info({**metadata_props(32, 0.3, 0, 100), "agecam.age_temperature": value})
+
+
+def test_tempering_sharpens_below_1_flattens_above_and_keeps_rows_normalised() -> None:
+    probs = np.array([[0.1, 0.2, 0.7], [0.3, 0.3, 0.4]])
+    sharp, flat = temper_probs(probs, 0.5), temper_probs(probs, 2.0)
+    assert np.allclose(sharp.sum(axis=1), 1) and np.allclose(flat.sum(axis=1), 1)
+    assert sharp[0, 2] > probs[0, 2] > flat[0, 2]
+    assert np.allclose(sharp[0], probs[0] ** 2 / (probs[0] ** 2).sum())
