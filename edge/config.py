@@ -140,6 +140,10 @@ Point = tuple[Fraction, Fraction]
 
 class PolicyConfig(Section):
     threshold: Annotated[float, Field(ge=1, le=100)] = 25
+    # estimate: the customer's estimate under the threshold; lower_bound: the interval's low end under it;
+    # risk: P(real age < threshold) >= `risk`. use_lower_bound: true is the older spelling of lower_bound.
+    mode: Literal["estimate", "lower_bound", "risk"] = "estimate"
+    risk: Annotated[float, Field(gt=0, lt=1)] = 0.5
     use_lower_bound: bool = False
     minor_age: Annotated[float, Field(ge=1, le=100)] = 18
     min_samples: Annotated[int, Field(ge=1)] = 1
@@ -149,6 +153,11 @@ class PolicyConfig(Section):
     transaction_max_s: Annotated[float, Field(ge=1, le=3600)] = 900.0
     # At most this many open transactions (one per till); beyond it the oldest is closed 'unresolved' (evicted).
     max_open_transactions: Annotated[int, Field(ge=1, le=100_000)] = 200
+
+    @property
+    def decision(self) -> str:
+        """The mode in force: `use_lower_bound: true` still means lower_bound where mode is left as is."""
+        return "lower_bound" if self.use_lower_bound and self.mode == "estimate" else self.mode
 
     @field_validator("zone")
     @classmethod

@@ -152,7 +152,11 @@ class ChallengePolicy:
             txn.association = self._associate(txn.first_restricted - self.settings.association_window_s, t)
             found = [self._snapshot(txn, t)] if txn.association else []  # saved, should the run be cut off
         customer = self._customer(txn)
-        if customer is None or not self._under(customer.estimate, self.settings.threshold):
+        if customer is None:  # too little evidence to decide is a reason to ask for ID, too
+            customer = self._uncertain(txn)
+            if customer is None:
+                return found
+        elif not self._under(customer.estimate, self.settings.threshold):
             return found
         txn.alerted = txn.check_required = True
         self.awaiting.pop(txn.till_id, None)
@@ -169,7 +173,8 @@ class ChallengePolicy:
             txn.association = self._stand_in(txn, t) or txn.association
             customer = self._customer(txn)
         if customer is None:
-            kind, severity = "no_face", "medium"
+            customer = self._uncertain(txn)
+            kind, severity = ("uncertain_no_check" if customer else "no_face"), "medium"
         elif not self._under(customer.estimate, self.settings.threshold):
             return []
         else:
@@ -209,7 +214,18 @@ class ChallengePolicy:
         return estimate is not None and estimate.samples >= self.settings.min_samples
 
     def _under(self, estimate: AgeEstimate, age: float) -> bool:
-        return (estimate.low if self.settings.use_lower_bound else estimate.age) < age
+        """Does the customer look under `age` (the threshold) for the policy's mode?"""
+        mode = self.settings.decision
+        if mode == "risk":
+            return estimate.probability_under(age) >= self.settings.risk
+        return (estimate.low if mode == "lower_bound" else estimate.age) < age
+
+    def _uncertain(self, txn: Transaction) -> Sighting | None:
+        """The associated customer when they were seen but with too few samples to decide (policy.min_samples)."""
+        if txn.association is None or txn.association.run_id is not None:
+            return None
+        sighting = self.tracks.get(txn.association.track_id)
+        return sighting if sighting and sighting.estimate and not self._usable(sighting) else None
 
     def _snapshot(self, txn: Transaction, t: float) -> Outcome:
         frozen = replace(txn, id_checks=list(txn.id_checks))

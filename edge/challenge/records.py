@@ -80,6 +80,7 @@ def alert_message(outcome: Outcome, row_id: int, origin: float) -> dict:
         "age_low": None if estimate is None else round(estimate.low, 1),
         "age_high": None if estimate is None else round(estimate.high, 1),
         "samples": None if estimate is None else estimate.samples,
+        "p_under": None if estimate is None or estimate.p_under is None else round(estimate.p_under, 3),
         "latency_s": None if outcome.latency_s is None else round(outcome.latency_s, 3),
         "status": txn.status,
         "reason": txn.resolution,

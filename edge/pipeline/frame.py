@@ -179,7 +179,7 @@ class Pipeline:
 
     def _customer(self, track: Track) -> CustomerAge:
         if track.track_id not in self.ages:
-            self.ages[track.track_id] = CustomerAge(self.config.customer)
+            self.ages[track.track_id] = CustomerAge(self.config.customer, self.config.policy.threshold)
         return self.ages[track.track_id]
 
     def _record(self, track: Track, ended: bool) -> CustomerRecord | None:

@@ -23,7 +23,17 @@ def build_summary(result: RunResult) -> dict:
         "customers": [
             {
                 key: row[key]
-                for key in ("track_id", "first_seen", "last_seen", "age", "age_low", "age_high", "samples", "age_group")
+                for key in (
+                    "track_id",
+                    "first_seen",
+                    "last_seen",
+                    "age",
+                    "age_low",
+                    "age_high",
+                    "p_under",
+                    "samples",
+                    "age_group",
+                )
             }
             for row in counted
         ],
@@ -53,7 +63,7 @@ def format_summary(summary: dict) -> str:
     for customer in summary["customers"]:
         lines.append(
             f"    #{customer['track_id']:<4} age {customer['age']:5.1f} "
-            f"[{customer['age_low']:.1f}-{customer['age_high']:.1f}] group {customer['age_group']:<6} "
+            f"[{customer['age_low']:.1f}-{customer['age_high']:.1f}]{_risk(customer)} group {customer['age_group']:<6} "
             f"{customer['samples']} samples, seen {customer['first_seen']} to {customer['last_seen']}"
         )
     lines.append("  customers per hour and age group:")
@@ -63,3 +73,9 @@ def format_summary(summary: dict) -> str:
     lines.append(f"  ms per frame: {stages}")
     lines.append(f"  event log: {summary['db']}")
     return "\n".join(lines)
+
+
+def _risk(customer: dict) -> str:
+    """P(real age < the policy threshold), where the log has it."""
+    value = customer.get("p_under")
+    return "" if value is None else f" P(under threshold) {value:.2f}"

@@ -86,7 +86,10 @@ def render_html(title: str, images: dict[str, str], events: list[dict], totals: 
         for name, data in images.items()
     )
     flags = [row for row in events if row["kind"] == "flag"]
-    head = ["at", "type", "severity", "till_id", "cashier_id", "pos_transaction_id", "age", "age_low", "age_high"]
+    head = [
+        "at", "type", "severity", "till_id", "cashier_id", "pos_transaction_id", "age", "age_low", "age_high",
+        "p_under",
+    ]  # fmt: skip
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(_cell(row[key]))}</td>" for key in head) + "</tr>" for row in flags
     )

@@ -9,7 +9,7 @@ import re
 
 EVENT_COLUMNS = [
     "kind", "at", "type", "severity", "till_id", "cashier_id", "transaction", "track_id",
-    "age", "age_low", "age_high", "samples", "age_group", "run_id",
+    "age", "age_low", "age_high", "p_under", "samples", "age_group", "run_id",
 ]  # fmt: skip
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs such a cell as a formula
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # terminal escapes and other control characters

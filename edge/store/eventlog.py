@@ -253,9 +253,10 @@ class EventLog:
             return
         self.db.execute(
             "INSERT INTO customers (run_id, track_id, first_seen, last_seen, age, age_low, age_high, samples,"
-            " age_group, counted, ended) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " p_under, age_group, counted, ended) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (run_id, track_id) DO UPDATE SET last_seen = excluded.last_seen, age = excluded.age,"
             " age_low = excluded.age_low, age_high = excluded.age_high, samples = excluded.samples,"
+            " p_under = excluded.p_under,"
             " age_group = excluded.age_group, counted = excluded.counted, ended = excluded.ended",
             (
                 run_id,
@@ -266,6 +267,7 @@ class EventLog:
                 estimate.low,
                 estimate.high,
                 estimate.samples,
+                estimate.p_under,
                 record.age_group,
                 int(record.counted),
                 int(record.ended),

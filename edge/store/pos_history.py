@@ -81,7 +81,7 @@ def _open_rows(db: sqlite3.Connection, run_id: int) -> list[OpenRow]:
     rows = db.execute(
         "SELECT t.id, t.run_id, t.number, t.till_id, t.cashier_id, t.pos_transaction_id, t.started_at,"
         " t.restricted_items, t.first_restricted_at, t.id_checks, t.id_check, t.check_required, t.association,"
-        " t.age, t.age_low, t.age_high, t.samples FROM transactions t"
+        " t.age, t.age_low, t.age_high, t.samples, t.p_under FROM transactions t"
         f" WHERE t.status = 'open' AND t.run_id IN ({EARLIER_LIVE_RUNS}) ORDER BY t.started_at, t.id",
         (run_id,),
     ).fetchall()
@@ -107,7 +107,7 @@ def _open_row(db: sqlite3.Connection, row: tuple) -> OpenRow:
         check_required=check_required,
         alerted=alerted is not None,
         association=association,
-        estimate=_track_estimate(db, association, run_id) or _estimate(row[13:17]),
+        estimate=_track_estimate(db, association, run_id) or _estimate(row[13:18]),
     )
 
 
@@ -116,7 +116,7 @@ def _track_estimate(db: sqlite3.Connection, association: dict | None, run_id: in
     if not association:
         return None
     row = db.execute(
-        "SELECT age, age_low, age_high, samples FROM customers WHERE run_id = ? AND track_id = ?",
+        "SELECT age, age_low, age_high, samples, p_under FROM customers WHERE run_id = ? AND track_id = ?",
         (association.get("run_id", run_id), association["track_id"]),
     ).fetchone()
     return _estimate(row) if row else None

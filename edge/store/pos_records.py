@@ -165,14 +165,15 @@ class PosStore:
         self.db.execute(
             "INSERT INTO transactions (run_id, number, till_id, started_at, pos_transaction_id, cashier_id, ended_at,"
             " status, restricted_items, id_check, check_required, track_id, age, age_low, age_high, samples,"
-            " association, resolution, first_restricted_at, id_checks)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " p_under, association, resolution, first_restricted_at, id_checks)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (run_id, number) DO UPDATE SET pos_transaction_id = excluded.pos_transaction_id,"
             " cashier_id = excluded.cashier_id, ended_at = excluded.ended_at, status = excluded.status,"
             " restricted_items = excluded.restricted_items, id_check = excluded.id_check,"
             " check_required = excluded.check_required, track_id = excluded.track_id,"
             " age = COALESCE(excluded.age, age), age_low = COALESCE(excluded.age_low, age_low),"
             " age_high = COALESCE(excluded.age_high, age_high), samples = COALESCE(excluded.samples, samples),"
+            " p_under = COALESCE(excluded.p_under, p_under),"
             " association = excluded.association, resolution = excluded.resolution,"
             " first_restricted_at = COALESCE(first_restricted_at, excluded.first_restricted_at),"
             " id_checks = excluded.id_checks",
@@ -186,8 +187,8 @@ class PosStore:
     def _insert_alert(self, alert: AlertRow, txn_id: int) -> int:
         cursor = self.db.execute(
             "INSERT INTO alerts (run_id, transaction_id, kind, type, severity, at, t, latency_s, till_id, cashier_id,"
-            " track_id, age, age_low, age_high, samples, association, evidence)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " track_id, age, age_low, age_high, samples, p_under, association, evidence)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 self.run_id,
                 txn_id,
@@ -210,5 +211,5 @@ class PosStore:
 
 def _estimate_values(estimate: AgeEstimate | None) -> tuple:
     if estimate is None:
-        return (None, None, None, None)
-    return (estimate.age, estimate.low, estimate.high, estimate.samples)
+        return (None, None, None, None, None)
+    return (estimate.age, estimate.low, estimate.high, estimate.samples, estimate.p_under)

@@ -13,12 +13,13 @@ from edge.store.check import check_schema
 
 CUSTOMERS_SQL = (
     "SELECT 'customer' AS kind, first_seen AS at, 'customer' AS type, NULL AS severity, NULL AS till_id,"
-    ' NULL AS cashier_id, NULL AS "transaction", track_id, age, age_low, age_high, samples, age_group, run_id'
+    ' NULL AS cashier_id, NULL AS "transaction", track_id, age, age_low, age_high, p_under, samples, age_group,'
+    " run_id"
     " FROM customers WHERE counted = 1"
 )
 ALERTS_SQL = (
     'SELECT a.kind, a.at, a.type, a.severity, a.till_id, a.cashier_id, t.pos_transaction_id AS "transaction",'
-    " a.track_id, a.age, a.age_low, a.age_high, a.samples, NULL AS age_group, a.run_id"
+    " a.track_id, a.age, a.age_low, a.age_high, a.p_under, a.samples, NULL AS age_group, a.run_id"
     " FROM alerts a JOIN transactions t ON t.id = a.transaction_id"
 )
 
@@ -89,6 +90,8 @@ def _rounded(row: dict) -> dict:
     for key in ("age", "age_low", "age_high"):
         if row[key] is not None:
             row[key] = round(row[key], 1)
+    if row["p_under"] is not None:
+        row["p_under"] = round(row["p_under"], 3)
     return row
 
 
@@ -125,7 +128,7 @@ def alerts(db: sqlite3.Connection, since: str | None, until: str | None) -> list
     """Alerts and flags in the period, in time order, with their transaction's POS id."""
     rows = db.execute(
         "SELECT a.at, a.kind, a.type, a.severity, a.till_id, a.cashier_id, t.pos_transaction_id, a.age,"
-        " a.age_low, a.age_high, a.samples FROM alerts a JOIN transactions t ON t.id = a.transaction_id"
+        " a.age_low, a.age_high, a.p_under, a.samples FROM alerts a JOIN transactions t ON t.id = a.transaction_id"
         " WHERE a.at >= ? AND a.at < ? ORDER BY a.at",
         (since or "", until or "9999"),
     )

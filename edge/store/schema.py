@@ -151,4 +151,6 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE runs ADD COLUMN pos_applied INTEGER",
     ],
 ]
+# 7: P(real age < the policy threshold) beside each estimate (policy.mode risk decides on it).
+MIGRATIONS.append([f"ALTER TABLE {table} ADD COLUMN p_under REAL" for table in ("customers", "transactions", "alerts")])
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -14,10 +14,25 @@ from edge.config import CustomerConfig
 
 @dataclass(frozen=True)
 class AgeEstimate:
+    """A customer's age: the weighted median, the interval, how many samples, and P(real age < the policy
+    threshold) from the samples' mixture (None where it was not computed: an estimate from an older log)."""
+
     age: float
     low: float
     high: float
     samples: int
+    p_under: float | None = None
+
+    def probability_under(self, age: float, coverage: float = 0.8) -> float:
+        """P(real age < age): `p_under` when it is for that age's threshold, else a normal read off the
+        interval (its central `coverage`), for estimates restored from the log."""
+        if self.p_under is not None:
+            return self.p_under
+        spread = max((self.high - self.low) / (2 * NORMAL_Z[coverage]), 0.5)
+        return 0.5 * (1 + math.erf((age - self.age) / (spread * math.sqrt(2))))
+
+
+NORMAL_Z = {0.8: 1.2816, 0.9: 1.6449, 0.95: 1.9600}  # central coverage -> z of its upper end
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -26,13 +41,17 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
 
 
+def mixture_cdf(x: float, means: np.ndarray, stds: np.ndarray, weights: np.ndarray) -> float:
+    """P(value < x) under the weighted mixture of normals."""
+    z = (x - means) / (stds * math.sqrt(2))
+    return float(np.dot(weights, [0.5 * (1 + math.erf(v)) for v in z])) / float(weights.sum())
+
+
 def mixture_quantile(q: float, means: np.ndarray, stds: np.ndarray, weights: np.ndarray) -> float:
     """The q-quantile of a weighted mixture of normals (each sample with its model uncertainty)."""
-    total = float(weights.sum())
 
     def cdf(x: float) -> float:
-        z = (x - means) / (stds * math.sqrt(2))
-        return float(np.dot(weights, [0.5 * (1 + math.erf(v)) for v in z])) / total
+        return mixture_cdf(x, means, stds, weights)
 
     low, high = float((means - 6 * stds).min()), float((means + 6 * stds).max())
     for _ in range(40):
@@ -42,10 +61,11 @@ def mixture_quantile(q: float, means: np.ndarray, stds: np.ndarray, weights: np.
 
 
 class CustomerAge:
-    """Collects (age, std, weight) samples for one track; see CustomerConfig for the knobs."""
+    """Collects (age, std, weight) samples for one track; see CustomerConfig for the knobs. `risk_age`:
+    the policy threshold, for P(real age < it) in each estimate."""
 
-    def __init__(self, config: CustomerConfig) -> None:
-        self.config = config
+    def __init__(self, config: CustomerConfig, risk_age: float | None = None) -> None:
+        self.config, self.risk_age = config, risk_age
         self.ages: list[float] = []
         self.stds: list[float] = []
         self.weights: list[float] = []
@@ -91,4 +111,5 @@ class CustomerAge:
             low=mixture_quantile(tail, ages, stds, weights),
             high=mixture_quantile(1 - tail, ages, stds, weights),
             samples=len(ages),
+            p_under=None if self.risk_age is None else mixture_cdf(self.risk_age, ages, stds, weights),
         )

@@ -39,6 +39,7 @@ class Till:
     def __init__(self, age: float | None, **settings) -> None:
         self.policy = ChallengePolicy(PolicyConfig(**settings), CATEGORIES)
         self.age = age
+        self.given: AgeEstimate | None = None  # an estimate to show instead of estimate(age)
         self.t = 0.0
         self.outcomes: list = []
 
@@ -46,7 +47,8 @@ class Till:
         while self.t < until - 1e-9:
             self.t = round(self.t + 0.1, 3)
             seen = faces if faces is not None else [ZoneFace(1, *CENTRE, 0.05)]
-            ages = estimates if estimates is not None else {1: estimate(self.age) if self.age else None}
+            own = self.given or (estimate(self.age) if self.age else None)
+            ages = estimates if estimates is not None else {1: own}
             self.outcomes += self.policy.observe(self.t, seen, ages)
 
     def send(self, pos_event: object) -> list[tuple[str, str, str | None]]:
@@ -123,7 +125,27 @@ def test_a_sale_after_a_failed_check_is_a_high_flag_and_a_voided_one_is_not_flag
 def test_no_usable_face_is_flagged_no_face():
     till = Till(age=None)
     assert till.sale() == [("flag", "no_face", "medium")]
-    assert Till(age=16, min_samples=10).sale() == [("flag", "no_face", "medium")]
+
+
+def test_a_customer_seen_with_too_few_samples_is_uncertain_asked_for_id_and_flagged_without_a_check():
+    uncertain = [("alert", "id_check_required", "info"), ("flag", "uncertain_no_check", "medium")]
+    assert Till(age=40, min_samples=10).sale() == uncertain, "too little evidence: even an adult look is asked"
+    assert Till(age=40, min_samples=5).sale() == [], "5 samples are enough evidence, and 40 needs no check"
+
+
+def test_risk_mode_decides_on_the_probability_of_being_under_the_threshold():
+    def sale(age: float, spread: float, risk: float) -> list:
+        till = Till(age=age, mode="risk", risk=risk)
+        till.given = AgeEstimate(age, age - spread, age + spread, 5)  # no p_under: read off the interval
+        return till.sale()
+
+    flagged = [("alert", "id_check_required", "info"), ("flag", "sold_without_id_check", "medium")]
+    assert sale(27, 2, 0.5) == [], "27 with a narrow interval: P(<25) is small"
+    assert sale(27, 8, 0.3) == flagged, "27 but the interval reaches far below 25: P(<25) is about 0.3"
+    assert sale(27, 8, 0.5) == []
+    till = Till(age=30, mode="risk", risk=0.2)
+    till.given = AgeEstimate(30, 28, 32, 5, p_under=0.25)  # the mixture's own probability wins
+    assert till.sale() == flagged
 
 
 def test_only_restricted_items_matter():

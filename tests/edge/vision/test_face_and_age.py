@@ -139,6 +139,18 @@ def test_customer_estimate_is_robust_and_stops_when_stable():
     assert 3 <= estimate.samples < CustomerConfig().max_samples
 
 
+def test_each_estimate_carries_the_probability_of_being_under_the_policy_threshold():
+    young, unsure = CustomerAge(CustomerConfig(), risk_age=25), CustomerAge(CustomerConfig(), risk_age=25)
+    for second in range(3):
+        young.add(20.0, 3.0, 0.9, now=second)
+        unsure.add(25.0 + (-4, 0, 4)[second], 3.0, 0.9, now=second)
+    assert young.estimate.p_under == pytest.approx(0.952, abs=0.01)  # one normal: Phi(5 / 3)
+    assert unsure.estimate.p_under == pytest.approx(0.5, abs=0.01), "symmetric samples around 25"
+    plain = CustomerAge(CustomerConfig())
+    plain.add(20.0, 3.0, 0.9, now=0)
+    assert plain.estimate.p_under is None, "no threshold given, no probability"
+
+
 def test_low_quality_samples_are_ignored_and_do_not_make_it_stable():
     config = CustomerConfig()
     customer = CustomerAge(config)
