@@ -1,5 +1,5 @@
 """The review tables: an event log of the previous schema upgrades in place, the audit tables refuse
-changes, outcomes follow the flag into `agecam events`, and a live run's heartbeat
+changes, outcomes follow the flag into `agecam events` and `agecam report`, and a live run's heartbeat
 reaches its row (till health)."""
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def test_outcomes_need_a_real_flag_and_a_known_outcome(review_db):
         log.close()
 
 
-def test_outcomes_show_in_events(agecam, default_run, review_db):
+def test_outcomes_show_in_events_and_the_report(agecam, default_run, review_db, tmp_path):
     _, config, _ = default_run
     flag_id = one_flag(review_db)
     log = EventLog(review_db)
@@ -117,6 +117,10 @@ def test_outcomes_show_in_events(agecam, default_run, review_db):
         log.close()
     rows = agecam("--config", config, "events", "--db", review_db, "--kind", "flag", "--format", "json").json()
     assert sorted(row["outcome"] for row in rows) == sorted(["confirmed_underage"] + ["open"] * (len(rows) - 1))
+    out = tmp_path / "report.html"
+    assert agecam("--config", config, "report", "--db", review_db, "--out", out).code == 0
+    page = out.read_text()
+    assert "<td>Confirmed underage</td><td>1</td>" in page and "Open (not reviewed)" in page
 
 
 def test_a_heartbeat_updates_the_runs_row(review_db):
