@@ -75,8 +75,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     from edge.review.app import create_app
 
-    app = create_app(config, path)
     sock = _listen(host, port)
+    app = create_app(config, path)
     log.info(
         "review app on http://%s:%d over %s (times in %s)", host, sock.getsockname()[1], path, config.review.timezone
     )

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -105,7 +106,8 @@ async def login(request: Request) -> Response:
         message = f"Too many failed logins: try again in {int(wait // 60) + 1} minutes."
         return login_form(request, message, 429, name)
     account = ctx.config.review.accounts.get(name)
-    if not verify_password(password, account.password_hash if account else None):
+    # scrypt takes tens of milliseconds: off the event loop, so other requests go on meanwhile.
+    if not await run_in_threadpool(verify_password, password, account.password_hash if account else None):
         ctx.throttle.failed(name, address)
         log.warning("failed login for %r from %s", name, address)
         return login_form(request, "Wrong name or password.", 401, name)

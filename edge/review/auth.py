@@ -93,10 +93,6 @@ class Sessions:
         with self.lock:
             self.live.pop(sid, None)
 
-    def end_all_of(self, user: str) -> None:
-        with self.lock:
-            self.live = {sid: s for sid, s in self.live.items() if s.user != user}
-
 
 class LoginThrottle:
     """Refuses logins for a name or from an address after `limit` failures within `window_s`."""
