@@ -52,7 +52,11 @@ class Listing:
 
 
 def _text(value: object) -> str:
-    return "—" if value is None else f"{value:.1f}" if isinstance(value, float) else str(value)
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 def flag_link(row: dict, key: str = "id") -> str | None:

@@ -62,7 +62,7 @@ def column_chart(
     for tick in range(0, ceiling + 1, step):
         y = top + plot_h * (1 - tick / ceiling)
         body.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>')
-        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{tick}</text>')
+        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{tick:,}</text>')
     slot = plot_w / len(bars)
     for index, bar in enumerate(bars):
         x = left + index * slot
@@ -149,7 +149,7 @@ def timeline(marks: list[Mark], *, title: str, width: int = 760) -> Markup:
 
 
 def _number(value: float) -> str:
-    return f"{value:g}" if value != int(value) else str(int(value))
+    return f"{value:,.1f}" if value != int(value) else f"{int(value):,}"
 
 
 def _clip(text: str, most: int) -> str:
