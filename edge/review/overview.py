@@ -7,12 +7,12 @@ import math
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from markupsafe import Markup
 
 from edge.review.inputs import Period
-from edge.review.present import SEVERITIES, name, parse
+from edge.review.present import SEVERITIES, name
 from edge.review.svg import COMPLIANT, CUSTOMERS, NEEDS_COACHING, SEVERITY, Bar, bar_list, column_chart
 from edge.review.tables import group_order
 from edge.store import flag_queries, review_queries
@@ -78,10 +78,7 @@ def _group_key(row: dict) -> int:
 def traffic_charts(period: Period, by_hour: list[tuple[str, int]]) -> dict[str, Markup]:
     """Customers per local hour of a single day; for longer periods per hour of day and per day (per
     month beyond three months). Every slot of the period is drawn, so hours without customers show."""
-    local = [(parse(hour).astimezone(period.zone), count) for hour, count in by_hour]
-    hours = Counter()
-    for moment, count in local:
-        hours[moment.hour] += count
+    hours, days = _local_counts(period, by_hour)
     empty = "No customers were counted in this period."
     hour_bars = [Bar(f"{hour:02d}", hours[hour], CUSTOMERS) for hour in range(24)]
     if period.days == 1:
@@ -92,24 +89,31 @@ def traffic_charts(period: Period, by_hour: list[tuple[str, int]]) -> dict[str, 
             hour_bars, title="Customers by hour of day, all days", unit="customers", empty=empty, label_every=2
         )
     }
-    monthly = period.days > 92
-    key = "%Y-%m" if monthly else "%Y-%m-%d"
-    slots = Counter()
-    for moment, count in local:
-        slots[moment.strftime(key)] += count
-    labels = _slots(period, monthly)
-    bars = [Bar(label[5:] if not monthly else label, slots[label], CUSTOMERS) for label in labels]
-    title = "Customers by month" if monthly else "Customers by day"
+    all_days = [period.first + timedelta(days=offset) for offset in range(period.days)]
+    if period.days > 92:
+        months = Counter()
+        for day, count in days.items():
+            months[f"{day:%Y-%m}"] += count
+        labels = sorted({f"{day:%Y-%m}" for day in all_days})
+        bars, title = [Bar(label, months[label], CUSTOMERS) for label in labels], "Customers by month"
+        if period.first.day != 1 or (period.last + timedelta(days=1)).day != 1:
+            title += " (the first or last month is only partly in the period)"
+    else:
+        bars, title = [Bar(f"{day:%m-%d}", days[day], CUSTOMERS) for day in all_days], "Customers by day"
     every = max(1, math.ceil(len(bars) / 16))
     charts[title] = column_chart(bars, title=title, unit="customers", empty=empty, label_every=every)
     return charts
 
 
-def _slots(period: Period, monthly: bool) -> list[str]:
-    days = [period.first + timedelta(days=offset) for offset in range(period.days)]
-    if not monthly:
-        return [day.isoformat() for day in days]
-    return sorted({day.strftime("%Y-%m") for day in days})
+def _local_counts(period: Period, by_hour: list[tuple[str, int]]) -> tuple[Counter, Counter]:
+    """Customers per local hour of day and per local date. A year has thousands of hours: no strftime."""
+    hours: Counter = Counter()
+    days: Counter = Counter()
+    for hour, count in by_hour:
+        moment = datetime.fromisoformat(hour[:13] + ":00+00:00").astimezone(period.zone)
+        hours[moment.hour] += count
+        days[moment.date()] += count
+    return hours, days
 
 
 def compliance_rows(rows: list[dict], threshold: float) -> list[dict]:
