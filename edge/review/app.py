@@ -72,11 +72,19 @@ def health(request: Request) -> Response:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site: never another host (an open redirect)."""
-    parts = urlsplit(target or "/")
-    if parts.scheme or parts.netloc or not (target or "/").startswith("/") or (target or "").startswith("//"):
+    """Only a path on this site, never another host (an open redirect): browsers read '//host' and
+    '/\\host' as another site."""
+    target = target or "/"
+    parts = urlsplit(target)
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+        or not target.isprintable()
+    ):
         return "/"
-    return target or "/"
+    return "/" if "\\" in target or " " in target else target
 
 
 def _login_token(ctx: Context, nonce: str) -> str:
@@ -101,17 +109,16 @@ async def login(request: Request) -> Response:
     address = request.client.host if request.client else "?"
     if not same_token(form.get("csrf"), _login_token(ctx, request.cookies.get(LOGIN_COOKIE, ""))):
         raise HTTPException(403, "The login form's security token is missing or stale: reload the page.")
-    if wait := ctx.throttle.wait_s(name, address):
+    if wait := ctx.throttle.begin(name, address):
         log.warning("login refused for %r from %s: too many failures", name, address)
         message = f"Too many failed logins: try again in {int(wait // 60) + 1} minutes."
         return login_form(request, message, 429, name)
     account = ctx.config.review.accounts.get(name)
     # scrypt takes tens of milliseconds: off the event loop, so other requests go on meanwhile.
     if not await run_in_threadpool(verify_password, password, account.password_hash if account else None):
-        ctx.throttle.failed(name, address)
         log.warning("failed login for %r from %s", name, address)
         return login_form(request, "Wrong name or password.", 401, name)
-    ctx.throttle.succeeded(name)
+    ctx.throttle.succeeded(name, address)
     cookie, _ = ctx.sessions.start(name, account.role)
     log.info("login: %s (%s) from %s", name, account.role, address)
     response = RedirectResponse(_safe_next(form.get("next")), status_code=303)

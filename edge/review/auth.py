@@ -108,28 +108,28 @@ class LoginThrottle:
             times.popleft()
         return times
 
-    def wait_s(self, user: str, address: str) -> float:
-        """Seconds until a login for this name from this address is allowed again (0: now)."""
+    def begin(self, user: str, address: str) -> float:
+        """Seconds to wait when this name or address is locked out; else 0, and the attempt counts as a
+        failure until `succeeded` (so parallel guesses cannot all slip in while passwords are checked)."""
         now = time.monotonic()
-        with self.lock:
-            waits = [
-                self.window_s - (now - times[-self.limit])
-                for key in (f"user:{user.lower()}", f"addr:{address}")
-                if len(times := self._recent(key, now)) >= self.limit
-            ]
-        return max(waits, default=0.0)
-
-    def failed(self, user: str, address: str) -> None:
-        now = time.monotonic()
+        keys = (f"user:{user.lower()}", f"addr:{address}")
         with self.lock:
             if len(self.failures) > MAX_KEYS:  # guessed names must not grow memory without bound
                 self.failures = {key: times for key, times in self.failures.items() if self._recent(key, now)}
-            for key in (f"user:{user.lower()}", f"addr:{address}"):
-                self._recent(key, now).append(now)
+            recent = [self._recent(key, now) for key in keys]
+            waits = [self.window_s - (now - times[-self.limit]) for times in recent if len(times) >= self.limit]
+            if waits:
+                return max(waits)
+            for times in recent:
+                times.append(now)
+        return 0.0
 
-    def succeeded(self, user: str) -> None:
+    def succeeded(self, user: str, address: str) -> None:
+        """The name's failures are forgotten; the address keeps its earlier ones."""
         with self.lock:
             self.failures.pop(f"user:{user.lower()}", None)
+            if times := self.failures.get(f"addr:{address}"):
+                times.pop()
 
 
 def same_token(sent: str | None, expected: str) -> bool:
