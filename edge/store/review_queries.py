@@ -49,7 +49,7 @@ def customers_by_hour(db: sqlite3.Connection, span: Span) -> list[tuple[str, int
         "SELECT hour, sum(customers) FROM hourly_stats WHERE hour >= ? AND hour < ? GROUP BY hour ORDER BY hour",
         span.hours(),
     )
-    return [(hour, int(count)) for hour, count in rows]
+    return rows.fetchall()
 
 
 def age_mix(db: sqlite3.Connection, span: Span) -> list[dict]:
