@@ -88,7 +88,7 @@ def compliance_listing(period: Period) -> Listing:
             Column("Cashier", lambda r: r["cashier"], drill),
             Column("ID checks required", lambda r: r["required"]),
             Column("ID checks done", lambda r: r["checked"]),
-            Column("Share done", lambda r: f"{100 * r['share']:.0f}%"),
+            Column("Share done", lambda r: f"{100 * r['share']:.1f}%"),  # 89.8% is under a 90% threshold
             Column("Needs coaching", lambda r: "yes" if r["coaching"] else "no", css="coaching"),
         ]
     )

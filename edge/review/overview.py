@@ -131,7 +131,7 @@ def compliance_chart(rows: list[dict], threshold: float) -> Markup:
             str(row["cashier"]),
             100 * row["share"],
             NEEDS_COACHING if row["coaching"] else COMPLIANT,
-            f"{100 * row['share']:.0f}% ({row['checked']} of {row['required']})",
+            f"{100 * row['share']:.1f}% ({row['checked']:,} of {row['required']:,})",
         )
         for row in rows
     ]
@@ -141,4 +141,6 @@ def compliance_chart(rows: list[dict], threshold: float) -> Markup:
         empty="No transaction needed an ID check in this period.",
         scale=100,
         marker=100 * threshold,
+        width=500,
+        value_width=170,
     )

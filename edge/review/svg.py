@@ -89,13 +89,14 @@ def bar_list(
     empty: str,
     scale: float | None = None,
     marker: float | None = None,
-    width: int = 520,
+    width: int = 460,
+    value_width: int = 116,
 ) -> Markup:
     """Horizontal bars, one labelled row each, on a shared scale (default the largest value). `marker`
     draws a dashed line at that value, e.g. the compliance threshold."""
     if not bars or (not any(bar.value for bar in bars) and marker is None):
         return empty_state(empty)
-    row, label_w, value_w = 24, 124, 116
+    row, label_w, value_w = 24, 124, value_width
     plot_w = width - label_w - value_w
     scale = scale or max(bar.value for bar in bars) or 1
     height = row * len(bars) + 6

@@ -293,7 +293,8 @@ def test_evidence_crops_are_for_reviewers_and_each_view_is_logged(app_client, re
 
 def test_evidence_outside_the_evidence_folder_is_never_served(app_client, review_db, tmp_path):
     flag_id = one_flag(review_db)
-    secret = tmp_path / "secret.jpg"
+    secret = tmp_path / "evidence" / "secret.jpg"  # an 'evidence' folder, but not this log's
+    secret.parent.mkdir()
     secret.write_bytes(b"private")
     with sqlite3.connect(review_db) as connection:
         connection.execute("UPDATE alerts SET evidence = ? WHERE id = ?", (str(secret), flag_id))

@@ -74,8 +74,8 @@ def test_report_keeps_empty_hours_on_an_integer_axis(agecam, default_run, tmp_pa
 def test_report_colours_compliance_by_the_threshold_and_severity_by_severity(agecam, default_run, tmp_path):
     page = _report(agecam, default_run, tmp_path, compliance_threshold=0.4)
     compliance = _chart(page, "ID-check compliance per cashier")
-    bars = re.findall(r'fill="([^"]+)"><title>([^:]+): (\d+)%', compliance)
-    assert bars and all(colour == (COMPLIANT if int(share) >= 40 else NEEDS_COACHING) for colour, _, share in bars)
+    bars = re.findall(r'fill="([^"]+)"><title>([^:]+): ([\d.]+)%', compliance)
+    assert bars and all(colour == (COMPLIANT if float(share) >= 40 else NEEDS_COACHING) for colour, _, share in bars)
     assert "Marked for coaching below 40%" in page
     severities = set(re.findall(r'<rect [^>]*fill="([^"]+)"', _chart(page, "Flags by severity")))
     assert severities and severities <= set(SEVERITY.values())
