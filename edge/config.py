@@ -9,7 +9,9 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import os
+import re
 import reprlib
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -192,6 +194,57 @@ class EvidenceConfig(Section):
     retention_days: Annotated[float, Field(gt=0, le=3650)] = 7
 
 
+PASSWORD_HASH = re.compile(r"scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+")
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+
+
+class ReviewAccount(Section):
+    role: Literal["viewer", "reviewer"]
+    password_hash: str
+
+    @field_validator("password_hash")
+    @classmethod
+    def _scrypt(cls, value: str) -> str:
+        if not PASSWORD_HASH.fullmatch(value):
+            raise ValueError("not a password hash: make one with `agecam serve --hash-password`")
+        return value
+
+
+class ReviewConfig(Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8780
+    tls: Literal["reverse_proxy"] | None = None
+    timezone: str = "UTC"
+    accounts: dict[str, ReviewAccount] = Field(default_factory=dict)
+    compliance_threshold: Fraction = 0.9
+    session_minutes: Annotated[int, Field(ge=1, le=1440)] = 480
+    max_failed_logins: Annotated[int, Field(ge=1, le=100)] = 5
+    lockout_minutes: Positive = 15
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a time zone: give an IANA name such as Europe/London") from None
+        return value
+
+    @field_validator("accounts")
+    @classmethod
+    def _names(cls, value: dict[str, ReviewAccount]) -> dict[str, ReviewAccount]:
+        for name in value:
+            if not ACCOUNT_NAME.fullmatch(name):
+                raise ValueError(f"account name {name!r}: use 1-64 letters, digits, '.', '_', '@' or '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_off_loopback(self) -> ReviewConfig:
+        if not is_loopback(self.host) and self.tls is None:
+            raise ValueError(f"host {self.host} is not loopback: set tls: reverse_proxy and serve it behind one")
+        return self
+
+
 class StateConfig(Section):
     dir: str | None = None
 
@@ -211,6 +264,7 @@ class Config(Section):
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 

@@ -15,9 +15,9 @@ log = logging.getLogger("agecam")
 
 
 def _edge_commands() -> list:
-    from edge.cli import ops, review, run, scenario
+    from edge.cli import ops, review, run, scenario, serve
 
-    return [run.register, ops.register, review.register, scenario.register]
+    return [run.register, ops.register, review.register, serve.register, scenario.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

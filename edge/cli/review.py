@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from edge.cli.common import add_period, db_path, load, period
 from edge.errors import ConfigError, StateError
+from edge.review.inputs import exact_period
 from edge.review.report import build_report
 from edge.review.tables import EVENT_COLUMNS, pivot, render, table
-from edge.store.queries import EventFilter, alerts, compliance, open_log, query_events, query_stats
+from edge.review.templating import environment
+from edge.store.eventlog import iso
+from edge.store.queries import EventFilter, open_log, query_events, query_stats
+from edge.store.review_queries import extent
 
 
 def _events(args: argparse.Namespace) -> int:
@@ -45,13 +52,15 @@ def _stats(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     config = load(args)
     since, until = period(args)
+    zone = ZoneInfo(config.review.timezone)
     db = open_log(db_path(args, config))
     try:
-        stats = query_stats(db, "hour", since, until)
-        events, cashiers = alerts(db, since, until), compliance(db, since, until)
+        # Without --since/--until: from the first run up to now, or the latest record if later.
+        now, (first, last) = iso(time.time()), extent(db)
+        span = exact_period(since or first or now, until or max(now, _after(last or now)), zone)
+        page = build_report(db, environment(zone), span, config.review.compliance_threshold)
     finally:
         db.close()
-    page = build_report(stats, events, cashiers)
     out = Path(args.out)
     try:
         out.write_text(page, encoding="utf-8")
@@ -59,6 +68,11 @@ def _report(args: argparse.Namespace) -> int:
         raise StateError(f"cannot write {out} ({error.strerror}): check the folder") from None
     print(f"wrote {out} ({len(page) // 1024} KiB)")
     return 0
+
+
+def _after(text: str) -> str:
+    """One millisecond later: an exclusive end that keeps the record at `text`."""
+    return iso(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() + 0.001)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from edge.errors import StateError
 from edge.pipeline.frame import FrameResult, Pipeline
 from edge.pipeline.sd_notify import SystemdNotifier
 from edge.store.eventlog import DB_NAME, EventLog
+from edge.store.review_records import record_heartbeat
 from edge.vision.age_model import load_age_model
 from edge.vision.detector import load_detector
 from edge.vision.source import FrameGrabber, SourceSpec
@@ -160,7 +162,7 @@ def run_source(
             hooks.start(event_log, run_id, origin)
         grabber.start()
         notifier.ready(f"running: {spec} on {model.provider}")
-        status = _loop(pipeline, grabber, stop, Heartbeat(notifier, on_status), hooks)
+        status = _loop(pipeline, grabber, stop, Heartbeat(notifier, _with_health(event_log, run_id, on_status)), hooks)
         if grabber.error is not None:  # a non-zero exit, so that systemd's Restart=on-failure restarts the run
             status = "failed"
             raise grabber.error
@@ -196,6 +198,20 @@ def _logged(event_log: EventLog, run_id: int) -> tuple[list[dict], list[dict]]:
     if event_log.health.gone:
         return [], []
     return event_log.customers(run_id), event_log.hourly_stats(run_id)
+
+
+def _with_health(event_log: EventLog, run_id: int, on_status: Callable[[dict], None] | None) -> Callable[[dict], None]:
+    """Each status also goes into the run's row, so the review app's till health sees a live till."""
+
+    def report(status: dict) -> None:
+        try:
+            record_heartbeat(event_log, run_id, status)
+        except sqlite3.Error as error:  # a busy or full disk must not stop the till
+            log.warning("run %d: heartbeat not saved: %s", run_id, error)
+        if on_status:
+            on_status(status)
+
+    return report
 
 
 def _snapshot(

@@ -1,119 +1,67 @@
-"""`agecam report --out report.html`: one self-contained HTML file (plots embedded as base64 PNG) with
-the age-group mix, hourly traffic, the flags timeline and ID-check compliance per cashier.
-
-matplotlib is imported only here, inside the command, so the frame loop never pays for it.
-"""
+"""`agecam report --out report.html`: one self-contained HTML file to send by e-mail, with the same
+overview, charts (inline SVG) and names as the review app: the period, generation time, tills and time
+zone; totals; flags by severity and outcome; the age mix; traffic with empty hours kept; ID-check
+compliance coloured by the threshold; the restricted sales and the flags, with readable columns."""
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-from datetime import datetime
+import sqlite3
+from datetime import UTC, datetime
+from importlib.resources import files
 
-from edge.review.tables import group_order
+from jinja2 import Environment
 
-SEVERITY_COLOURS = {"info": "#4c78a8", "medium": "#f58518", "high": "#e45756"}
+from edge.review import overview
+from edge.review.inputs import Period
+from edge.review.listing import Column, Listing, compliance_listing, flags_listing
+from edge.review.present import TYPES, age_text, id_check_text, local_time, name, yes_no
+from edge.store import flag_queries, review_queries
 
-
-def _png(figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
-def _when(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+MAX_ROWS = 1000  # per list: a longer period says how many more there are
 
 
-def plots(stats: list[dict], events: list[dict], cashiers: list[dict]) -> dict[str, str]:
-    import logging
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    # Labels are data (cashier ids, types): never let "$...$" in them be parsed as mathtext.
-    matplotlib.rcParams["text.parse_math"] = False
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its INFO notes are noise for this command
-    from matplotlib import pyplot
-
-    groups = sorted({row["age_group"] for row in stats}, key=group_order)
-    hours = sorted({row["period"] for row in stats})
-    counts = {(row["period"], row["age_group"]): row["customers"] for row in stats}
-    images = {}
-
-    figure, axis = pyplot.subplots(figsize=(6, 3.2))
-    axis.bar(groups, [sum(counts.get((h, g), 0) for h in hours) for g in groups], color="#4c78a8")
-    axis.set(title="Age-group mix", xlabel="estimated age group", ylabel="customers")
-    images["Age-group mix"] = _png(figure)
-
-    figure, axis = pyplot.subplots(figsize=(8, 3.2))
-    bottom = [0] * len(hours)
-    for group in groups:
-        values = [counts.get((hour, group), 0) for hour in hours]
-        axis.bar([hour[5:16].replace("T", " ") for hour in hours], values, bottom=bottom, label=group)
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    axis.set(title="Hourly traffic (UTC)", ylabel="customers")
-    axis.legend(fontsize=7, ncol=4)
-    axis.tick_params(axis="x", labelrotation=45, labelsize=7)
-    images["Hourly traffic"] = _png(figure)
-
-    figure, axis = pyplot.subplots(figsize=(8, 3.2))
-    types = sorted({row["type"] for row in events}) or ["(none)"]
-    for row in events:
-        axis.scatter(_when(row["at"]), types.index(row["type"]), color=SEVERITY_COLOURS.get(row["severity"], "grey"))
-    axis.set_yticks(range(len(types)), types, fontsize=8)
-    axis.set(title="Alerts and flags over time (UTC); colour = severity (blue info, orange medium, red high)")
-    axis.tick_params(axis="x", labelrotation=30, labelsize=7)
-    images["Flags timeline"] = _png(figure)
-
-    figure, axis = pyplot.subplots(figsize=(6, 3.2))
-    names = [row["cashier"] for row in cashiers]
-    shares = [100 * row["checked"] / row["required"] for row in cashiers]
-    bars = axis.bar(names, shares, color="#54a24b")
-    for bar, row in zip(bars, cashiers, strict=True):
-        axis.annotate(f"{row['checked']}/{row['required']}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                      ha="center", va="bottom", fontsize=8)  # fmt: skip
-    axis.set(title="ID-check compliance per cashier", ylabel="% of required checks done", ylim=(0, 110))
-    images["ID-check compliance"] = _png(figure)
-    pyplot.close("all")
-    return images
-
-
-def render_html(title: str, images: dict[str, str], events: list[dict], totals: dict[str, int]) -> str:
-    figures = "".join(
-        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{data}"></figure>'
-        for name, data in images.items()
+def sales_listing(period: Period) -> Listing:
+    return Listing(
+        [
+            Column("Time", lambda r: local_time(r["started_at"], period.zone)),
+            Column("Till", lambda r: r["till_id"]),
+            Column("Cashier", lambda r: r["cashier_id"]),
+            Column("Transaction", lambda r: r["pos_transaction_id"]),
+            Column("Restricted items", lambda r: r["restricted_items"]),
+            Column("ID check required", lambda r: yes_no(r["check_required"])),
+            Column("ID check", lambda r: id_check_text(r["id_check"])),
+            Column("Age estimate (interval)", age_text),
+            Column("Flag", lambda r: name(TYPES, r["flag_type"]) if r["flag_type"] else "—"),
+        ]
     )
-    flags = [row for row in events if row["kind"] == "flag"]
-    head = [
-        "at", "type", "severity", "till_id", "cashier_id", "pos_transaction_id", "age", "age_low", "age_high",
-        "p_under",
-    ]  # fmt: skip
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(row[key]))}</td>" for key in head) + "</tr>" for row in flags
+
+
+def build_report(
+    db: sqlite3.Connection, env: Environment, period: Period, threshold: float, now: datetime | None = None
+) -> str:
+    """The whole page for the period, from the event log through the store's review queries."""
+    span = period.span()
+    summary = overview.build(db, period)
+    cashiers = overview.compliance_rows(review_queries.compliance(db, span), threshold)
+    sales, sales_total = review_queries.restricted_sales(db, span, MAX_ROWS)
+    newest = flag_queries.flags(db, flag_queries.FlagFilter(span, limit=MAX_ROWS))
+    flag_list = Listing([column for column in flags_listing(period.zone).columns if column.header != "Flag"])
+    cashier_list = compliance_listing(period).without_links()
+    return env.get_template("emailed_report.html").render(
+        period=period,
+        zone=str(period.zone),
+        generated=(now or datetime.now(UTC)).astimezone(period.zone).strftime("%Y-%m-%d %H:%M"),
+        tills=review_queries.tills_in(db, span),
+        o=summary,
+        threshold=threshold,
+        compliance_chart=overview.compliance_chart(cashiers, threshold),
+        cashiers_header=cashier_list.header,
+        cashiers=cashier_list.cells(cashiers),
+        sales_header=sales_listing(period).header,
+        sales=sales_listing(period).cells(sales),
+        sales_total=sales_total,
+        flags_header=flag_list.header,
+        flags=flag_list.cells(newest[::-1]),
+        flags_total=summary.flags,
+        css=files("edge.review").joinpath("static", "app.css").read_text(encoding="utf-8"),
     )
-    summary = " · ".join(f"{html.escape(key)}: <b>{value}</b>" for key, value in totals.items())
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:1.5em;color:#222}} figure{{display:inline-block;margin:.5em}}
-table{{border-collapse:collapse;font-size:.85em}} td,th{{border:1px solid #ccc;padding:.2em .5em}}</style></head>
-<body><h1>{html.escape(title)}</h1><p>{summary}</p>{figures}
-<h2>Flags ({len(flags)})</h2><table><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr>{body}</table>
-<p><small>No face images are included. Ages are camera estimates, not verified ages.</small></p></body></html>
-"""
-
-
-def _cell(value: object) -> str:
-    return "" if value is None else f"{value:.1f}" if isinstance(value, float) else str(value)
-
-
-def build_report(stats: list[dict], events: list[dict], cashiers: list[dict]) -> str:
-    """The whole page from the period's hourly stats, alerts and flags, and per-cashier compliance."""
-    totals = {
-        "customers": sum(row["customers"] for row in stats),
-        "alerts": sum(row["kind"] == "alert" for row in events),
-        "flags": sum(row["kind"] == "flag" for row in events),
-        "high-severity flags": sum(row["kind"] == "flag" and row["severity"] == "high" for row in events),
-    }
-    return render_html("agecam report", plots(stats, events, cashiers), events, totals)

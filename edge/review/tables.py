@@ -9,7 +9,7 @@ import re
 
 EVENT_COLUMNS = [
     "kind", "at", "type", "severity", "till_id", "cashier_id", "transaction", "track_id",
-    "age", "age_low", "age_high", "p_under", "samples", "age_group", "run_id",
+    "age", "age_low", "age_high", "p_under", "samples", "age_group", "run_id", "outcome",
 ]  # fmt: skip
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs such a cell as a formula
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # terminal escapes and other control characters
@@ -37,6 +37,15 @@ def render(rows: list[dict], columns: list[str], fmt: str) -> str:
         writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
         return buffer.getvalue().rstrip("\n")
     return table(rows, columns)
+
+
+def csv_text(header: list[str], rows: list[list[object]]) -> str:
+    """Rows as CSV with a header line, every text cell spreadsheet-safe (the review app's downloads)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([spreadsheet_safe(cell) for cell in header])
+    writer.writerows([spreadsheet_safe(cell) for cell in row] for row in rows)
+    return buffer.getvalue()
 
 
 def table(rows: list[dict], columns: list[str]) -> str:

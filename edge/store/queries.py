@@ -10,16 +10,18 @@ from pathlib import Path
 
 from edge.errors import StateError
 from edge.store.check import check_schema
+from edge.store.flag_queries import outcome_sql
 
 CUSTOMERS_SQL = (
     "SELECT 'customer' AS kind, first_seen AS at, 'customer' AS type, NULL AS severity, NULL AS till_id,"
     ' NULL AS cashier_id, NULL AS "transaction", track_id, age, age_low, age_high, p_under, samples, age_group,'
-    " run_id"
-    " FROM customers WHERE counted = 1"
+    " run_id, NULL AS outcome FROM customers WHERE counted = 1"
 )
+# {outcome}: edge.store.flag_queries.outcome_sql, the flag's current review outcome.
 ALERTS_SQL = (
     'SELECT a.kind, a.at, a.type, a.severity, a.till_id, a.cashier_id, t.pos_transaction_id AS "transaction",'
-    " a.track_id, a.age, a.age_low, a.age_high, a.p_under, a.samples, NULL AS age_group, a.run_id"
+    " a.track_id, a.age, a.age_low, a.age_high, a.p_under, a.samples, NULL AS age_group, a.run_id,"
+    " CASE WHEN a.kind = 'flag' THEN {outcome} END AS outcome"
     " FROM alerts a JOIN transactions t ON t.id = a.transaction_id"
 )
 
@@ -63,7 +65,7 @@ def query_events(db: sqlite3.Connection, filters: EventFilter) -> list[dict]:
     if filters.kind in (None, "customer") and not (filters.till or filters.cashier or filters.types):
         parts.append(CUSTOMERS_SQL)
     if filters.kind != "customer":
-        parts.append(ALERTS_SQL)
+        parts.append(ALERTS_SQL.format(outcome=outcome_sql(db)))
     if not parts:
         return []
     sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}) WHERE 1 = 1"
@@ -125,10 +127,11 @@ def compliance(db: sqlite3.Connection, since: str | None, until: str | None) -> 
 
 
 def alerts(db: sqlite3.Connection, since: str | None, until: str | None) -> list[dict]:
-    """Alerts and flags in the period, in time order, with their transaction's POS id."""
+    """Alerts and flags in the period, in time order, with their transaction's POS id and current outcome."""
     rows = db.execute(
         "SELECT a.at, a.kind, a.type, a.severity, a.till_id, a.cashier_id, t.pos_transaction_id, a.age,"
-        " a.age_low, a.age_high, a.p_under, a.samples FROM alerts a JOIN transactions t ON t.id = a.transaction_id"
+        f" a.age_low, a.age_high, a.p_under, a.samples, {outcome_sql(db)} AS outcome"
+        " FROM alerts a JOIN transactions t ON t.id = a.transaction_id"
         " WHERE a.at >= ? AND a.at < ? ORDER BY a.at",
         (since or "", until or "9999"),
     )

@@ -150,7 +150,52 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE runs ADD COLUMN pos TEXT CHECK (pos IN ('live', 'script'))",
         "ALTER TABLE runs ADD COLUMN pos_applied INTEGER",
     ],
+    # 7: P(real age < the policy threshold) beside each estimate (policy.mode risk decides on it).
+    [f"ALTER TABLE {table} ADD COLUMN p_under REAL" for table in ("customers", "transactions", "alerts")],
+    # 8: the review app. Reviewers' outcomes of flags and views of evidence crops are append-only audit
+    # tables (triggers refuse UPDATE and DELETE); a live run's heartbeat (till health); indexes that keep
+    # a year of one till's pages fast (benchmarks/review_year.py).
+    [
+        """CREATE TABLE flag_reviews (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id),
+            at TEXT NOT NULL,
+            reviewer TEXT NOT NULL,
+            from_outcome TEXT,
+            to_outcome TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT '')""",
+        "CREATE INDEX flag_reviews_by_alert ON flag_reviews (alert_id, id)",
+        "CREATE INDEX flag_reviews_by_time ON flag_reviews (at)",
+        """CREATE TABLE evidence_views (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id),
+            at TEXT NOT NULL,
+            viewer TEXT NOT NULL)""",
+        "CREATE INDEX evidence_views_by_alert ON evidence_views (alert_id, id)",
+        "CREATE INDEX evidence_views_by_time ON evidence_views (at)",
+        "CREATE TRIGGER flag_reviews_no_update BEFORE UPDATE ON flag_reviews"
+        " BEGIN SELECT RAISE(ABORT, 'flag_reviews is append-only'); END",
+        "CREATE TRIGGER flag_reviews_no_delete BEFORE DELETE ON flag_reviews"
+        " BEGIN SELECT RAISE(ABORT, 'flag_reviews is append-only'); END",
+        "CREATE TRIGGER evidence_views_no_update BEFORE UPDATE ON evidence_views"
+        " BEGIN SELECT RAISE(ABORT, 'evidence_views is append-only'); END",
+        "CREATE TRIGGER evidence_views_no_delete BEFORE DELETE ON evidence_views"
+        " BEGIN SELECT RAISE(ABORT, 'evidence_views is append-only'); END",
+        "ALTER TABLE runs ADD COLUMN last_seen TEXT",
+        "ALTER TABLE runs ADD COLUMN source_state TEXT",
+        "ALTER TABLE runs ADD COLUMN fps REAL",
+        # Covering: a year's traffic and age mix are read from the index alone.
+        "CREATE INDEX hourly_stats_by_hour ON hourly_stats (hour, age_group, customers, age_sum)",
+        # Restricted sales are a few percent of transactions: a small covering index for the overview,
+        # compliance and the report, so a year's totals never read every transaction.
+        """CREATE INDEX transactions_restricted ON transactions
+            (started_at, cashier_id, status, check_required, id_check, till_id, restricted_items)
+            WHERE restricted_items > 0""",
+        """CREATE INDEX transactions_restricted_by_cashier ON transactions
+            (cashier_id, started_at, status, check_required, id_check, restricted_items) WHERE restricted_items > 0""",
+        "CREATE INDEX transactions_by_cashier ON transactions (cashier_id, started_at)",
+        "CREATE INDEX IF NOT EXISTS alerts_by_transaction ON alerts (transaction_id)",
+        "CREATE INDEX pos_events_by_till ON pos_events (run_id, till_id, at)",
+    ],
 ]
-# 7: P(real age < the policy threshold) beside each estimate (policy.mode risk decides on it).
-MIGRATIONS.append([f"ALTER TABLE {table} ADD COLUMN p_under REAL" for table in ("customers", "transactions", "alerts")])
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,5 +1,5 @@
 """Values that came from a POS (cashier ids, till ids) are data: they never become spreadsheet formulas,
-terminal escape sequences or matplotlib mathtext in what agecam writes for people."""
+terminal escape sequences or markup in what agecam writes for people."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import io
 import shutil
 import sqlite3
 from pathlib import Path
+
+from review_app import log_in, scenario_day
 
 MATHTEXT = "$\\foo$"  # matplotlib's mathtext parser fails on it
 FORMULA = '=HYPERLINK("http://x","y")'
@@ -48,3 +50,20 @@ def test_report_renders_a_cashier_named_like_mathtext(agecam, default_run, tmp_p
     result = agecam("--config", config, "report", "--db", db, "--out", out)
     assert result.code == 0, result.err
     assert html.escape(MATHTEXT) in out.read_text()
+
+
+MARKUP = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+
+
+def test_markup_in_pos_values_is_shown_as_text_in_the_report_and_the_app(agecam, default_run, tmp_path, app_client):
+    config, db = _log_with_cashier(default_run, tmp_path, MARKUP)
+    out = tmp_path / "report.html"
+    assert agecam("--config", config, "report", "--db", db, "--out", out).code == 0
+    client = app_client()
+    client.app.state.context.db_path = db  # the app over the hostile copy
+    log_in(client, "vic")
+    period = f"from={scenario_day(db)}&to={scenario_day(db)}"
+    pages = [out.read_text(), client.get(f"/flags?{period}").text, client.get(f"/compliance?{period}").text]
+    for index, page in enumerate(pages):
+        assert "<script>alert" not in page and "<img src=x" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page, index

@@ -1,12 +1,10 @@
-"""agecam events, stats and report on the replayed scenario's event log."""
+"""agecam events and stats on the replayed scenario's event log (the report: test_report.py)."""
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
-import re
 import sqlite3
 
 import pytest
@@ -63,20 +61,6 @@ def test_stats_by_hour_and_day_count_every_customer(agecam, default_run):
         assert all(len(row["period"]) == (17 if by == "hour" else 10) for row in rows)
     table = agecam("--config", config, "stats", "--db", db).out.splitlines()
     assert table[0].split()[0] == "period" and table[0].split()[-1] == "total"
-
-
-def test_report_is_one_self_contained_html_file_with_four_plots(agecam, default_run, tmp_path):
-    _, config, db = default_run
-    out = tmp_path / "report.html"
-    assert agecam("--config", config, "report", "--db", db, "--out", out).code == 0
-    page = out.read_text()
-    images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', page)
-    assert [name for name, _ in images] == ["Age-group mix", "Hourly traffic", "Flags timeline", "ID-check compliance"]
-    assert all(base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n" for _, data in images)
-    assert not re.search(r'(src|href)="(https?:|//|file:)', page), "nothing is loaded from elsewhere"
-    with sqlite3.connect(db) as connection:
-        flags = connection.execute("SELECT count(*) FROM alerts WHERE kind = 'flag'").fetchone()[0]
-    assert f"Flags ({flags})" in page
 
 
 @pytest.mark.parametrize("command", ["events", "stats"])

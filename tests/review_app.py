@@ -1,0 +1,34 @@
+"""Helpers for the review app's tests: the test accounts' password, logging in, and the scenario's day."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+PASSWORD = "correct horse battery"
+ZONE = "Europe/London"
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page)[1]
+
+
+def log_in(client, name: str, password: str = PASSWORD, next_page: str = "/"):
+    token = csrf_of(client.get("/login").text)
+    data = {"name": name, "password": password, "csrf": token, "next": next_page}
+    return client.post("/login", data=data, follow_redirects=False)
+
+
+def scenario_day(db: Path) -> str:
+    """The scenario's local date in ZONE (it is replayed at the time the tests run)."""
+    with sqlite3.connect(db) as connection:
+        started = connection.execute("SELECT min(started_at) FROM runs").fetchone()[0]
+    return datetime.fromisoformat(started.replace("Z", "+00:00")).astimezone(ZoneInfo(ZONE)).date().isoformat()
+
+
+def one_flag(db: Path) -> int:
+    with sqlite3.connect(db) as connection:
+        return connection.execute("SELECT min(id) FROM alerts WHERE kind = 'flag'").fetchone()[0]
