@@ -15,9 +15,9 @@ log = logging.getLogger("agecam")
 
 
 def _edge_commands() -> list:
-    from edge.cli import ops, review, run, scenario
+    from edge.cli import fleet, ops, review, run, scenario
 
-    return [run.register, ops.register, review.register, scenario.register]
+    return [run.register, ops.register, review.register, scenario.register, fleet.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

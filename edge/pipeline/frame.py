@@ -54,6 +54,7 @@ class FrameResult:
     image: np.ndarray
     faces: list[SeenFace]
     ended: list[int]
+    inference_s: float | None = None  # the age-model batch applied on this frame (metrics)
 
 
 @dataclass
@@ -83,6 +84,7 @@ class Pipeline:
         self.counters = Counters()
         self.age_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="age-model")
         self.pending: PendingBatch | None = None
+        self.last_inference_s: float | None = None
 
     def process(self, frame: Frame) -> FrameResult:
         self.counters.frames += 1
@@ -92,6 +94,7 @@ class Pipeline:
         self.counters.faces += len(faces)
         with self.timer.measure("track"):
             seen, ended = self.tracker.update(faces, frame.t)
+        self.last_inference_s = None
         updated = self._apply_pending()
         self._submit_samples(frame, seen)
         with self.timer.measure("log"):
@@ -101,6 +104,7 @@ class Pipeline:
             frame.image,
             [SeenFace(track.track_id, track.face, self._estimate(track.track_id)) for track in seen],
             [track.track_id for track in ended],
+            self.last_inference_s,
         )
 
     def _estimate(self, track_id: int) -> AgeEstimate | None:
@@ -142,6 +146,7 @@ class Pipeline:
         with self.timer.measure("age_wait"):
             ages, stds, seconds = batch.result.result()
         self.timer.add_ms("age", 1000 * seconds)
+        self.last_inference_s = seconds
         return [
             track
             for track, age, std, quality in zip(batch.tracks, ages, stds, batch.qualities, strict=True)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from edge.errors import StateError
+from edge.store import outbox as fleet_outbox
 from edge.store.schema import MIGRATIONS, SCHEMA_VERSION
 from edge.vision.customer import AgeEstimate
 
@@ -43,10 +44,11 @@ class CustomerRecord:
 
 class EventLog:
     """durable: fsync every commit (synchronous=FULL), for writes acknowledged to others (POS events).
-    Otherwise WAL with synchronous=NORMAL: never corrupt, and safe from a process crash."""
+    Otherwise WAL with synchronous=NORMAL: never corrupt, and safe from a process crash.
+    outbox: also queue every record the chain needs (fleet) in the record's own transaction."""
 
-    def __init__(self, path: Path, durable: bool = False) -> None:
-        self.path = path
+    def __init__(self, path: Path, durable: bool = False, outbox: bool = False) -> None:
+        self.path, self.outbox = path, outbox
         _ensure_writable_folder(path.parent)
         try:
             self.db = sqlite3.connect(path, isolation_level=None, timeout=10, check_same_thread=False)
@@ -96,6 +98,8 @@ class EventLog:
                 " agecam_version, config_json, pid) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
                 (iso(started), mode, source, model_path, model_sha256, provider, version, config_json, os.getpid()),
             )
+            if self.outbox:
+                fleet_outbox.enqueue_run(self.db, int(cursor.lastrowid))
         return int(cursor.lastrowid)
 
     def _close_orphaned_runs(self) -> None:
@@ -103,6 +107,8 @@ class EventLog:
         for run_id, pid in self.db.execute("SELECT id, pid FROM runs WHERE status = 'running'").fetchall():
             if pid is None or not _process_alive(pid):
                 self.db.execute("UPDATE runs SET status = 'failed' WHERE id = ?", (run_id,))
+                if self.outbox:
+                    fleet_outbox.enqueue_run(self.db, run_id)
                 log.warning("run %d ended without a clean stop (power loss or kill?): marked failed", run_id)
 
     def save_customers(self, run_id: int, records: list[CustomerRecord]) -> None:
@@ -140,6 +146,8 @@ class EventLog:
                 int(record.ended),
             ),
         )
+        if self.outbox and record.ended:
+            fleet_outbox.enqueue_customer(self.db, run_id, record.track_id)
         if record.ended and record.counted:
             self.db.execute(
                 "INSERT INTO hourly_stats (run_id, hour, age_group, customers, age_sum) VALUES (?, ?, ?, 1, ?)"
@@ -147,6 +155,8 @@ class EventLog:
                 " age_sum = age_sum + excluded.age_sum",
                 (run_id, hour_of(record.first_seen), record.age_group, estimate.age),
             )
+            if self.outbox:
+                fleet_outbox.enqueue_hourly(self.db, run_id, hour_of(record.first_seen), record.age_group)
 
     def update_run(
         self,
@@ -164,6 +174,8 @@ class EventLog:
                 " ended_at = COALESCE(?, ended_at) WHERE id = ?",
                 (frames, dropped, faces, status, iso(ended) if ended is not None else None, run_id),
             )
+            if self.outbox:
+                fleet_outbox.enqueue_run(self.db, run_id)
 
     def customers(self, run_id: int) -> list[dict[str, object]]:
         return self._rows("SELECT * FROM customers WHERE run_id = ? ORDER BY first_seen, track_id", run_id)
