@@ -192,8 +192,11 @@ class Collector:
             log.warning("chain database still unreachable: %s", error)
 
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
+        first = not self.first.answered.is_set()
         self.first.connected(reason)
         if reason.is_failure:
+            if first:
+                return  # run() reports it: exit 2
             log.error("broker %s refused the connection: %s", self.settings.broker.url, reason)
             return
         client.subscribe(f"$share/{self.settings.group}/{self.settings.topic}", qos=1)

@@ -21,7 +21,12 @@ from edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
 # CONNACK reason codes that retrying cannot fix: bad client id, bad password, not authorized, banned.
-REFUSALS = {0x85: "client id refused", 0x86: "bad user name or password", 0x87: "not authorized", 0x8A: "banned"}
+REFUSALS = {
+    0x85: "client id refused",
+    0x86: "bad user name or password",
+    0x87: "not authorized: check the user name and the password",
+    0x8A: "banned",
+}
 PASSWORD_ENV = "AGECAM_MQTT_PASSWORD"
 
 

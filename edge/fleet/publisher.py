@@ -114,7 +114,7 @@ class Publisher:
         self.client.loop_stop()
         if self.reader:
             self.reader.close()
-        log.info("fleet: %d records shipped, %d left in the outbox", self.stats.shipped, self.stats.depth)
+            log.info("fleet: %d records shipped, %d left in the outbox", self.stats.shipped, self.stats.depth)
 
     # --- the shipping thread -------------------------------------------------------------------------------
 
@@ -215,8 +215,11 @@ class Publisher:
     def _on_connect(
         self, client: mqtt.Client, _userdata: object, _flags: object, reason: mqtt.ReasonCode, _p: object
     ) -> None:
+        first = not self.first.answered.is_set()
         self.first.connected(reason)
         if reason.is_failure:
+            if first:
+                return  # connect() reports it (a refusal that retrying cannot fix is exit 2)
             log.error("fleet: broker %s refused the connection: %s", self.broker.url, reason)
             return
         log.info("fleet: connected to %s as %s", self.broker.url, self.prefix)
@@ -226,7 +229,7 @@ class Publisher:
         self.first.answered.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
-        if not self._stop.is_set():
+        if self._thread is not None and not self._stop.is_set():
             log.warning("fleet: disconnected from %s (%s): records wait in the outbox", self.broker.url, reason)
 
     def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, reason: mqtt.ReasonCode, _p: object) -> None:
