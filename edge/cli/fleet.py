@@ -13,7 +13,6 @@ from pathlib import Path
 from edge.cli.common import load
 from edge.config import Config
 from edge.errors import ConfigError
-from edge.fleet.collector import Collector, CollectorMetrics, CollectorSettings
 from edge.fleet.link import FleetLink, HookChain
 from edge.fleet.metrics import TillMetrics
 from edge.fleet.mqtt import PASSWORD_ENV, Credentials, parse_broker, read_password
@@ -22,6 +21,14 @@ from edge.pipeline.runner import RunHooks, StopSignal
 
 log = logging.getLogger("agecam")
 POSTGRES = ("postgresql://", "postgres://")
+
+
+def require_psycopg(what: str) -> None:
+    """The centre's code needs psycopg, which a till does not install: import it only when used."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise ConfigError(f"{what} needs PostgreSQL's driver: pip install 'agecam[collector]'") from None
 
 
 @contextmanager
@@ -71,6 +78,9 @@ def _credentials(args: argparse.Namespace) -> Credentials:
 
 def _collect(args: argparse.Namespace) -> int:
     load(args)  # the log level
+    require_psycopg("agecam collect")
+    from edge.fleet.collector import Collector, CollectorMetrics, CollectorSettings
+
     if not args.db.startswith(POSTGRES):
         raise ConfigError(f"--db {args.db!r}: give the chain database as postgresql://USER@HOST:PORT/DB")
     if args.batch < 1:

@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 
 from edge.cli.common import add_period, db_path, load, period
+from edge.cli.fleet import require_psycopg
 from edge.errors import ConfigError, StateError
 from edge.review.report import build_report
 from edge.review.tables import EVENT_COLUMNS, pivot, render, table
-from edge.store import central_queries
 from edge.store.queries import EventFilter, alerts, compliance, open_log, query_events, query_stats
 
 CHAIN_EVENT_COLUMNS = [*EVENT_COLUMNS[:4], "store_id", *EVENT_COLUMNS[4:]]
@@ -20,6 +20,8 @@ def _chain(args: argparse.Namespace) -> bool:
     chain = bool(args.db) and args.db.startswith(("postgresql://", "postgres://"))
     if args.store and not chain:
         raise ConfigError("--store reads the chain's database: give --db postgresql://...")
+    if chain:
+        require_psycopg("--db postgresql://...")
     return chain
 
 
@@ -30,6 +32,8 @@ def _events(args: argparse.Namespace) -> int:
     since, until = period(args)
     filters = EventFilter(since, until, args.till, args.cashier, args.kind, tuple(args.type or ()), args.limit)
     if _chain(args):
+        from edge.store import central_queries
+
         with central_queries.open_central(args.db) as chain:
             rows = central_queries.query_events(chain, filters, args.store)
         print(render(rows, CHAIN_EVENT_COLUMNS, args.format))
@@ -46,6 +50,8 @@ def _stats(args: argparse.Namespace) -> int:
     config = load(args)
     since, until = period(args)
     if _chain(args):
+        from edge.store import central_queries
+
         with central_queries.open_central(args.db) as chain:
             rows = central_queries.query_stats(chain, args.by, since, until, args.store)
     else:

@@ -196,7 +196,9 @@ class CentralStore:
     def _write_all(self, records: list[ChainRecord], seen: list[TillSeen]) -> WriteResult:
         result = WriteResult()
         with self.db.cursor() as cursor:
-            ordered = sorted(records, key=lambda record: record.kind)  # stable: each kind keeps its order
+            # One order for every collector (kind, till, seq), so two collectors updating the same rows
+            # take their locks in the same order and never deadlock; seq keeps each till's order too.
+            ordered = sorted(records, key=lambda record: (record.kind, record.store_id, record.till_id, record.seq))
             for kind, group in groupby(ordered, key=lambda record: record.kind):
                 cursor.executemany(RECORD_SQL[kind], [_params(record) for record in group], returning=True)
                 while True:

@@ -109,8 +109,10 @@ class OutboxReader:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.executemany("UPDATE outbox SET shipped_at = ? WHERE id = ?", [(shipped, i) for i in ids])
-        finally:
-            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def depth(self) -> tuple[int, float | None]:
         """Unshipped rows, and the Unix time the oldest of them was queued (None when empty)."""
