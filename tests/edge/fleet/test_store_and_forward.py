@@ -197,6 +197,30 @@ def test_a_message_published_twice_and_garbage_are_stored_once_or_never(
     with psycopg.connect(chain_db) as chain:
         assert chain.execute("SELECT count(*) FROM agecam.inbox").fetchone()[0] == expected["inbox_rows"]
         assert chain.execute("SELECT count(*) FROM agecam.tills").fetchone()[0] == 1
+        _check_views(chain, db)
+
+
+def _check_views(chain: psycopg.Connection, db: Path) -> None:
+    """The chain's views agree with the till: statistics, flags with their review, compliance, silence."""
+    till = sqlite3.connect(db)
+    counted = till.execute("SELECT age_group, sum(customers) FROM hourly_stats GROUP BY age_group").fetchall()
+    by_store = "SELECT age_group, sum(customers) FROM agecam.chain_hourly_by_store WHERE store_id = 's1' GROUP BY 1"
+    assert sorted(chain.execute(by_store).fetchall()) == sorted(counted)
+    flags = till.execute("SELECT id FROM alerts WHERE kind = 'flag' ORDER BY id").fetchall()
+    first = flags[0][0]
+    chain.execute(
+        "INSERT INTO agecam.flag_reviews (store_id, till_id, log_key, alert_id, outcome, reviewer)"
+        " SELECT store_id, till_id, log_key, alert_id, 'confirmed', 'rita' FROM agecam.alerts WHERE alert_id = %s",
+        (first,),
+    )
+    reviewed = chain.execute("SELECT alert_id, review_outcome, pos_transaction_id FROM agecam.chain_flags ORDER BY 1")
+    outcomes = [(row[0], row[1]) for row in reviewed]
+    assert outcomes == [(first, "confirmed")] + [(i, "pending") for (i,) in flags[1:]]
+    required = till.execute("SELECT count(*) FROM transactions WHERE check_required = 1").fetchone()[0]
+    compliance = chain.execute("SELECT sum(required), sum(checked) FROM agecam.chain_compliance").fetchone()
+    assert compliance == (required, 0)
+    silent = chain.execute("SELECT till_id, availability FROM agecam.chain_silent_tills").fetchall()
+    assert silent in ([], [("t1", "offline")]), "heard from just now: silent only once it said offline"
 
 
 def _forged_record(db: Path) -> bytes:
