@@ -25,6 +25,7 @@ from edge.fleet.mqtt import Broker, Credentials, FirstConnect, make_client, sess
 from edge.store.central import CentralStore, ChainRecord, TillSeen, redact
 
 log = logging.getLogger(__name__)
+KINDS = {"run", "customer", "hourly", "transaction", "alert", "availability", "heartbeat"}
 LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
 
 
@@ -203,9 +204,6 @@ class Collector:
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
         self.inbox.put(message)
-
-
-KINDS = {"run", "customer", "hourly", "transaction", "alert", "availability", "heartbeat"}
 
 
 def _user_properties(message: mqtt.MQTTMessage) -> dict[str, str]:

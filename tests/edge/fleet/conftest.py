@@ -69,7 +69,7 @@ class RunningCollector:
 
 
 @pytest.fixture
-def collector_for(request):
+def collector_for():
     started: list[RunningCollector] = []
 
     def start(broker: Mosquitto, url: str, client_id: str = "collector-a") -> RunningCollector:
