@@ -19,6 +19,7 @@ import heapq
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -252,6 +253,7 @@ def main() -> int:
             collector.wait(timeout=15)
         broker.stop()
         pg.stop()
+        shutil.rmtree(folder, ignore_errors=True)
     print(json.dumps({"collectors": args.collectors, "fsync": args.fsync, "steps": results}, indent=2))
     return 0
 
