@@ -177,9 +177,8 @@ class Publisher:
         self.stats.refused += 1
         self._cursor = min(self._cursor, row_id - 1)
         if time.monotonic() >= self._retry_at:
-            log.warning(
-                "fleet: broker refused record %d (reason 0x%02x): retrying in %.0f s", row_id, reason, self._backoff
-            )
+            why = "nobody subscribes: is a collector running?" if reason == NO_SUBSCRIBERS else f"reason 0x{reason:02x}"
+            log.warning("fleet: broker did not take record %d (%s): retrying in %.0f s", row_id, why, self._backoff)
             self._retry_at = time.monotonic() + self._backoff
             self._backoff = min(self._backoff * 2, 30.0)
 

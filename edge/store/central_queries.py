@@ -43,6 +43,8 @@ def query_events(db: psycopg.Connection, filters: EventFilter, store: str | None
         parts.append(CUSTOMERS_SQL)
     if filters.kind != "customer":
         parts.append(ALERTS_SQL)
+    if not parts:
+        return []
     sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}) e WHERE true"
     params: list[object] = []
     for clause, value in (

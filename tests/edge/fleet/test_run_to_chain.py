@@ -98,6 +98,10 @@ def test_a_live_run_reaches_the_chain_with_metrics(
         assert _comparable(on_chain.json()) == _comparable(on_till.json())
     by_store = agecam("--config", config, "stats", "--format", "json", "--db", chain_db, "--store", "elsewhere")
     assert by_store.json() == []
+    nothing = agecam("--config", config, "events", "--db", chain_db, "--kind", "customer", "--cashier", "dana")
+    assert nothing.code == 0 and "customer" not in nothing.out
+    refused = agecam("--config", config, "stats", "--db", db, "--store", "north-7")
+    assert refused.code == 2 and "--store reads the chain's database" in refused.err
 
 
 def _comparable(rows: list[dict]) -> list[tuple]:
