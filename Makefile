@@ -15,11 +15,11 @@ $(BIN)/.runtime: pyproject.toml
 	$(BIN)/pip install -q -e .
 	touch $@
 
-# Everything: runtime, trainer (torch 2.14.1 + torchvision 0.29.1), export and test tools.
+# Everything: runtime, trainer (torch 2.14.1 + torchvision 0.29.1), export, the collector and test tools.
 $(BIN)/.dev: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[train,dev]'
+	$(BIN)/pip install -q -e '.[train,collector,dev]'
 	touch $(BIN)/.runtime $@
 
 demo: $(BIN)/.runtime

@@ -41,6 +41,6 @@ def period(args: argparse.Namespace) -> tuple[str | None, str | None]:
 
 
 def add_period(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", help="event log (default: STATE_DIR/agecam.db)")
+    parser.add_argument("--db", help="event log (default: STATE_DIR/agecam.db), or postgresql://... for the chain")
     parser.add_argument("--since", help="from this UTC time, ISO 8601 (inclusive)")
     parser.add_argument("--until", help="up to this UTC time, ISO 8601 (exclusive)")

@@ -15,9 +15,9 @@ log = logging.getLogger("agecam")
 
 
 def _edge_commands() -> list:
-    from edge.cli import ops, review, run, scenario, serve
+    from edge.cli import fleet, ops, review, run, scenario, serve
 
-    return [run.register, ops.register, review.register, serve.register, scenario.register]
+    return [run.register, ops.register, review.register, serve.register, scenario.register, fleet.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from edge.cli.common import add_period, db_path, load, period
+from edge.cli.fleet import require_psycopg
 from edge.errors import ConfigError, StateError
 from edge.review.inputs import exact_period
 from edge.review.report import build_report
@@ -18,6 +19,18 @@ from edge.store.eventlog import iso
 from edge.store.queries import EventFilter, open_log, query_events, query_stats
 from edge.store.review_queries import extent
 
+CHAIN_EVENT_COLUMNS = [*EVENT_COLUMNS[:4], "store_id", *EVENT_COLUMNS[4:]]
+
+
+def _chain(args: argparse.Namespace) -> bool:
+    """--db postgresql://... reads the chain's database (edge.store.central_queries); --store needs it."""
+    chain = bool(args.db) and args.db.startswith(("postgresql://", "postgres://"))
+    if args.store and not chain:
+        raise ConfigError("--store reads the chain's database: give --db postgresql://...")
+    if chain:
+        require_psycopg("--db postgresql://...")
+    return chain
+
 
 def _events(args: argparse.Namespace) -> int:
     config = load(args)
@@ -25,6 +38,13 @@ def _events(args: argparse.Namespace) -> int:
         raise ConfigError("--limit must be at least 1")
     since, until = period(args)
     filters = EventFilter(since, until, args.till, args.cashier, args.kind, tuple(args.type or ()), args.limit)
+    if _chain(args):
+        from edge.store import central_queries
+
+        with central_queries.open_central(args.db) as chain:
+            rows = central_queries.query_events(chain, filters, args.store)
+        print(render(rows, CHAIN_EVENT_COLUMNS, args.format))
+        return 0
     db = open_log(db_path(args, config))
     try:
         print(render(query_events(db, filters), EVENT_COLUMNS, args.format))
@@ -36,11 +56,17 @@ def _events(args: argparse.Namespace) -> int:
 def _stats(args: argparse.Namespace) -> int:
     config = load(args)
     since, until = period(args)
-    db = open_log(db_path(args, config))
-    try:
-        rows = query_stats(db, args.by, since, until)
-    finally:
-        db.close()
+    if _chain(args):
+        from edge.store import central_queries
+
+        with central_queries.open_central(args.db) as chain:
+            rows = central_queries.query_stats(chain, args.by, since, until, args.store)
+    else:
+        db = open_log(db_path(args, config))
+        try:
+            rows = query_stats(db, args.by, since, until)
+        finally:
+            db.close()
     if args.format == "table":
         lines, columns = pivot(rows)
         print(table(lines, columns))
@@ -79,6 +105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     events = subparsers.add_parser("events", help="list customers, alerts and flags from the event log")
     add_period(events)
     events.add_argument("--till", help="only this till")
+    events.add_argument("--store", help="only this store (with --db postgresql://...)")
     events.add_argument("--cashier", help="only this cashier")
     events.add_argument("--kind", choices=["customer", "alert", "flag"], help="only this kind")
     events.add_argument("--type", action="append", help="only this type (repeatable), e.g. sold_without_id_check")
@@ -89,6 +116,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stats = subparsers.add_parser("stats", help="age-group counts by hour or by day")
     add_period(stats)
     stats.add_argument("--by", choices=["hour", "day"], default="hour")
+    stats.add_argument("--store", help="only this store (with --db postgresql://...)")
     stats.add_argument("--format", choices=["table", "json", "csv"], default="table")
     stats.set_defaults(handler=_stats)
 

@@ -15,6 +15,7 @@ import yaml
 from edge.challenge.events import load_script
 from edge.challenge.link import PosLink
 from edge.cli.common import load
+from edge.cli.fleet import till_services
 from edge.config import Config
 from edge.errors import ConfigError, SourceError, StateError
 from edge.pipeline.runner import StopSignal, run_source
@@ -36,6 +37,7 @@ def parse_start(text: str | None) -> float | None:
 
 def _replay(args: argparse.Namespace) -> int:
     config = load(args)
+    config.fleet.enabled = False  # a replay is a test or a diagnosis: never the chain's statistics
     origin = parse_start(args.start)
     link = PosLink(config, load_script(Path(args.pos))) if args.pos else None
     with StopSignal().installed() as stop:
@@ -73,16 +75,19 @@ def _run_once(args: argparse.Namespace, config: Config, stop: StopSignal) -> boo
     spec = parse_source(args.source or config.source.uri, loop=args.loop or config.source.loop)
 
     link = PosLink(config, serve=True) if config.pos.enabled else None
+    with till_services(config, link) as (hooks, on_status):
 
-    def report(status: dict) -> None:
-        log.info(
-            "status: %(fps).1f fps, %(frames)d frames, %(customers)d customers, %(dropped)d dropped, source %(source)s",
-            status,
-        )
-        if link:
-            log.info("POS: %s", ", ".join(f"{value} {key}" for key, value in link.summary().items()))
+        def report(status: dict) -> None:
+            log.info(
+                "status: %(fps).1f fps, %(frames)d frames, %(customers)d customers, %(dropped)d dropped,"
+                " source %(source)s",
+                status,
+            )
+            if link:
+                log.info("POS: %s", ", ".join(f"{value} {key}" for key, value in link.summary().items()))
+            on_status(status, link.summary() if link else None)
 
-    result = run_source(config, spec, stop=stop, on_status=report, hooks=link)
+        result = run_source(config, spec, stop=stop, on_status=report, hooks=hooks)
     log.info("run %d %s after %d frames", result.run_id, result.status, result.frames)
     return stop.reload
 

@@ -63,6 +63,7 @@ class FrameResult:
     image: np.ndarray
     faces: list[SeenFace]
     ended: list[int]
+    inference_s: float | None = None  # the age-model batch applied on this frame (metrics)
 
 
 @dataclass
@@ -107,6 +108,7 @@ class Pipeline:
         self.age_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="age-model")
         self.pending: PendingBatch | None = None
         self.bad_samples = BadSampleLog()
+        self.last_inference_s: float | None = None
 
     def process(self, frame: Frame) -> FrameResult:
         self.counters.frames += 1
@@ -116,6 +118,7 @@ class Pipeline:
         self.counters.faces += len(faces)
         with self.timer.measure("track"):
             seen, ended = self.tracker.update(faces, frame.t)
+        self.last_inference_s = None
         updated = self._apply_pending()
         self._submit_samples(frame, seen)
         with self.timer.measure("log"):
@@ -125,6 +128,7 @@ class Pipeline:
             frame.image,
             [SeenFace(track.track_id, track.face, self._estimate(track.track_id)) for track in seen],
             [track.track_id for track in ended],
+            self.last_inference_s,
         )
 
     def _estimate(self, track_id: int) -> AgeEstimate | None:
@@ -171,6 +175,7 @@ class Pipeline:
             self.counters.bad_age_samples += bad
             self.bad_samples.note(bad, samples.problem)
         rows = zip(batch.tracks, samples.ages, samples.stds, samples.valid, batch.qualities, strict=True)
+        self.last_inference_s = seconds
         return [
             track
             for track, age, std, good, quality in rows

@@ -138,7 +138,7 @@ def run_source(
     grabber = FrameGrabber(spec, config.source, fast=fast)
     detector = load_detector(config)
     model = load_age_model(config)
-    event_log = EventLog(db_path or config.state_dir() / DB_NAME)
+    event_log = EventLog(db_path or config.state_dir() / DB_NAME, outbox=config.fleet.enabled)
     started = time.time()
     run_id = event_log.start_run(
         mode="live" if spec.live else "replay",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from edge.errors import StateError
+from edge.store import outbox as fleet_outbox
 from edge.store.backlog import Backlog
 from edge.store.connection import Transaction, open_database
 from edge.store.process import run_process_alive, start_marker
@@ -62,12 +63,19 @@ class EventLog:
     the event log at `path`. Otherwise WAL with synchronous=NORMAL (never corrupt, safe from a process
     crash), and writes the storage refuses are held in memory and retried (`write`, `tick`).
 
-    verify: run PRAGMA quick_check before use (a run's start); `health` is shared with `sibling` connections."""
+    verify: run PRAGMA quick_check before use (a run's start); `health` is shared with `sibling` connections.
+    outbox: also queue every record the chain needs (fleet) in the record's own transaction."""
 
     def __init__(
-        self, path: Path, durable: bool = False, *, verify: bool = True, health: StorageHealth | None = None
+        self,
+        path: Path,
+        durable: bool = False,
+        *,
+        verify: bool = True,
+        health: StorageHealth | None = None,
+        outbox: bool = False,
     ) -> None:
-        self.path, self.durable = path, durable
+        self.path, self.durable, self.outbox = path, durable, outbox
         self.health = health or StorageHealth()
         self.backlog = Backlog()
         self.run_id: int | None = None
@@ -221,6 +229,8 @@ class EventLog:
                 " agecam_version, config_json, pid, pid_start) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (*values, os.getpid(), start_marker(os.getpid())),
             )
+            if self.outbox:
+                fleet_outbox.enqueue_run(self.db, int(cursor.lastrowid))
             return int(cursor.lastrowid)
 
         try:
@@ -236,6 +246,8 @@ class EventLog:
         for run_id, pid, pid_start in running:
             if not run_process_alive(pid, pid_start):
                 self.db.execute("UPDATE runs SET status = 'failed' WHERE id = ?", (run_id,))
+                if self.outbox:
+                    fleet_outbox.enqueue_run(self.db, run_id)
                 log.warning("run %d ended without a clean stop (power loss or kill?): marked failed", run_id)
 
     def save_customers(self, run_id: int, records: list[CustomerRecord]) -> None:
@@ -273,6 +285,8 @@ class EventLog:
                 int(record.ended),
             ),
         )
+        if self.outbox and record.ended:
+            fleet_outbox.enqueue_customer(self.db, run_id, record.track_id)
         if record.ended and record.counted:
             self.db.execute(
                 "INSERT INTO hourly_stats (run_id, hour, age_group, customers, age_sum) VALUES (?, ?, ?, 1, ?)"
@@ -280,6 +294,8 @@ class EventLog:
                 " age_sum = age_sum + excluded.age_sum",
                 (run_id, hour_of(record.first_seen), record.age_group, estimate.age),
             )
+            if self.outbox:
+                fleet_outbox.enqueue_hourly(self.db, run_id, hour_of(record.first_seen), record.age_group)
 
     def update_run(
         self,
@@ -296,7 +312,13 @@ class EventLog:
             "UPDATE runs SET frames = ?, dropped_frames = ?, faces = ?, status = COALESCE(?, status),"
             " ended_at = COALESCE(?, ended_at) WHERE id = ?"
         )
-        self.write([(("run", run_id), partial(self.db.execute, sql, values))])
+
+        def update() -> None:
+            self.db.execute(sql, values)
+            if self.outbox:
+                fleet_outbox.enqueue_run(self.db, run_id)
+
+        self.write([(("run", run_id), update)])
 
     def customers(self, run_id: int) -> list[dict[str, object]]:
         return self._rows("SELECT * FROM customers WHERE run_id = ? ORDER BY first_seen, track_id", run_id)

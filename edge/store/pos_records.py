@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from edge.store import outbox as fleet_outbox
 from edge.store.eventlog import EventLog, iso
 from edge.vision.customer import AgeEstimate
 
@@ -133,6 +134,10 @@ class PosStore:
                 txn_id = self._upsert_transaction(txn)
                 if alert is not None:
                     ids.append(self._insert_alert(alert, txn_id))
+                if self.log.outbox:  # the chain's copy, in this same transaction
+                    fleet_outbox.enqueue_transaction(self.db, txn.run_id, txn.number)
+                    if alert is not None:
+                        fleet_outbox.enqueue_alert(self.db, ids[-1])
             for run_id, count in (applied or {}).items():
                 self.db.execute("UPDATE runs SET pos_applied = ? WHERE id = ?", (count, run_id))
             return ids

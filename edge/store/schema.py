@@ -197,5 +197,19 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX IF NOT EXISTS alerts_by_transaction ON alerts (transaction_id)",
         "CREATE INDEX pos_events_by_till ON pos_events (run_id, till_id, at)",
     ],
+    # 9: fleet: the outbox of records for the chain (edge/store/outbox.py), in the record's own transaction.
+    # AUTOINCREMENT: an id is never reused, so (log key, id) names one message for ever. The key tells this
+    # log's rows from those of an earlier log on the same till (a replaced disk restarts the ids).
+    [
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL CHECK (kind IN ('run', 'customer', 'hourly', 'transaction', 'alert')),
+            created_at TEXT NOT NULL,
+            body TEXT NOT NULL,
+            shipped_at TEXT)""",
+        "CREATE INDEX outbox_unshipped ON outbox (id) WHERE shipped_at IS NULL",
+        "CREATE TABLE outbox_key (key TEXT NOT NULL)",
+        "INSERT INTO outbox_key VALUES (lower(hex(randomblob(8))))",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

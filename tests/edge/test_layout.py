@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EDGE = ROOT / "edge"
 TOP_LEVEL = {"__init__.py", "config.py", "errors.py", "assets.py"}
 # Each role may import from its own layer and the layers before it, never after.
-LAYERS = ["(top)", "vision", "store", "pipeline", "challenge", "review", "scenario", "cli"]
+LAYERS = ["(top)", "vision", "store", "pipeline", "challenge", "fleet", "review", "scenario", "cli"]
 
 
 def _role(module: str) -> str:

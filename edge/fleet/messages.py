@@ -1,0 +1,196 @@
+"""The collector's view of a till's messages: every field checked (pydantic) before anything is stored.
+
+A record message is JSON: {"v": 1, "id": "<log key>:<outbox row id>", "store_id", "till_id", "seq",
+"kind", "at", "data": {...}} on `<prefix><kind>`, where the prefix ends with `<store>/<till>/`. Anything
+else on the topic (bad JSON, a missing or extra field, a wrong type, a store or till that its topic
+contradicts) is refused with a reason, counted and logged, never stored.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from edge.store.central import ChainRecord, TillSeen
+
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+Count = Annotated[int, Field(ge=0, le=2**62)]
+Id = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Text = Annotated[str, Field(max_length=200)]
+Age = Annotated[float, Field(ge=0, le=150)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Run(Strict):
+    run_id: Id
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None
+    status: Literal["running", "completed", "stopped", "failed"]
+    mode: Literal["live", "replay"]
+    model_sha256: Text
+    provider: Text
+    agecam_version: Text
+    frames: Count
+    dropped_frames: Count
+    faces: Count
+
+
+class Customer(Strict):
+    run_id: Id
+    track_id: Id
+    first_seen: AwareDatetime
+    last_seen: AwareDatetime
+    age: Age
+    age_low: Age
+    age_high: Age
+    samples: Count
+    age_group: Text
+    counted: bool
+
+
+class Hourly(Strict):
+    run_id: Id
+    hour: AwareDatetime
+    age_group: Text
+    customers: Count
+    age_sum: Annotated[float, Field(ge=0)]
+
+
+class Transaction(Strict):
+    run_id: Id
+    number: Id
+    pos_transaction_id: Text | None
+    pos_till_id: Text
+    cashier_id: Text | None
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None
+    status: Literal["open", "completed", "voided"]
+    restricted_items: Count
+    id_check: Literal["passed", "failed", "refused"] | None
+    check_required: bool
+    track_id: Id | None
+    age: Age | None
+    age_low: Age | None
+    age_high: Age | None
+    samples: Count | None
+
+
+class Alert(Strict):
+    run_id: Id
+    alert_id: Id
+    transaction_number: Id
+    kind: Literal["alert", "flag"]
+    type: Text
+    severity: Text
+    at: AwareDatetime
+    t: float
+    latency_s: float | None
+    pos_till_id: Text
+    cashier_id: Text | None
+    track_id: Id | None
+    age: Age | None
+    age_low: Age | None
+    age_high: Age | None
+    samples: Count | None
+    association: Annotated[str, Field(max_length=20000)] | None
+    has_evidence: bool
+
+    @field_validator("association")
+    @classmethod
+    def _json_object(cls, value: str | None) -> str | None:
+        if value is not None and not isinstance(json.loads(value), dict):
+            raise ValueError("association must be a JSON object")
+        return value
+
+
+DATA = {"run": Run, "customer": Customer, "hourly": Hourly, "transaction": Transaction, "alert": Alert}
+
+
+class Envelope(Strict):
+    v: Literal[1]
+    id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}:[0-9]{1,18}$")]
+    store_id: Name
+    till_id: Name
+    seq: Annotated[int, Field(ge=1, le=2**62)]
+    kind: Literal["run", "customer", "hourly", "transaction", "alert"]
+    at: AwareDatetime
+    data: dict
+
+
+class Heartbeat(Strict):
+    v: Literal[1]
+    store_id: Name
+    till_id: Name
+    at: float
+    outbox: Count
+    oldest_unshipped_s: float
+    status: dict[str, Annotated[str, Field(max_length=100)] | float | None]
+
+
+class Refused(Exception):
+    """A message that is not one of ours: the reason is logged and counted."""
+
+
+def _reason(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(message)"
+    return f"{where}: {first['msg']}"
+
+
+def _till_of(topic: str, kind: str) -> tuple[str, str]:
+    parts = topic.split("/")
+    if len(parts) < 3 or parts[-1] != kind:
+        raise Refused(f"topic {topic[:120]!r} does not end with <store>/<till>/{kind}")
+    return parts[-3], parts[-2]
+
+
+def parse_record(topic: str, payload: bytes) -> ChainRecord:
+    try:
+        envelope = Envelope.model_validate_json(payload)
+        data = DATA[envelope.kind].model_validate(envelope.data)
+    except ValidationError as error:
+        raise Refused(_reason(error)) from None
+    if _till_of(topic, envelope.kind) != (envelope.store_id, envelope.till_id):
+        raise Refused(f"store/till {envelope.store_id}/{envelope.till_id} differ from the topic {topic[:120]!r}")
+    log_key, seq = envelope.id.split(":")
+    if int(seq) != envelope.seq:
+        raise Refused(f"id {envelope.id} and seq {envelope.seq} disagree")
+    return ChainRecord(
+        envelope.store_id,
+        envelope.till_id,
+        envelope.id,
+        log_key,
+        envelope.seq,
+        envelope.kind,
+        envelope.at,
+        data.model_dump(),
+    )
+
+
+def parse_heartbeat(topic: str, payload: bytes) -> TillSeen:
+    try:
+        beat = Heartbeat.model_validate_json(payload)
+    except ValidationError as error:
+        raise Refused(_reason(error)) from None
+    if _till_of(topic, "heartbeat") != (beat.store_id, beat.till_id):
+        raise Refused(f"heartbeat of {beat.store_id}/{beat.till_id} on the topic {topic[:120]!r}")
+    status = {**beat.status, "outbox": beat.outbox, "oldest_unshipped_s": beat.oldest_unshipped_s, "till_time": beat.at}
+    text = json.dumps(status)
+    if len(text) > 4000:
+        raise Refused(f"heartbeat status of {len(text)} bytes (at most 4000)")
+    return TillSeen(beat.store_id, beat.till_id, status=text)
+
+
+def parse_availability(topic: str, payload: bytes, properties: dict[str, str]) -> TillSeen:
+    state = payload.decode("utf-8", "replace")
+    if state not in ("online", "offline"):
+        raise Refused(f"availability {state[:40]!r} is neither online nor offline")
+    store, till = properties.get("store_id"), properties.get("till_id")
+    if (store, till) != _till_of(topic, "availability"):
+        raise Refused(f"availability on {topic[:120]!r} names another till ({store}/{till})")
+    return TillSeen(store, till, availability=state)
