@@ -18,6 +18,8 @@ from edge.cli.common import load
 from edge.errors import ConfigError, SourceError, StateError
 from edge.pipeline.runner import StopSignal, run_source
 from edge.pipeline.summary import build_summary, format_summary
+from edge.vision.age_model import AgeModel
+from edge.vision.detector import detector_file, load_detector
 from edge.vision.source import SourceSpec, open_capture, parse_source
 
 log = logging.getLogger("agecam")
@@ -107,8 +109,15 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _config_check(args: argparse.Namespace) -> int:
+    """The settings, and that the age model and detector they name load (systemd/install.sh relies on it):
+    exit 4 or 5 with one line, as a run would end."""
     config = load(args)
+    model = AgeModel(config.path_setting("age_model", "path"), ["CPUExecutionProvider"], threads=1)
+    detector = detector_file(config)
+    load_detector(config)
     print(f"ok: {config.origin}")
+    print(f"  age model: {model.path} ({model.info.describe()})")
+    print(f"  detector: {detector}")
     return 0
 
 
@@ -140,7 +149,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     config = subparsers.add_parser("config", help="validate or show the effective configuration")
     actions = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
-    actions.add_parser("check", help="validate the config (exit 2 with the key and problem if bad)").set_defaults(
-        handler=_config_check
-    )
+    actions.add_parser(
+        "check",
+        help="validate the config, and load the age model and detector it names (exit 2, 4 or 5 if bad)",
+    ).set_defaults(handler=_config_check)
     actions.add_parser("show", help="print the effective config with all defaults").set_defaults(handler=_config_show)

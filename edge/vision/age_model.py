@@ -61,7 +61,8 @@ class AgeModel:
         self, path: Path, providers: list[str], threads: int = 0, max_batch: int = 16, cache_dir: Path | None = None
     ) -> None:
         if not path.is_file():
-            raise ModelError(f"age model not found: {path}: set age_model.path in the config")
+            what = "is a folder" if path.is_dir() else "not found"
+            raise ModelError(f"age model {path} {what}: set age_model.path in the config")
         data = path.read_bytes()
         self.path = path
         self.sha256 = hashlib.sha256(data).hexdigest()
@@ -119,7 +120,7 @@ def age_model_threads(threads: int) -> int:
 def load_age_model(config: Config) -> AgeModel:
     settings = config.age_model
     return AgeModel(
-        config.resolve(settings.path),
+        config.path_setting("age_model", "path"),
         settings.providers,
         age_model_threads(settings.threads),
         settings.max_batch,
