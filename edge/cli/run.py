@@ -18,6 +18,7 @@ from edge.cli.common import load
 from edge.errors import ConfigError, SourceError, StateError
 from edge.pipeline.runner import StopSignal, run_source
 from edge.pipeline.summary import build_summary, format_summary
+from edge.store.queries import run_alerts
 from edge.vision.age_model import AgeModel
 from edge.vision.detector import detector_file, load_detector
 from edge.vision.source import SourceSpec, open_capture, parse_source
@@ -51,11 +52,13 @@ def _replay(args: argparse.Namespace) -> int:
         )
     summary = build_summary(result)
     if link:
-        summary["pos"] = link.summary()
-    text = format_summary(summary)
-    if link:
-        text += "\n  POS: " + ", ".join(f"{value} {key}" for key, value in summary["pos"].items())
-    print(json.dumps(summary, indent=2) if args.json else text)
+        summary["pos"] = {
+            **link.summary(),
+            "threshold": config.policy.threshold,
+            "config": config.origin,
+            "alerts_and_flags": run_alerts(result.db_path, result.run_id),
+        }
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edge.errors import ConfigError
 from edge.scenario.render import simulate
-from edge.scenario.score import load_truth, score
+from edge.scenario.score import format_score, load_truth, score
 from edge.store.queries import scenario_run
 
 
@@ -33,11 +33,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     result = score(load_truth(Path(args.scenario)), scenario_run(Path(args.db), args.run))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        for key, value in result.items():
-            print(f"{key:28} {value}")
+    print(json.dumps(result, indent=2) if args.json else format_score(result))
     return 0
 
 

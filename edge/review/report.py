@@ -11,7 +11,7 @@ import html
 import io
 from datetime import datetime
 
-from edge.review.tables import group_order
+from edge.vision.age_groups import group_order
 
 SEVERITY_COLOURS = {"info": "#4c78a8", "medium": "#f58518", "high": "#e45756"}
 
@@ -20,6 +20,11 @@ def _png(figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _nothing(axis, text: str) -> None:
+    """Say so on an empty chart, rather than show bare axes."""
+    axis.text(0.5, 0.5, text, ha="center", va="center", transform=axis.transAxes, color="grey")
 
 
 def _when(text: str) -> datetime:
@@ -45,6 +50,8 @@ def plots(stats: list[dict], events: list[dict], cashiers: list[dict]) -> dict[s
     figure, axis = pyplot.subplots(figsize=(6, 3.2))
     axis.bar(groups, [sum(counts.get((h, g), 0) for h in hours) for g in groups], color="#4c78a8")
     axis.set(title="Age-group mix", xlabel="estimated age group", ylabel="customers")
+    if not groups:
+        _nothing(axis, "no customers counted in this period")
     images["Age-group mix"] = _png(figure)
 
     figure, axis = pyplot.subplots(figsize=(8, 3.2))
@@ -54,7 +61,10 @@ def plots(stats: list[dict], events: list[dict], cashiers: list[dict]) -> dict[s
         axis.bar([hour[5:16].replace("T", " ") for hour in hours], values, bottom=bottom, label=group)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     axis.set(title="Hourly traffic (UTC)", ylabel="customers")
-    axis.legend(fontsize=7, ncol=4)
+    if groups:  # a legend without entries is a matplotlib warning on the user's terminal
+        axis.legend(fontsize=7, ncol=4)
+    else:
+        _nothing(axis, "no customers counted in this period")
     axis.tick_params(axis="x", labelrotation=45, labelsize=7)
     images["Hourly traffic"] = _png(figure)
 
@@ -65,6 +75,8 @@ def plots(stats: list[dict], events: list[dict], cashiers: list[dict]) -> dict[s
     axis.set_yticks(range(len(types)), types, fontsize=8)
     axis.set(title="Alerts and flags over time (UTC); colour = severity (blue info, orange medium, red high)")
     axis.tick_params(axis="x", labelrotation=30, labelsize=7)
+    if not events:
+        _nothing(axis, "no alerts or flags in this period")
     images["Flags timeline"] = _png(figure)
 
     figure, axis = pyplot.subplots(figsize=(6, 3.2))
@@ -75,6 +87,8 @@ def plots(stats: list[dict], events: list[dict], cashiers: list[dict]) -> dict[s
         axis.annotate(f"{row['checked']}/{row['required']}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                       ha="center", va="bottom", fontsize=8)  # fmt: skip
     axis.set(title="ID-check compliance per cashier", ylabel="% of required checks done", ylim=(0, 110))
+    if not cashiers:
+        _nothing(axis, "no sale needed an ID check in this period")
     images["ID-check compliance"] = _png(figure)
     pyplot.close("all")
     return images

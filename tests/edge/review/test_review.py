@@ -8,6 +8,7 @@ import io
 import json
 import re
 import sqlite3
+import warnings
 
 import pytest
 
@@ -131,3 +132,13 @@ def test_compliance_per_cashier_follows_the_scenario(default_run, scenario):
     finally:
         connection.close()
     assert found == expected and expected
+
+
+def test_a_report_of_an_empty_period_says_so_without_warnings(agecam, default_run, tmp_path):
+    _, config, db = default_run
+    out = tmp_path / "empty.html"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "No artists with labels" reached the user's terminal
+        result = agecam("--config", config, "report", "--db", db, "--out", out, "--since", "2100-01-01")
+    assert result.code == 0 and result.err == "", result.err
+    assert "customers: <b>0</b>" in out.read_text() and "Flags (0)" in out.read_text()
