@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 AGECAM_ASSETS ?= $(HOME)/.cache/agecam
 export AGECAM_ASSETS
 DEMO_CLIP := $(AGECAM_ASSETS)/videos/face-demographics-walking-and-pause.gif
+# Demo settings, not a store policy: Challenge 40 and a zone on the clip's left-hand customer (see the file).
+DEMO_CONFIG := examples/demo-config.yaml
 
 .PHONY: demo test lint bench clean
 
@@ -25,9 +27,9 @@ $(BIN)/.dev: pyproject.toml
 demo: $(BIN)/.runtime
 	$(BIN)/agecam assets fetch
 	rm -f demo/agecam.db*
-	$(BIN)/agecam replay $(DEMO_CLIP) --pos examples/demo-pos.jsonl --db demo/agecam.db
+	$(BIN)/agecam --config $(DEMO_CONFIG) replay $(DEMO_CLIP) --pos examples/demo-pos.jsonl --db demo/agecam.db
 	$(BIN)/agecam report --db demo/agecam.db --out demo/report.html
-	@echo "report: demo/report.html"
+	@echo "report: demo/report.html (demo settings from $(DEMO_CONFIG): Challenge 40, not a store's Challenge 25)"
 
 test: $(BIN)/.dev
 	$(BIN)/ruff check .
