@@ -45,7 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     command.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     command.add_argument("--fps", type=float, default=15.0, help="video frame rate (default 15)")
     command.add_argument("--size", default="640x480", help="video size WIDTHxHEIGHT (default 640x480)")
-    command.add_argument("--split", default="valid", help="use only rows of this split ('' for all; default valid)")
+    command.add_argument(
+        "--split",
+        help="use only rows of this split ('all' for every row; default: valid if labels.csv has splits, else all)",
+    )
     command.set_defaults(handler=_simulate)
 
     command = subparsers.add_parser("score", help="compare a scenario replay's flags with the ground truth")

@@ -120,9 +120,12 @@ def render(visits: list[Visit], out: Path, fps: float, width: int, height: int, 
     return frames
 
 
-def simulate(faces_dir: Path, out: Path, count: int, seed: int, fps: float, size: tuple[int, int], split: str) -> dict:
+def simulate(
+    faces_dir: Path, out: Path, count: int, seed: int, fps: float, size: tuple[int, int], split: str | None
+) -> dict:
+    """`split` None: the folder's valid rows, or every row when it has no splits (see read_faces)."""
     rng = random.Random(seed)
-    faces = read_faces(faces_dir, split or None)
+    faces, split = read_faces(faces_dir, split)
     visits = plan_visits(pick_faces(faces, count, rng), rng)
     try:
         out.mkdir(parents=True, exist_ok=True)
