@@ -16,12 +16,13 @@ from edge.challenge.events import load_script
 from edge.challenge.link import PosLink
 from edge.cli.common import load
 from edge.errors import ConfigError, SourceError, StateError
+from edge.pipeline.progress import ReplayProgress, logs_above_bars, on_terminal
 from edge.pipeline.runner import StopSignal, run_source
 from edge.pipeline.summary import build_summary, format_summary
 from edge.store.queries import run_alerts
 from edge.vision.age_model import AgeModel
 from edge.vision.detector import detector_file, load_detector
-from edge.vision.source import SourceSpec, open_capture, parse_source
+from edge.vision.source import SourceSpec, open_capture, parse_source, video_seconds
 
 log = logging.getLogger("agecam")
 
@@ -40,7 +41,8 @@ def _replay(args: argparse.Namespace) -> int:
     config = load(args)
     origin = parse_start(args.start)
     link = PosLink(config, load_script(Path(args.pos))) if args.pos else None
-    with StopSignal().installed() as stop:
+    progress = ReplayProgress(video_seconds(args.video) if on_terminal() else None, link)
+    with StopSignal().installed() as stop, logs_above_bars():
         result = run_source(
             config,
             SourceSpec("file", args.video),
@@ -48,7 +50,7 @@ def _replay(args: argparse.Namespace) -> int:
             db_path=Path(args.db) if args.db else None,
             origin=origin,
             stop=stop,
-            hooks=link,
+            hooks=progress,
         )
     summary = build_summary(result)
     if link:
