@@ -25,6 +25,7 @@ from edge.vision.detector import detector_file, load_detector
 from edge.vision.source import SourceSpec, open_capture, parse_source, video_seconds
 
 log = logging.getLogger("agecam")
+STATUS_LOG_EVERY_S = 60.0
 
 
 def parse_start(text: str | None) -> float | None:
@@ -64,22 +65,35 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    config = load(args)
-    spec = parse_source(args.source or config.source.uri, loop=args.loop or config.source.loop)
+class StatusLog:
+    """The status line a live run logs: at most one a minute, and at once when the source changes state
+    (lost, reconnecting, back). The heartbeat calls it every 10 s, as often as it updates systemd's STATUS=;
+    logging each call (with its POS line) was about 17,000 journal lines a day per till."""
 
-    link = PosLink(config, serve=True) if config.pos.enabled else None
+    def __init__(self, link: PosLink | None, every_s: float = STATUS_LOG_EVERY_S, clock=time.monotonic) -> None:
+        self.link, self.every_s, self.clock = link, every_s, clock
+        self.next_at, self.source = 0.0, None
 
-    def report(status: dict) -> None:
+    def __call__(self, status: dict) -> None:
+        now = self.clock()
+        if now < self.next_at and status["source"] == self.source:
+            return
+        self.next_at, self.source = now + self.every_s, status["source"]
         log.info(
             "status: %(fps).1f fps, %(frames)d frames, %(customers)d customers, %(dropped)d dropped, source %(source)s",
             status,
         )
-        if link:
-            log.info("POS: %s", ", ".join(f"{value} {key}" for key, value in link.summary().items()))
+        if self.link:
+            log.info("POS: %s", ", ".join(f"{value} {key}" for key, value in self.link.summary().items()))
 
+
+def _run(args: argparse.Namespace) -> int:
+    config = load(args)
+    spec = parse_source(args.source or config.source.uri, loop=args.loop or config.source.loop)
+    link = PosLink(config, serve=True) if config.pos.enabled else None
     with StopSignal().installed() as stop:
-        result = run_source(config, spec, stop=stop, on_status=report, hooks=link)
+        # Recorded as 'live' whatever the source: a file given to `agecam run` is a stand-in for a camera.
+        result = run_source(config, spec, stop=stop, on_status=StatusLog(link), hooks=link, mode="live")
     log.info("run %d %s after %d frames", result.run_id, result.status, result.frames)
     return 0
 
