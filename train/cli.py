@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 
 log = logging.getLogger("agecam.train")
 
@@ -53,6 +54,7 @@ def _eval(args: argparse.Namespace) -> int:
     report = evaluate(args.model, args.data, args.split, args.out, args.config, args.cache_dir)
     if args.json:
         print(json.dumps(report, indent=2))
+        print(f"report: {report['report']}", file=sys.stderr)  # stdout is the JSON alone
     else:
         keys = ("n", "mae", "no_face", "c25_minor_recall", "c25_teen_recall", "c25_false_alarm")
         print("  ".join(f"{k} {report[k]:.3f}" if isinstance(report[k], float) else f"{k} {report[k]}" for k in keys))
@@ -96,7 +98,7 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--split", help="split to score (default: valid if the data has splits, else all rows; 'all' for every row)"
     )
-    p.add_argument("--out", help="report folder (default: eval-<dataset>-<split> next to the model)")
+    p.add_argument("--out", help="report folder (default: runs/eval-<model>-<dataset>-<split> in the current folder)")
     p.add_argument("--cache-dir")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(handler=_eval)

@@ -107,7 +107,8 @@ def evaluate(
     cache = CropCache(cache_root(cache_dir), detector_path(config_path), spec)
     kept, pred, std, faces = _run(predict, ds, samples, cache)
     true = np.array([s.age for s in kept])
-    report_dir = Path(out) if out else path.parent / f"eval-{ds.name}-{split}"
+    # Under the current folder, never beside the model: evaluating the bundled model must not write into models/.
+    report_dir = Path(out) if out else Path("runs") / f"eval-{path.stem}-{ds.name}-{split}"
     report = {
         **age_metrics(true, pred),
         "no_face": faces.count(False),
