@@ -15,9 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_train_on_missing_folder_is_exit_8(
     run_cli, assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    code = run_cli(["train", "--data", str(tmp_path / "nope"), "--runs-dir", str(tmp_path)])
+    runs = tmp_path / "runs"
+    code = run_cli(["train", "--data", str(tmp_path / "nope"), "--runs-dir", str(runs), "--name", "first"])
     out = capsys.readouterr().out
     assert code == 8 and out.count("\n") == 1 and "nope" in out
+    assert not (runs / "first").exists(), "a run that failed on its data leaves nothing behind"
 
 
 def test_bad_recipe_is_exit_9(run_cli, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
