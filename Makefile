@@ -10,18 +10,24 @@ DEMO_CONFIG := examples/demo-config.yaml
 
 .PHONY: demo test lint bench clean
 
-# The till runtime only (no torch): what a till PC installs.
+# ONNX Runtime's build: gpu where an NVIDIA driver answers, else cpu (override: make ORT=cpu).
+ORT ?= $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
+OTHER_ORT := $(if $(filter gpu,$(ORT)),onnxruntime,onnxruntime-gpu)
+# One OpenCV and one ONNX Runtime per venv (their builds share a package folder): drop the ones that an
+# older .venv or the other profile installed, before installing.
+SETUP_VENV = $(PYTHON) -m venv $(VENV) && $(BIN)/pip install -q --upgrade pip && \
+	{ $(BIN)/pip uninstall -q -y opencv-python $(OTHER_ORT) 2>/dev/null || true; }
+
+# The till runtime (no torch, no matplotlib) plus the report, for the demo.
 $(BIN)/.runtime: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e .
+	$(SETUP_VENV)
+	$(BIN)/pip install -q -e '.[$(ORT),report]'
 	touch $@
 
-# Everything: runtime, trainer (torch 2.14.1 + torchvision 0.29.1), export and test tools.
+# Everything: runtime, report, trainer (torch 2.14.1 + torchvision 0.29.1), export and test tools.
 $(BIN)/.dev: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[train,dev]'
+	$(SETUP_VENV)
+	$(BIN)/pip install -q -e '.[$(ORT),report,train,dev]'
 	touch $(BIN)/.runtime $@
 
 demo: $(BIN)/.runtime

@@ -11,6 +11,7 @@ import html
 import io
 from datetime import datetime
 
+from edge.errors import ConfigError
 from edge.vision.age_groups import group_order
 
 SEVERITY_COLOURS = {"info": "#4c78a8", "medium": "#f58518", "high": "#e45756"}
@@ -34,7 +35,12 @@ def _when(text: str) -> datetime:
 def plots(stats: list[dict], events: list[dict], cashiers: list[dict]) -> dict[str, str]:
     import logging
 
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # the till runtime leaves it out: only this command needs it
+        raise ConfigError(
+            "agecam report draws its charts with matplotlib, which this install lacks: pip install 'agecam[report]'"
+        ) from None
 
     matplotlib.use("Agg")
     # Labels are data (cashier ids, types): never let "$...$" in them be parsed as mathtext.

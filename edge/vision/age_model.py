@@ -10,11 +10,11 @@ import os
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from edge.config import Config
 from edge.errors import ModelError
 from edge.vision.model_contract import INPUT_NAME, OUTPUT_AGE, OUTPUT_STD, ModelInfo, read_model_info
+from edge.vision.onnx_runtime import ort, require_onnx_runtime
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class AgeModel:
     def __init__(
         self, path: Path, providers: list[str], threads: int = 0, max_batch: int = 16, cache_dir: Path | None = None
     ) -> None:
+        require_onnx_runtime()
         if not path.is_file():
             what = "is a folder" if path.is_dir() else "not found"
             raise ModelError(f"age model {path} {what}: set age_model.path in the config")

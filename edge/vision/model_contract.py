@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-
-import onnxruntime as ort
+from typing import TYPE_CHECKING
 
 from edge.errors import ModelError
 from edge.vision.faces import CropSpec
+
+if TYPE_CHECKING:  # sessions come from edge.vision.age_model, which imports ONNX Runtime
+    import onnxruntime as ort
 
 CONTRACT_VERSION = "1"
 KEY_PREFIX = "agecam."
