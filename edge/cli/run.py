@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -70,9 +71,11 @@ class StatusLog:
     (lost, reconnecting, back). The heartbeat calls it every 10 s, as often as it updates systemd's STATUS=;
     logging each call (with its POS line) was about 17,000 journal lines a day per till."""
 
-    def __init__(self, link: PosLink | None, every_s: float = STATUS_LOG_EVERY_S, clock=time.monotonic) -> None:
+    def __init__(
+        self, link: PosLink | None, every_s: float = STATUS_LOG_EVERY_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.link, self.every_s, self.clock = link, every_s, clock
-        self.next_at, self.source = 0.0, None
+        self.next_at, self.source = 0.0, ""
 
     def __call__(self, status: dict) -> None:
         now = self.clock()

@@ -22,9 +22,17 @@ def on_terminal() -> bool:
     return sys.stderr.isatty()
 
 
-def progress_bar(total: float | None, desc: str, unit: str) -> tqdm:
+def progress_bar(total: float | None, desc: str, unit: str, bar_format: str | None = None) -> tqdm:
     """A bar that disappears when done (the command's own output follows), or a silent one off a terminal."""
-    return tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True, disable=not on_terminal())
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        bar_format=bar_format,
+        leave=False,
+        dynamic_ncols=True,
+        disable=not on_terminal(),
+    )
 
 
 @contextlib.contextmanager
@@ -46,10 +54,8 @@ class ReplayProgress:
         self.bar: tqdm | None = None
 
     def start(self, event_log: EventLog, run_id: int, origin: float) -> None:
-        bar_format = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s of video [{elapsed}<{remaining}]"
-        self.bar = progress_bar(self.video_s, "replay", "s")
-        if self.video_s:
-            self.bar.bar_format = bar_format
+        seconds = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s of video [{elapsed}<{remaining}]"
+        self.bar = progress_bar(self.video_s, "replay", "s", seconds if self.video_s else None)
         if self.inner:
             self.inner.start(event_log, run_id, origin)
 
