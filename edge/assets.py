@@ -75,7 +75,11 @@ def download(asset: Asset, folder: Path) -> None:
             raise AssetError(f"refused {asset.url}: SHA-256 {actual} does not match the pinned {asset.sha256}")
         os.replace(temporary, target)
     except OSError as error:
-        raise AssetError(f"cannot download {asset.url} to {target} ({error}): check the network and folder") from None
+        raise AssetError(
+            f"cannot download {asset.url} to {target} ({error}): check the network and the folder, or, on a "
+            f"machine without network, copy the assets (models/, videos/) into {folder} or point AGECAM_ASSETS "
+            "at a folder that has them"
+        ) from None
     finally:
         Path(temporary).unlink(missing_ok=True)
 

@@ -1,7 +1,8 @@
 """The agecam configuration: a pydantic model of config.yaml, loaded and validated in one place.
 
-Lookup order: an explicit path (--config), then $AGECAM_CONFIG, then the project's config.yaml,
-then the built-in defaults. Relative paths inside a file resolve against that file's folder.
+Lookup order: an explicit path (--config), then $AGECAM_CONFIG, then the default config.yaml (in the
+checkout, or installed with the wheel), then the built-in defaults. Relative paths the file sets resolve
+against that file's folder; the defaults (the bundled model) against where agecam's data is installed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import itertools
 import os
 import re
 import reprlib
+import site
+import sys
 import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal
@@ -21,7 +24,20 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from edge.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PROJECT_CONFIG = PROJECT_ROOT / "config.yaml"
+
+
+def data_dirs() -> list[Path]:
+    """Where the default config.yaml and the bundled model may be: the checkout (a source tree or an editable
+    install), else the data files a wheel installs under PREFIX/share/agecam (a venv's or the user's)."""
+    return [PROJECT_ROOT, Path(sys.prefix) / "share" / "agecam", Path(site.getuserbase()) / "share" / "agecam"]
+
+
+def find_data_dir(candidates: list[Path]) -> Path:
+    return next((folder for folder in candidates if (folder / "config.yaml").is_file()), candidates[0])
+
+
+DATA_DIR = find_data_dir(data_dirs())
+PROJECT_CONFIG = DATA_DIR / "config.yaml"
 
 Positive = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
@@ -336,7 +352,8 @@ class Config(Section):
     state: StateConfig = Field(default_factory=StateConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
-    _base_dir: Path = PrivateAttr(default=PROJECT_ROOT)
+    _base_dir: Path = PrivateAttr(default=DATA_DIR)
+    _data_dir: Path = PrivateAttr(default=DATA_DIR)
     _origin: str = PrivateAttr(default="built-in defaults")
 
     @property
@@ -348,6 +365,19 @@ class Config(Section):
         """A path from the config, made absolute against the config file's folder."""
         expanded = Path(os.path.expandvars(os.path.expanduser(str(path))))
         return expanded if expanded.is_absolute() else self._base_dir / expanded
+
+    def path_setting(self, section: str, key: str) -> Path:
+        """A path setting made absolute. One the config file set resolves against the file's folder. One
+        left at its default resolves against agecam's installed data (the bundled model), wherever the
+        config file is; so does the default value copied from config.yaml when that folder lacks the file."""
+        part = getattr(self, section)
+        value, default = getattr(part, key), type(part).model_fields[key].default
+        if key not in part.model_fields_set:
+            return self._data_dir / value
+        chosen = self.resolve(value)
+        if value == default and not chosen.exists():
+            return self._data_dir / value
+        return chosen
 
     def state_dir(self) -> Path:
         """The state folder: config, else systemd's $STATE_DIRECTORY, else the XDG state home."""

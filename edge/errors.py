@@ -19,9 +19,9 @@ EXIT_POS = 11
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES: dict[int, str] = {
-    EXIT_OK: "success (also after a clean stop by SIGTERM or Ctrl-C)",
+    EXIT_OK: "success (also after a clean stop by SIGTERM or Ctrl-C, or when the output's reader left early)",
     EXIT_INTERNAL: "internal error: a bug, reported with a traceback in the log",
-    EXIT_CONFIG: "bad configuration or command line",
+    EXIT_CONFIG: "bad configuration or command line, or an install without the extra a command needs",
     EXIT_SOURCE: "video source missing, unreadable or not a video",
     EXIT_MODEL: "age model missing, corrupt, or breaking the model contract",
     EXIT_DETECTOR: "face detector missing, corrupt, or failing its pinned hash",

@@ -33,9 +33,15 @@ uninstall() {
 
 install_program() {
     [[ -f $REPO/models/$MODEL ]] || die "$REPO/models/$MODEL is missing: install from a full checkout"
+    # The till runtime: ONNX Runtime's GPU build where an NVIDIA driver answers, else the CPU build
+    # (AGECAM_ORT=cpu|gpu chooses); no torch, no matplotlib. One build per venv: drop the other first.
+    local ort=${AGECAM_ORT:-$(nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)} other=onnxruntime-gpu
+    [[ $ort == gpu ]] && other=onnxruntime
+    [[ $ort == cpu || $ort == gpu ]] || die "AGECAM_ORT must be cpu or gpu, not $ort"
     python3 -m venv "$PREFIX/venv"
     "$PREFIX/venv/bin/pip" install -q --upgrade pip
-    "$PREFIX/venv/bin/pip" install -q "$REPO"
+    "$PREFIX/venv/bin/pip" uninstall -q -y opencv-python "$other" 2>/dev/null || true
+    "$PREFIX/venv/bin/pip" install -q "$REPO[$ort]"
     install -d -m 0755 "$PREFIX/models"
     install -m 0644 "$REPO/models/$MODEL" "$REPO/models/MODEL_CARD.md" "$REPO/README.md" "$PREFIX/models/"
     mv "$PREFIX/models/README.md" "$PREFIX/README.md"

@@ -55,10 +55,20 @@ def load_checkpoint(path: Path | str) -> dict:
     path = Path(path)
     if not path.is_file():
         raise TrainError(f"checkpoint not found: {path}: give a runs/NAME/best.pt file")
+    if path.suffix.lower() == ".onnx":
+        raise TrainError(
+            f"{path} is an ONNX model, not a checkpoint: 'agecam eval --model {path}' scores it and "
+            "age_model.path runs it; export and --resume take a runs/NAME/best.pt or last.pt"
+        )
     try:
-        data = torch.load(path, map_location="cpu", weights_only=False)
+        # weights_only: a checkpoint is tensors, numbers, strings and containers; a user-supplied file is
+        # never allowed to run code while it loads (pickle could).
+        data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises pickle, zip and runtime errors for a bad file
-        raise TrainError(f"{path}: not a readable checkpoint ({type(error).__name__}): train again") from None
+        raise TrainError(
+            f"{path}: not a readable agecam checkpoint ({type(error).__name__}): give a runs/NAME/best.pt "
+            "written by agecam train"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise TrainError(f"{path}: not an agecam checkpoint: give a runs/NAME/best.pt file")
     if data.get("version") != VERSION:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 
 from train.config import BACKBONES
 
@@ -56,7 +57,12 @@ def _eval(args: argparse.Namespace) -> int:
 
     boot = Bootstrap(resamples=args.resamples, seed=args.seed)
     report = evaluate(args.model, args.data, args.split, args.out, args.config, args.cache_dir, boot)
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    if args.json:
+        print(json.dumps(report, indent=2))
+        print(f"report: {report['report']}", file=sys.stderr)  # stdout is the JSON alone
+    else:
+        print(format_report(report))
+        print(f"report: {report['report']}")
     return 0
 
 
@@ -103,7 +109,7 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--split", help="split to score (default: valid if the data has splits, else all rows; 'all' for every row)"
     )
-    p.add_argument("--out", help="report folder (default: eval-<dataset>-<split> next to the model)")
+    p.add_argument("--out", help="report folder (default: runs/eval-<model>-<dataset>-<split> in the current folder)")
     p.add_argument("--cache-dir")
     p.add_argument("--resamples", type=_positive, default=1000, help="bootstrap resamples for the 95 %% intervals")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0: the same intervals every run)")

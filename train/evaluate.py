@@ -140,7 +140,8 @@ def evaluate(
     scored = _run(predictor.predict, ds, samples, cache)
     kept, pred, std, probs = scored.samples, scored.stacked(0), scored.stacked(1), scored.stacked(2)
     true = np.array([s.age for s in kept], dtype=np.float64)
-    report_dir = Path(out) if out else path.parent / f"eval-{ds.name}-{split}"
+    # Under the current folder, never beside the model: evaluating the bundled model must not write into models/.
+    report_dir = Path(out) if out else Path("runs") / f"eval-{path.stem}-{ds.name}-{split}"
     spec = predictor.crop
     report = {
         **age_metrics(true, pred),

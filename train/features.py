@@ -106,7 +106,7 @@ def cached_trunk_outputs(
     returns (outputs, whether it was a cache hit)."""
     if cache_file is not None and cache_file.is_file():
         try:
-            return torch.load(cache_file, map_location="cpu"), True
+            return torch.load(cache_file, map_location="cpu", weights_only=True), True
         except (OSError, RuntimeError, EOFError):
             cache_file.unlink(missing_ok=True)  # a torn file from a killed run: recompute it
     outputs = trunk_outputs(trunk, preprocess, crops, views, seed, device, desc)

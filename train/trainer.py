@@ -233,12 +233,13 @@ class Trainer:
         random.seed(self.cfg.seed)
         np.random.seed(self.cfg.seed)
         torch.manual_seed(self.cfg.seed)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.cfg.cut is None:  # record the cut, so a later default cannot break --resume
             last = load_checkpoint(self.run_dir / "last.pt") if self.resume else {}
             self.cfg.cut = last.get("cut", SPECS[self.cfg.backbone].default_cut)
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg.model_dump(), sort_keys=False))
         self._prepare()
+        # Only now that the data loaded: a run that fails on its input leaves no runs/NAME behind.
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg.model_dump(), sort_keys=False))
         stage, done, state = self._restore()
         if stage == 1:
             self._stage(1, done, state)

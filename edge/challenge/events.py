@@ -67,13 +67,24 @@ class BadEvent(ValueError):
         self.status = status
 
 
+# The time fields accept more than one type, so pydantic's own message names its first attempt ("ts.float:
+# Input should be a valid number"); say what each one takes instead.
+TIME_FIELDS = {
+    "ts": "must be a number (Unix seconds) or an ISO 8601 date-time such as 2026-11-22T09:00:00Z",
+    "t": "must be a number of seconds from the start of the video, 0 or more",
+}
+
+
 def describe(error: ValidationError) -> str:
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"] if part not in EVENT_TYPES) or "event"
+    parts = [str(part) for part in first["loc"] if part not in EVENT_TYPES]
+    where = ".".join(parts) or "event"
     if first["type"] == "union_tag_invalid" or first["type"] == "union_tag_not_found":
         return f"'type' must be one of {', '.join(EVENT_TYPES)}"
     if first["type"] == "extra_forbidden":
         return f"unknown field '{where}'"
+    if parts and parts[0] in TIME_FIELDS:
+        return f"{parts[0]}: {TIME_FIELDS[parts[0]]} (got {first['input']!r})"
     return f"{where}: {first['msg']}"
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from importlib.metadata import entry_points
 
 from edge import __version__
-from edge.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AgecamError
+from edge.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, AgecamError
+from edge.vision.native_logs import set_native_logs
 
 log = logging.getLogger("agecam")
 
@@ -42,11 +44,25 @@ def setup_logging(level: str) -> None:
     )
 
 
+def _reader_left() -> int:
+    """stdout's reader closed it early (`agecam events | head`): the reader has what it wanted, so this is
+    a success, not an error. Later writes (and the flush at exit) go to /dev/null instead of failing again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level or "INFO")
+    set_native_logs(verbose=args.log_level == "DEBUG")
     try:
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that left must not fail the interpreter's final flush
+        return code
+    except BrokenPipeError:
+        return _reader_left()
     except AgecamError as error:
         print(f"agecam: error: {error}", file=sys.stderr)
         return error.exit_code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -37,19 +38,27 @@ def _events(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise ConfigError("--limit must be at least 1")
     since, until = period(args)
-    filters = EventFilter(since, until, args.till, args.cashier, args.kind, tuple(args.type or ()), args.limit)
+    # One row more than asked shows whether the limit cut the list.
+    filters = EventFilter(since, until, args.till, args.cashier, args.kind, tuple(args.type or ()), args.limit + 1)
     if _chain(args):
         from edge.store import central_queries
 
         with central_queries.open_central(args.db) as chain:
-            rows = central_queries.query_events(chain, filters, args.store)
-        print(render(rows, CHAIN_EVENT_COLUMNS, args.format))
-        return 0
-    db = open_log(db_path(args, config))
-    try:
-        print(render(query_events(db, filters), EVENT_COLUMNS, args.format))
-    finally:
-        db.close()
+            rows, columns = central_queries.query_events(chain, filters, args.store), CHAIN_EVENT_COLUMNS
+    else:
+        db = open_log(db_path(args, config))
+        try:
+            rows, columns = query_events(db, filters), EVENT_COLUMNS
+        finally:
+            db.close()
+    if len(rows) > args.limit:
+        rows = rows[: args.limit]
+        print(
+            f"agecam: showing the first {args.limit} rows, oldest first; more match: "
+            "raise --limit or narrow with --since, --until, --kind",
+            file=sys.stderr,
+        )
+    print(render(rows, columns, args.format))
     return 0
 
 
@@ -110,7 +119,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     events.add_argument("--kind", choices=["customer", "alert", "flag"], help="only this kind")
     events.add_argument("--type", action="append", help="only this type (repeatable), e.g. sold_without_id_check")
     events.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    events.add_argument("--limit", type=int, default=1000, help="at most this many rows (default 1000)")
+    events.add_argument(
+        "--limit",
+        type=int,
+        default=1000,
+        help="at most this many rows, oldest first (default 1000; stderr says when more matched)",
+    )
     events.set_defaults(handler=_events)
 
     stats = subparsers.add_parser("stats", help="age-group counts by hour or by day")

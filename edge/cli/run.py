@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -18,11 +19,16 @@ from edge.cli.common import load
 from edge.cli.fleet import till_services
 from edge.config import Config
 from edge.errors import ConfigError, SourceError, StateError
+from edge.pipeline.progress import ReplayProgress, logs_above_bars, on_terminal
 from edge.pipeline.runner import StopSignal, run_source
 from edge.pipeline.summary import build_summary, format_summary
-from edge.vision.source import SourceSpec, open_capture, parse_source
+from edge.store.queries import run_alerts
+from edge.vision.age_model import AgeModel
+from edge.vision.detector import detector_file, load_detector
+from edge.vision.source import SourceSpec, open_capture, parse_source, video_seconds
 
 log = logging.getLogger("agecam")
+STATUS_LOG_EVERY_S = 60.0
 
 
 def parse_start(text: str | None) -> float | None:
@@ -40,7 +46,8 @@ def _replay(args: argparse.Namespace) -> int:
     config.fleet.enabled = False  # a replay is a test or a diagnosis: never the chain's statistics
     origin = parse_start(args.start)
     link = PosLink(config, load_script(Path(args.pos))) if args.pos else None
-    with StopSignal().installed() as stop:
+    progress = ReplayProgress(video_seconds(args.video) if on_terminal() else None, link)
+    with StopSignal().installed() as stop, logs_above_bars():
         result = run_source(
             config,
             SourceSpec("file", args.video),
@@ -48,16 +55,42 @@ def _replay(args: argparse.Namespace) -> int:
             db_path=Path(args.db) if args.db else None,
             origin=origin,
             stop=stop,
-            hooks=link,
+            hooks=progress,
         )
     summary = build_summary(result)
     if link:
-        summary["pos"] = link.summary()
-    text = format_summary(summary)
-    if link:
-        text += "\n  POS: " + ", ".join(f"{value} {key}" for key, value in summary["pos"].items())
-    print(json.dumps(summary, indent=2) if args.json else text)
+        summary["pos"] = {
+            **link.summary(),
+            "threshold": config.policy.threshold,
+            "config": config.origin,
+            "alerts_and_flags": run_alerts(result.db_path, result.run_id),
+        }
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0
+
+
+class StatusLog:
+    """The status line a live run logs: at most one a minute, and at once when the source changes state
+    (lost, reconnecting, back). The heartbeat calls it every 10 s, as often as it updates systemd's STATUS=;
+    logging each call (with its POS line) was about 17,000 journal lines a day per till."""
+
+    def __init__(
+        self, link: PosLink | None, every_s: float = STATUS_LOG_EVERY_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.link, self.every_s, self.clock = link, every_s, clock
+        self.next_at, self.source = 0.0, ""
+
+    def __call__(self, status: dict) -> None:
+        now = self.clock()
+        if now < self.next_at and status["source"] == self.source:
+            return
+        self.next_at, self.source = now + self.every_s, status["source"]
+        log.info(
+            "status: %(fps).1f fps, %(frames)d frames, %(customers)d customers, %(dropped)d dropped, source %(source)s",
+            status,
+        )
+        if self.link:
+            log.info("POS: %s", ", ".join(f"{value} {key}" for key, value in self.link.summary().items()))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -73,21 +106,16 @@ def _run(args: argparse.Namespace) -> int:
 def _run_once(args: argparse.Namespace, config: Config, stop: StopSignal) -> bool:
     """One run; True if it stopped for a reload."""
     spec = parse_source(args.source or config.source.uri, loop=args.loop or config.source.loop)
-
     link = PosLink(config, serve=True) if config.pos.enabled else None
+    status_log = StatusLog(link)
     with till_services(config, link) as (hooks, on_status):
 
         def report(status: dict) -> None:
-            log.info(
-                "status: %(fps).1f fps, %(frames)d frames, %(customers)d customers, %(dropped)d dropped,"
-                " source %(source)s",
-                status,
-            )
-            if link:
-                log.info("POS: %s", ", ".join(f"{value} {key}" for key, value in link.summary().items()))
+            status_log(status)
             on_status(status, link.summary() if link else None)
 
-        result = run_source(config, spec, stop=stop, on_status=report, hooks=hooks)
+        # Recorded as 'live' whatever the source: a file given to `agecam run` is a stand-in for a camera.
+        result = run_source(config, spec, stop=stop, on_status=report, hooks=hooks, mode="live")
     log.info("run %d %s after %d frames", result.run_id, result.status, result.frames)
     return stop.reload
 
@@ -132,8 +160,15 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _config_check(args: argparse.Namespace) -> int:
+    """The settings, and that the age model and detector they name load (systemd/install.sh relies on it):
+    exit 4 or 5 with one line, as a run would end."""
     config = load(args)
+    model = AgeModel(config.path_setting("age_model", "path"), ["CPUExecutionProvider"], threads=1)
+    detector = detector_file(config)
+    load_detector(config)
     print(f"ok: {config.origin}")
+    print(f"  age model: {model.path} ({model.info.describe()})")
+    print(f"  detector: {detector}")
     return 0
 
 
@@ -165,7 +200,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     config = subparsers.add_parser("config", help="validate or show the effective configuration")
     actions = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
-    actions.add_parser("check", help="validate the config (exit 2 with the key and problem if bad)").set_defaults(
-        handler=_config_check
-    )
+    actions.add_parser(
+        "check",
+        help="validate the config, and load the age model and detector it names (exit 2, 4 or 5 if bad)",
+    ).set_defaults(handler=_config_check)
     actions.add_parser("show", help="print the effective config with all defaults").set_defaults(handler=_config_show)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edge.errors import ConfigError
 from edge.scenario.render import simulate
-from edge.scenario.score import load_truth, score
+from edge.scenario.score import format_score, load_truth, score
 from edge.store.queries import scenario_run
 
 
@@ -33,11 +33,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     result = score(load_truth(Path(args.scenario)), scenario_run(Path(args.db), args.run))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        for key, value in result.items():
-            print(f"{key:28} {value}")
+    print(json.dumps(result, indent=2) if args.json else format_score(result))
     return 0
 
 
@@ -49,7 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     command.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     command.add_argument("--fps", type=float, default=15.0, help="video frame rate (default 15)")
     command.add_argument("--size", default="640x480", help="video size WIDTHxHEIGHT (default 640x480)")
-    command.add_argument("--split", default="valid", help="use only rows of this split ('' for all; default valid)")
+    command.add_argument(
+        "--split",
+        help="use only rows of this split ('all' for every row; default: valid if labels.csv has splits, else all)",
+    )
     command.set_defaults(handler=_simulate)
 
     command = subparsers.add_parser("score", help="compare a scenario replay's flags with the ground truth")

@@ -120,7 +120,7 @@ def run_bench(config: Config, video: str, loops: int) -> dict:
     median = _median_round(rounds, "pipeline_vs_decode_detect")
     return {
         "video": video,
-        "model": str(config.resolve(config.age_model.path)),
+        "model": str(config.path_setting("age_model", "path")),
         "loops": loops,
         **median,
         "every_face_vs_decode_detect": _median_round(rounds, "every_face_vs_decode_detect")[

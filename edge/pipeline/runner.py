@@ -132,8 +132,11 @@ def run_source(
     on_status: Callable[[dict], None] | None = None,
     hooks: RunHooks | None = None,
     notifier: SystemdNotifier | None = None,
+    mode: str | None = None,
 ) -> RunResult:
-    """Run the pipeline over a source. `origin` is the Unix time of the source's first frame."""
+    """Run the pipeline over a source. `origin` is the Unix time of the source's first frame. `mode` is what
+    the run is recorded as: `agecam run` is 'live' whatever its source; default 'live' or 'replay' by source."""
+    mode = mode or ("live" if spec.live else "replay")
     stop = stop or StopSignal()
     grabber = FrameGrabber(spec, config.source, fast=fast)
     detector = load_detector(config)
@@ -141,7 +144,7 @@ def run_source(
     event_log = EventLog(db_path or config.state_dir() / DB_NAME, outbox=config.fleet.enabled)
     started = time.time()
     run_id = event_log.start_run(
-        mode="live" if spec.live else "replay",
+        mode=mode,
         source=str(spec),
         model_path=str(model.path),
         model_sha256=model.sha256,
@@ -152,7 +155,7 @@ def run_source(
     )
     origin = started if origin is None else origin
     pipeline = Pipeline(config, detector, model, event_log, run_id, origin)
-    log.info("run %d: %s %s into %s", run_id, "live" if spec.live else "replay", spec, event_log.path)
+    log.info("run %d: %s %s into %s", run_id, mode, spec, event_log.path)
     status = "failed"
     clock = time.perf_counter()
     notifier = notifier or SystemdNotifier()

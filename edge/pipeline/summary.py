@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from edge.config import PolicyConfig
 from edge.pipeline.runner import RunResult
+from edge.vision.age_groups import group_order
+
+DEFAULT_THRESHOLD = PolicyConfig.model_fields["threshold"].default
 
 
 def build_summary(result: RunResult) -> dict:
@@ -51,28 +55,69 @@ def build_summary(result: RunResult) -> dict:
     }
 
 
+def plural(count: int, noun: str) -> str:
+    """ "1 flag", "2 flags"."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def format_summary(summary: dict) -> str:
+    """The text a person reads after a replay: what was seen, the statistics, and (with --pos) the policy's
+    alerts and flags, one per line."""
     lines = [
         f"run {summary['run_id']} {summary['status']}: {summary['source']}",
-        f"  {summary['frames']} frames ({summary['dropped_frames']} dropped), {summary['faces']} faces, "
-        f"{summary['age_inferences']} age inferences, {summary['fps']} fps on {summary['model']['provider']}",
-        f"  {len(summary['customers'])} customers:",
+        f"  {plural(summary['frames'], 'frame')} ({summary['dropped_frames']} dropped), "
+        f"{plural(summary['faces'], 'face')}, {plural(summary['age_inferences'], 'age inference')}, "
+        f"{summary['fps']} fps on {summary['model']['provider']}",
+        *_customer_lines(summary),
     ]
-    if summary["bad_age_samples"]:
-        lines.insert(2, f"  {summary['bad_age_samples']} unusable age samples from the model, dropped")
-    for customer in summary["customers"]:
+    if summary.get("bad_age_samples"):
+        lines.insert(2, f"  {plural(summary['bad_age_samples'], 'unusable age sample')} from the model, dropped")
+    stages = ", ".join(f"{stage} {ms:.1f}" for stage, ms in summary["stage_ms"].items())
+    lines.append(f"  ms per frame: {stages}")
+    if "pos" in summary:
+        lines += _pos_lines(summary["pos"])
+    lines.append(f"  event log: {summary['db']}")
+    return "\n".join(lines)
+
+
+def _customer_lines(summary: dict) -> list[str]:
+    customers, stats = summary["customers"], summary["stats"]
+    if not customers:
+        return ["  no customers: no face was seen long enough for an age estimate"]
+    lines = [f"  {plural(len(customers), 'customer')}:"]
+    for customer in customers:
         lines.append(
             f"    #{customer['track_id']:<4} age {customer['age']:5.1f} "
             f"[{customer['age_low']:.1f}-{customer['age_high']:.1f}]{_risk(customer)} group {customer['age_group']:<6} "
-            f"{customer['samples']} samples, seen {customer['first_seen']} to {customer['last_seen']}"
+            f"{plural(customer['samples'], 'sample')}, seen {customer['first_seen']} to {customer['last_seen']}"
         )
-    lines.append("  customers per hour and age group:")
-    for row in summary["stats"]:
-        lines.append(f"    {row['hour']}  {row['age_group']:<6} {row['customers']:>4}  mean age {row['mean_age']:.1f}")
-    stages = ", ".join(f"{stage} {ms:.1f}" for stage, ms in summary["stage_ms"].items())
-    lines.append(f"  ms per frame: {stages}")
-    lines.append(f"  event log: {summary['db']}")
-    return "\n".join(lines)
+    if stats:
+        lines.append("  customers per hour and age group:")
+        for row in sorted(stats, key=lambda row: (row["hour"], group_order(row["age_group"]))):
+            lines.append(
+                f"    {row['hour']}  {row['age_group']:<6} {row['customers']:>4}  mean age {row['mean_age']:.1f}"
+            )
+    return lines
+
+
+def _pos_lines(pos: dict) -> list[str]:
+    """The POS counts, the threshold (and where it came from when it is not Challenge 25), each alert and flag."""
+    policy = f"Challenge {pos['threshold']:g}"
+    if pos["threshold"] != DEFAULT_THRESHOLD:
+        policy += f": policy.threshold from {pos['config']} (the default is {DEFAULT_THRESHOLD:g})"
+    notes = pos["notifications_sent"] + pos["notifications_failed"]
+    sent = f", notifications {pos['notifications_sent']} sent, {pos['notifications_failed']} failed" if notes else ""
+    lines = [
+        f"  POS: {plural(pos['events'], 'event')} ({pos['rejected']} rejected), {plural(pos['alerts'], 'alert')}, "
+        f"{plural(pos['flags'], 'flag')}{sent}; policy {policy}"
+    ]
+    for row in pos["alerts_and_flags"]:
+        age = "no face" if row["age"] is None else f"age {row['age']:.1f} [{row['age_low']:.1f}-{row['age_high']:.1f}]"
+        lines.append(
+            f"    {row['kind']:<5} {row['type']:<26} {row['severity']:<6} at {row['t']:6.2f} s  till {row['till_id']}, "
+            f"cashier {row['cashier_id'] or '(none)'}, transaction {row['transaction'] or '(none)'}, {age}"
+        )
+    return lines
 
 
 def _risk(customer: dict) -> str:

@@ -7,6 +7,8 @@ import io
 import json
 import re
 
+from edge.vision.age_groups import group_order
+
 EVENT_COLUMNS = [
     "kind", "at", "type", "severity", "till_id", "cashier_id", "transaction", "track_id",
     "age", "age_low", "age_high", "p_under", "samples", "age_group", "run_id", "outcome",
@@ -68,8 +70,3 @@ def pivot(rows: list[dict]) -> tuple[list[dict], list[str]]:
         line[row["age_group"]] = row["customers"]
         line["total"] += row["customers"]
     return list(periods.values()), ["period", *groups, "total"]
-
-
-def group_order(label: str) -> int:
-    """Age-group labels in age order: "<18" first, then "18-24", ..., "65+"."""
-    return -1 if label.startswith("<") else int(label.rstrip("+").split("-")[0])

@@ -50,23 +50,37 @@ class Visit:
         return self.alcohol and self.sold and self.id_check != "passed"
 
 
-def read_faces(folder: Path, split: str | None) -> list[FacePhoto]:
-    """The dataset layout: labels.csv (file_name, real_age[, split]) and images/."""
+EVERY_ROW = ("", "all")
+
+
+def read_faces(folder: Path, split: str | None) -> tuple[list[FacePhoto], str]:
+    """The dataset layout: labels.csv (file_name, real_age[, split]) and images/. Returns the photos and the
+    split used. `split` None: the `valid` rows if the file has any, else every row (as `agecam eval` and
+    `agecam train` use a file without splits); '' or 'all': every row; a name: that split, which must exist."""
     labels = folder / "labels.csv"
     try:
         with labels.open(newline="", encoding="utf-8") as stream:
-            rows = list(csv.DictReader(stream))
+            reader = csv.DictReader(stream)
+            rows = list(enumerate(reader, start=2))
+            has_split = "split" in (reader.fieldnames or [])
     except OSError as error:
         raise PosError(f"cannot read {labels} ({error.strerror}): give a folder with labels.csv and images/") from None
+    found = sorted({(row.get("split") or "").strip() for _, row in rows} - {""})
+    if split is None:
+        split = "valid" if "valid" in found else "all"
+    if split not in EVERY_ROW:
+        if not has_split:
+            raise PosError(f"{labels} has no split column, so --split {split} matches nothing: leave --split out")
+        rows = [(number, row) for number, row in rows if (row.get("split") or "").strip() == split]
+        if not rows:
+            raise PosError(f"{labels}: no rows in split {split!r} (found {', '.join(found)}): pass one of those")
     faces = []
-    for number, row in enumerate(rows, start=2):
-        if split and (row.get("split") or "").strip() != split:
-            continue
+    for number, row in rows:
         try:
             faces.append(FacePhoto(str(folder / "images" / row["file_name"].strip()), round(float(row["real_age"]))))
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise PosError(f"{labels} line {number}: needs file_name and a numeric real_age") from None
-    return faces
+    return faces, "all" if split in EVERY_ROW else split
 
 
 def pick_faces(faces: list[FacePhoto], count: int, rng: random.Random) -> list[FacePhoto]:
@@ -80,7 +94,10 @@ def pick_faces(faces: list[FacePhoto], count: int, rng: random.Random) -> list[F
             if members and len(chosen) < count:
                 chosen.append(members.pop())
     if len(chosen) < count:
-        raise PosError(f"only {len(chosen)} faces aged 13 to 75 in the folder, {count} customers asked for")
+        raise PosError(
+            f"only {len(chosen)} of the {len(faces)} faces are aged 13 to 75, and {count} customers were asked for: "
+            "pass fewer --customers or a folder with more faces"
+        )
     rng.shuffle(chosen)
     return chosen
 

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from edge.errors import PosError, StateError
+from edge.pipeline.progress import progress_bar
 from edge.scenario.plan import (
     POS,
     TRUTH,
@@ -106,8 +107,10 @@ def render(visits: list[Visit], out: Path, fps: float, width: int, height: int, 
         raise StateError(f"cannot write {out}: check that the folder is writable")
     end = visits[-1].leave + WALK_S + 0.5
     frames = int(end * fps)
+    bar = progress_bar(frames, "simulate", "frame")
     try:
         for index in range(frames):
+            bar.update()
             t = index / fps
             frame = backdrop.copy()
             for actor in actors:
@@ -116,13 +119,17 @@ def render(visits: list[Visit], out: Path, fps: float, width: int, height: int, 
             frame += noise.standard_normal(frame.shape, dtype=np.float32) * 3.0
             writer.write(np.clip(frame, 0, 255).astype(np.uint8))
     finally:
+        bar.close()
         writer.release()
     return frames
 
 
-def simulate(faces_dir: Path, out: Path, count: int, seed: int, fps: float, size: tuple[int, int], split: str) -> dict:
+def simulate(
+    faces_dir: Path, out: Path, count: int, seed: int, fps: float, size: tuple[int, int], split: str | None
+) -> dict:
+    """`split` None: the folder's valid rows, or every row when it has no splits (see read_faces)."""
     rng = random.Random(seed)
-    faces = read_faces(faces_dir, split or None)
+    faces, split = read_faces(faces_dir, split)
     visits = plan_visits(pick_faces(faces, count, rng), rng)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -99,3 +99,33 @@ def _latency(values: list[float]) -> dict | None:
         "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3),
         "max": round(ordered[-1], 3),
     }
+
+
+def _percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{100 * share:.0f}%"
+
+
+def format_score(result: dict) -> str:
+    """The score as lines for people (`--json` gives the dict itself)."""
+    latency = result["alert_latency_s"]
+    timing = (
+        f"latency after the scan: median {latency['median']:.2f} s, 95% within {latency['p95']:.2f} s, "
+        f"longest {latency['max']:.2f} s"
+        if latency
+        else "no latency to report"
+    )
+    r = result
+    rows = [
+        ("customers", str(r["customers"])),
+        ("minors sold without check", f"{r['minors_sold_without_check']}, flagged {_percent(r['minor_flag_recall'])}"),
+        ("18-24 sold without check", f"{r['young_sold_without_check']}, flagged {_percent(r['young_flag_share'])}"),
+        (
+            "25+ sold without check",
+            f"{r['adults_sold_without_check']}, flagged {_percent(r['adult_false_flag_share'])}",
+        ),
+        ("no-face flags", str(r["no_face_flags"])),
+        ("minors buying alcohol", f"{r['minors_buying_alcohol']}, alerted {_percent(r['minor_alert_recall'])}"),
+        ("ID-check alerts", f"{r['alerts']}, {timing}"),
+        ("right customer associated", _percent(r["association_accuracy"])),
+    ]
+    return "\n".join(f"{name:<27} {value}" for name, value in rows)

@@ -92,7 +92,7 @@ def _rounded(row: dict) -> dict:
     for key in ("age", "age_low", "age_high"):
         if row[key] is not None:
             row[key] = round(row[key], 1)
-    if row["p_under"] is not None:
+    if row.get("p_under") is not None:
         row["p_under"] = round(row["p_under"], 3)
     return row
 
@@ -136,6 +136,21 @@ def alerts(db: sqlite3.Connection, since: str | None, until: str | None) -> list
         (since or "", until or "9999"),
     )
     return [dict(row) for row in rows]
+
+
+def run_alerts(db_path: Path, run_id: int) -> list[dict]:
+    """A run's alerts and flags in video order, for its end-of-run summary."""
+    db = open_log(db_path)
+    try:
+        rows = db.execute(
+            "SELECT a.kind, a.type, a.severity, round(a.t, 2) AS t, a.till_id, a.cashier_id,"
+            ' t.pos_transaction_id AS "transaction", a.track_id, a.age, a.age_low, a.age_high, a.p_under, a.samples'
+            " FROM alerts a JOIN transactions t ON t.id = a.transaction_id WHERE a.run_id = ? ORDER BY a.t, a.id",
+            (run_id,),
+        )
+        return [_rounded(dict(row)) for row in rows]
+    finally:
+        db.close()
 
 
 def _seconds(text: str) -> float:

@@ -14,3 +14,8 @@ class AgeGroups:
 
     def label(self, age: float) -> str:
         return self.labels[bisect.bisect_right(self.boundaries, age)]
+
+
+def group_order(label: str) -> int:
+    """Age-group labels in age order: "<18" first, then "18-24", ..., "65+"."""
+    return -1 if label.startswith("<") else int(label.rstrip("+").split("-")[0])

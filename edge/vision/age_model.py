@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from edge.config import Config
 from edge.errors import ModelError
 from edge.vision.model_contract import INPUT_NAME, OUTPUT_AGE, OUTPUT_STD, ModelInfo, read_model_info
 from edge.vision.model_outputs import OutputLimits, check_shape, first_line, self_test
+from edge.vision.onnx_runtime import ort, require_onnx_runtime
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,10 @@ class AgeModel:
     def __init__(
         self, path: Path, providers: list[str], threads: int = 0, max_batch: int = 16, cache_dir: Path | None = None
     ) -> None:
+        require_onnx_runtime()
         if not path.is_file():
-            raise ModelError(f"age model not found: {path}: set age_model.path in the config")
+            what = "is a folder" if path.is_dir() else "not found"
+            raise ModelError(f"age model {path} {what}: set age_model.path in the config")
         data = path.read_bytes()
         self.path = path
         self.sha256 = hashlib.sha256(data).hexdigest()
@@ -184,7 +186,7 @@ def age_model_threads(threads: int) -> int:
 def load_age_model(config: Config) -> AgeModel:
     settings = config.age_model
     return AgeModel(
-        config.resolve(settings.path),
+        config.path_setting("age_model", "path"),
         settings.providers,
         age_model_threads(settings.threads),
         settings.max_batch,

@@ -27,23 +27,22 @@ class FaceDetector:
         score_threshold: float = 0.7,
         nms_threshold: float = 0.3,
         min_face_px: int = 40,
+        remedy: str = "run 'agecam assets fetch' to replace it",
     ) -> None:
+        """`remedy` ends the error for a missing or unusable file: what the user should do about it."""
         if not model_path.is_file():
-            raise DetectorError(
-                f"face detector not found: {model_path}: run 'agecam assets fetch' or set detector.model"
-            )
+            what = "is a folder" if model_path.is_dir() else "not found"
+            raise DetectorError(f"face detector {model_path} {what}: {remedy}")
         try:
             self._yunet = cv2.FaceDetectorYN.create(
                 str(model_path), "", (detection_width, detection_width), score_threshold, nms_threshold, 5000
             )
+            self._input_size: tuple[int, int] | None = None
+            self.detection_width = detection_width
+            self.min_face_px = min_face_px
+            self.detect(np.zeros((120, 160, 3), np.uint8), 160)  # another ONNX file loads, then fails here
         except cv2.error:
-            raise DetectorError(
-                f"face detector {model_path} is not a readable YuNet ONNX model: "
-                "run 'agecam assets fetch' to replace it"
-            ) from None
-        self.detection_width = detection_width
-        self.min_face_px = min_face_px
-        self._input_size: tuple[int, int] | None = None
+            raise DetectorError(f"face detector {model_path} is not a readable YuNet ONNX model: {remedy}") from None
 
     def detect(self, frame: np.ndarray, detection_width: int | None = None) -> list[Face]:
         """All faces in a BGR frame at least min_face_px large, highest score first.
@@ -106,10 +105,13 @@ def detector_file(config: Config) -> Path:
 
 def load_detector(config: Config) -> FaceDetector:
     settings = config.detector
+    # The user's own detector.model is theirs to fix; the downloaded asset is replaced by fetching it again.
+    remedy = f"fix detector.model in {config.origin}" if settings.model else "run 'agecam assets fetch' to replace it"
     return FaceDetector(
         detector_file(config),
         settings.detection_width,
         settings.score_threshold,
         settings.nms_threshold,
         settings.min_face_px,
+        remedy,
     )

@@ -6,12 +6,15 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
 
 from edge.errors import ModelError
 from edge.vision.faces import CropSpec
+
+if TYPE_CHECKING:  # sessions come from edge.vision.age_model, which imports ONNX Runtime
+    import onnxruntime as ort
 
 # 1.1 added the optional agecam.age_temperature. A minor version only adds optional keys, so any 1.x model
 # runs here (a plain "1" model has no temperature: T = 1).

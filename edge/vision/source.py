@@ -76,6 +76,16 @@ def open_capture(spec: SourceSpec, width: int | None = None, height: int | None 
     return capture
 
 
+def video_seconds(path: str) -> float | None:
+    """A video file's length from its header, or None when the file doesn't say (or won't open)."""
+    capture = cv2.VideoCapture(path)
+    try:
+        frames, fps = capture.get(cv2.CAP_PROP_FRAME_COUNT), capture.get(cv2.CAP_PROP_FPS)
+    finally:
+        capture.release()
+    return frames / fps if frames > 0 and 1 <= fps <= 240 else None
+
+
 @dataclass(frozen=True)
 class Frame:
     index: int

@@ -33,8 +33,9 @@ def test_download_with_the_wrong_hash_is_refused_and_leaves_nothing(tmp_path, as
 
 def test_unreachable_url_is_a_clear_error(tmp_path):
     asset = Asset("videos/x.gif", (tmp_path / "absent.gif").as_uri(), "0" * 64, 1)
-    with pytest.raises(AssetError, match="cannot download"):
+    with pytest.raises(AssetError, match="cannot download") as error:
         download(asset, tmp_path / "cache")
+    assert f"into {tmp_path / 'cache'} or point AGECAM_ASSETS at a folder" in str(error.value)
 
 
 def test_fetch_keeps_good_files_and_list_reports_them(agecam, assets, monkeypatch):

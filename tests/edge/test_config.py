@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import PROJECT_CONFIG, Config, load_config
+from edge.config import DATA_DIR, PROJECT_CONFIG, Config, find_data_dir, load_config
 
 
 def test_project_config_yaml_states_exactly_the_defaults():
@@ -83,3 +83,78 @@ def test_environment_variable_names_the_config(agecam, monkeypatch, tmp_path: Pa
     monkeypatch.setenv("AGECAM_CONFIG", str(path))
     result = agecam("config", "check")
     assert result.code == 2 and "tracking.forget_after_s" in result.err
+
+
+def test_defaults_point_at_the_bundled_model_wherever_the_config_file_is(tmp_path):
+    """A user's own file in another folder, and a copy of config.yaml there, both keep the bundled model."""
+    bundled = DATA_DIR / "models" / "agecam-mobilenetv2-int8.onnx"
+    assert bundled.is_file()
+    own = tmp_path / "own.yaml"
+    own.write_text("policy:\n  threshold: 30\n")
+    assert load_config(own).path_setting("age_model", "path") == bundled
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(PROJECT_CONFIG.read_text())
+    assert load_config(copy).path_setting("age_model", "path") == bundled
+
+
+def test_a_path_the_file_sets_resolves_against_its_folder_even_at_the_default_value(tmp_path):
+    """A model of the user's own, placed beside their config under the default name, is theirs."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "agecam-mobilenetv2-int8.onnx").write_bytes(b"theirs")
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(PROJECT_CONFIG.read_text())
+    assert load_config(copy).path_setting("age_model", "path") == tmp_path / "models" / "agecam-mobilenetv2-int8.onnx"
+    other = tmp_path / "other.yaml"
+    other.write_text("age_model:\n  path: mine.onnx\n")
+    assert load_config(other).path_setting("age_model", "path") == tmp_path / "mine.onnx"
+
+
+def test_installed_data_is_found_under_the_prefix_when_not_a_checkout(tmp_path):
+    checkout, prefix = tmp_path / "site-packages", tmp_path / "venv" / "share" / "agecam"
+    checkout.mkdir()
+    prefix.mkdir(parents=True)
+    (prefix / "config.yaml").write_text("")
+    assert find_data_dir([checkout, prefix]) == prefix
+
+
+def test_config_in_another_folder_checks_ok_with_the_bundled_model(agecam, tmp_path):
+    own = tmp_path / "elsewhere" / "till.yaml"
+    own.parent.mkdir()
+    own.write_text("policy:\n  threshold: 30\n")
+    result = agecam("--config", own, "config", "check")
+    assert result.code == 0, result.err
+    assert f"age model: {DATA_DIR / 'models' / 'agecam-mobilenetv2-int8.onnx'}" in result.out
+
+
+def _text_file(folder: Path) -> Path:
+    (folder / "notes.onnx").write_text("not a model\n")
+    return folder / "notes.onnx"
+
+
+BAD_FILES_FOR_CHECK = {"a text file": _text_file, "a folder": lambda folder: folder, "missing": lambda f: f / "gone"}
+
+
+def error_line(result) -> str:
+    """The one `agecam: error:` line of a failed command (log lines may come before it)."""
+    lines = [line for line in result.err.splitlines() if line.startswith("agecam: error:")]
+    assert len(lines) == 1 and "Traceback" not in result.err, result.err
+    return lines[0]
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES_FOR_CHECK))
+def test_config_check_loads_the_age_model(agecam, write_config, tmp_path, case):
+    path = BAD_FILES_FOR_CHECK[case](tmp_path)
+    result = agecam("--config", write_config(age_model={"path": str(path)}), "config", "check")
+    assert result.code == 4 and result.out == ""
+    assert f"age model {path}" in error_line(result)
+
+
+@pytest.mark.parametrize("case", [*BAD_FILES_FOR_CHECK, "another ONNX model"])
+def test_config_check_loads_the_detector_and_says_to_fix_detector_model(agecam, write_config, tmp_path, case):
+    make = BAD_FILES_FOR_CHECK.get(case, lambda _: DATA_DIR / "models" / "agecam-mobilenetv2-int8.onnx")
+    path = make(tmp_path)
+    config = write_config(detector={"model": str(path)})
+    result = agecam("--config", config, "config", "check")
+    assert result.code == 5 and result.out == ""
+    line = error_line(result)
+    assert f"face detector {path}" in line and line.endswith(f"fix detector.model in {config}")

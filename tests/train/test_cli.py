@@ -9,13 +9,17 @@ import pytest
 from train.backbones import build_blocks
 from train.errors import TrainError
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def test_train_on_missing_folder_is_exit_8(
     run_cli, assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    code = run_cli(["train", "--data", str(tmp_path / "nope"), "--runs-dir", str(tmp_path)])
+    runs = tmp_path / "runs"
+    code = run_cli(["train", "--data", str(tmp_path / "nope"), "--runs-dir", str(runs), "--name", "first"])
     out = capsys.readouterr().out
     assert code == 8 and out.count("\n") == 1 and "nope" in out
+    assert not (runs / "first").exists(), "a run that failed on its data leaves nothing behind"
 
 
 def test_bad_recipe_is_exit_9(run_cli, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -53,3 +57,17 @@ def test_describe_writes_report(run_cli, tiny_appa: Path, tmp_path: Path, capsys
     for name in ("age_histogram.png", f"contact_sheet-{tiny_appa.name}.png", "bad_rows.csv"):
         assert (out / name).stat().st_size > 0
     assert "Dataset summary" in capsys.readouterr().out
+
+
+def test_eval_writes_under_the_current_folder_not_beside_the_model(
+    run_cli, tiny_appa: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    bundled = ROOT / "models" / "agecam-mobilenetv2-int8.onnx"
+    before = sorted((ROOT / "models").iterdir())
+    monkeypatch.chdir(tmp_path)
+    argv = ["eval", "--model", str(bundled), "--data", str(tiny_appa), "--cache-dir", str(tmp_path / "crops")]
+    assert run_cli(argv) == 0
+    report = Path("runs") / f"eval-agecam-mobilenetv2-int8-{tiny_appa.name}-valid"
+    assert (tmp_path / report / "metrics.json").is_file()
+    assert f"report: {report}" in capsys.readouterr().out
+    assert sorted((ROOT / "models").iterdir()) == before

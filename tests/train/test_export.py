@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import torch
 
 from edge.vision.age_model import AgeModel
 from export.errors import ExportError
@@ -16,6 +17,8 @@ from export.exporter import PARITY_MAX_ABS, PARITY_MEAN_ABS, export_checkpoint, 
 from train.checkpoint import load_checkpoint
 
 from clips import clip
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TRAIN = [
     "train",
@@ -142,6 +145,32 @@ def test_not_a_checkpoint_is_a_clear_error(agecam, tmp_path):
     (tmp_path / "x.pt").write_bytes(b"not a checkpoint")
     result = agecam("export", tmp_path / "x.pt", "--out", tmp_path / "m.onnx")
     assert result.code == 9 and "x.pt" in result.err and "Traceback" not in result.err
+
+
+def test_an_onnx_model_given_as_the_checkpoint_says_what_it_is(agecam, tmp_path):
+    bundled = ROOT / "models" / "agecam-mobilenetv2-int8.onnx"
+    result = agecam("export", bundled, "--out", tmp_path / "m.onnx")
+    assert result.code == 9 and not (tmp_path / "m.onnx").exists()
+    assert "is an ONNX model, not a checkpoint" in result.err and f"agecam eval --model {bundled}" in result.err
+    assert "train again" not in result.err
+
+
+class Payload:
+    """A pickle that would run code on load: it creates a file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_without_running_it(agecam, tmp_path):
+    marker, hostile = tmp_path / "ran", tmp_path / "best.pt"
+    torch.save({"format": "agecam-checkpoint", "version": 1, "payload": Payload(marker)}, hostile)
+    result = agecam("export", hostile, "--out", tmp_path / "m.onnx")
+    assert result.code == 9 and "not a readable agecam checkpoint" in result.err
+    assert not marker.exists()
 
 
 def test_unwritable_output_leaves_nothing(agecam, checkpoint, tmp_path):

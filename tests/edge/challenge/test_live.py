@@ -89,8 +89,8 @@ def test_live_events_reach_the_policy_and_sigterm_stops_cleanly(tmp_path, scenar
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0, process.stderr.read()
     with contextlib.closing(sqlite3.connect(db)) as connection:
-        assert connection.execute("SELECT status, mode FROM runs").fetchall() == [("stopped", "replay")], (
-            "a file source is paced like a camera"
+        assert connection.execute("SELECT status, mode FROM runs").fetchall() == [("stopped", "live")], (
+            "agecam run is a live run, even with a file standing in for the camera"
         )
         txn = connection.execute("SELECT status, restricted_items, cashier_id FROM transactions").fetchall()
         assert txn == [("completed", 1, "dana")]

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import sqlite3
+import warnings
 
 import pytest
 
@@ -115,3 +116,14 @@ def test_compliance_per_cashier_follows_the_scenario(default_run, scenario):
     finally:
         connection.close()
     assert found == expected and expected
+
+
+def test_a_report_of_an_empty_period_says_so_without_warnings(agecam, default_run, tmp_path):
+    _, config, db = default_run
+    out = tmp_path / "empty.html"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "No artists with labels" reached the user's terminal
+        result = agecam("--config", config, "report", "--db", db, "--out", out, "--since", "2100-01-01")
+    assert result.code == 0 and result.err == "", result.err
+    page = out.read_text()
+    assert "No customers were counted" in page and "No flags in this period." in page

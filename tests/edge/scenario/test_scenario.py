@@ -113,3 +113,12 @@ def test_evidence_keeps_only_flagged_customers_and_purge_deletes_them(tmp_path, 
     assert code == 0 and "removed 1" in out
     assert not crops[0].exists() and all(path.exists() for path in crops[1:])
     assert rows(db, "SELECT count(*) FROM alerts WHERE evidence IS NOT NULL")[0][0] == len(crops) - 1
+
+
+def test_score_text_is_lines_for_people(default_run, scenario):
+    _, _, db = default_run
+    code, out = run_cli("score", scenario, "--db", db)
+    assert code == 0 and "{" not in out and "None" not in out
+    lines = dict(line.split("  ", 1) for line in out.splitlines())
+    assert lines["minors sold without check"].strip().endswith("flagged 100%")
+    assert "latency after the scan: median" in lines["ID-check alerts"]

@@ -1,0 +1,41 @@
+"""POS events that do not fit say which field and what it takes, in a replay script (with its line) and over
+HTTP alike."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge.challenge.events import BadEvent, load_script, parse_event
+from edge.errors import PosError
+
+START = {"type": "transaction_start", "till_id": "till-1"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("ts", "yesterday", "ts: must be a number (Unix seconds) or an ISO 8601 date-time"),
+        ("ts", [1], "ts: must be a number (Unix seconds) or an ISO 8601 date-time"),
+        ("t", "soon", "t: must be a number of seconds from the start of the video, 0 or more"),
+        ("t", -1, "t: must be a number of seconds from the start of the video, 0 or more"),
+    ],
+)
+def test_a_bad_time_says_what_it_takes(field, value, message):
+    with pytest.raises(BadEvent) as error:
+        parse_event({**START, field: value})
+    assert str(error.value).startswith(message) and f"(got {value!r})" in str(error.value)
+    assert ".float" not in str(error.value)
+
+
+def test_times_that_fit_are_accepted():
+    assert parse_event({**START, "ts": 1764400000.5, "t": 2}).t == 2
+    assert parse_event({**START, "ts": "2026-11-22T09:00:00Z"}).ts.year == 2026
+
+
+def test_a_script_names_its_file_and_line(tmp_path):
+    script = tmp_path / "pos.jsonl"
+    script.write_text(json.dumps({**START, "t": 0.5}) + "\n" + json.dumps({**START, "t": 1, "ts": "noon"}) + "\n")
+    with pytest.raises(PosError, match=r"pos.jsonl line 2: ts: must be a number \(Unix seconds\)"):
+        load_script(script)
