@@ -22,6 +22,7 @@ from edge.vision.age_model import AgeModel
 from edge.vision.customer import AgeEstimate, CustomerAge
 from edge.vision.detector import FaceDetector
 from edge.vision.faces import Face, crop_face
+from edge.vision.interval import DetectionScheduler
 from edge.vision.quality import face_quality
 from edge.vision.source import Frame
 from edge.vision.tracker import FaceTracker, Track
@@ -77,6 +78,7 @@ class Pipeline:
         self.tracker = FaceTracker(
             config.tracking.iou_threshold, config.tracking.max_center_shift, config.tracking.forget_after_s
         )
+        self.scheduler = DetectionScheduler(detector, self.tracker, config.detector.interval)
         self.groups = AgeGroups(config.stats.age_groups)
         self.ages: dict[int, CustomerAge] = {}
         self.timer = StageTimer()
@@ -88,7 +90,7 @@ class Pipeline:
         self.counters.frames += 1
         self.timer.add_ms("decode", frame.decode_ms)
         with self.timer.measure("detect"):
-            faces = self.detector.detect(frame.image)
+            faces = self.scheduler.faces(frame.image, frame.t)
         self.counters.faces += len(faces)
         with self.timer.measure("track"):
             seen, ended = self.tracker.update(faces, frame.t)

@@ -17,6 +17,7 @@ def build_summary(result: RunResult) -> dict:
         "frames": frames,
         "dropped_frames": result.dropped,
         "faces": result.faces,
+        "full_detections": result.full_detections,
         "age_inferences": result.age_inferences,
         "largest_batch": result.largest_batch,
         "customers": [
@@ -43,7 +44,8 @@ def build_summary(result: RunResult) -> dict:
 def format_summary(summary: dict) -> str:
     lines = [
         f"run {summary['run_id']} {summary['status']}: {summary['source']}",
-        f"  {summary['frames']} frames ({summary['dropped_frames']} dropped), {summary['faces']} faces, "
+        f"  {summary['frames']} frames ({summary['dropped_frames']} dropped, "
+        f"{summary['full_detections']} with a full-frame detection), {summary['faces']} faces, "
         f"{summary['age_inferences']} age inferences, {summary['fps']} fps on {summary['model']['provider']}",
         f"  {len(summary['customers'])} customers:",
     ]
