@@ -53,6 +53,7 @@ class AgeModelConfig(Section):
     )
     max_batch: Annotated[int, Field(ge=1, le=256)] = 16
     threads: Annotated[int, Field(ge=0, le=64)] = 0
+    batch_padding: Literal["auto", "on", "off"] = "auto"
 
     @field_validator("providers")
     @classmethod

@@ -84,6 +84,7 @@ class Pipeline:
         self.timer = StageTimer()
         self.counters = Counters()
         self.age_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="age-model")
+        self.age_worker.submit(model.warm_up)  # on the batches' own thread; a failure recurs on the first batch
         self.pending: PendingBatch | None = None
 
     def process(self, frame: Frame) -> FrameResult:

@@ -7,6 +7,7 @@ import hashlib
 import io
 import logging
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +15,20 @@ import onnxruntime as ort
 
 from edge.config import Config
 from edge.errors import ModelError
+from edge.vision.batching import PaddedRunner, engine_note, padded_sizes, padding_wanted, tensorrt_options
 from edge.vision.model_contract import INPUT_NAME, OUTPUT_AGE, OUTPUT_STD, ModelInfo, read_model_info
 
 log = logging.getLogger(__name__)
 
 
-def _provider_options(name: str, cache_dir: Path | None, size: int, max_batch: int) -> dict[str, str]:
+def _provider_options(
+    name: str, cache_dir: Path | None, size: int, max_batch: int, padding: str = "auto"
+) -> dict[str, str]:
     """TensorRT builds engines slowly: cache them in the state folder and give the batch range."""
     if name != "TensorrtExecutionProvider" or cache_dir is None:
         return {}
+    if padding != "off":  # padded batches: one profile per size (edge.vision.batching)
+        return tensorrt_options(cache_dir, size, padded_sizes(max_batch))
     shape = f"{size}x{size}x3"
     return {
         "trt_engine_cache_enable": "True",
@@ -58,7 +64,13 @@ class AgeModel:
     """An age model honouring docs/model-contract.md. `predict` takes crops made with `info.crop`."""
 
     def __init__(
-        self, path: Path, providers: list[str], threads: int = 0, max_batch: int = 16, cache_dir: Path | None = None
+        self,
+        path: Path,
+        providers: list[str],
+        threads: int = 0,
+        max_batch: int = 16,
+        cache_dir: Path | None = None,
+        batch_padding: str = "auto",
     ) -> None:
         if not path.is_file():
             raise ModelError(f"age model not found: {path}: set age_model.path in the config")
@@ -71,11 +83,18 @@ class AgeModel:
         self.info: ModelInfo = read_model_info(self.session, str(path))
         available = ort.get_available_providers()
         chosen = [name for name in providers if name in available]
+        opened, engines = time.perf_counter(), ""
         if chosen and chosen != ["CPUExecutionProvider"]:
             size = self.info.crop.size
-            options = [_provider_options(name, cache_dir, size, max_batch) for name in chosen]
+            options = [_provider_options(name, cache_dir, size, max_batch, batch_padding) for name in chosen]
+            engines = engine_note(options)
             self.session = self._open(data, chosen, options, threads)
         self.provider = self.session.get_providers()[0]
+        self.runner: PaddedRunner | None = None
+        if padding_wanted(batch_padding, self.provider):
+            engines = engines if self.provider == "TensorrtExecutionProvider" else ""
+            sizes, opening_s = padded_sizes(max_batch), time.perf_counter() - opened
+            self.runner = PaddedRunner(self.session, sizes, self.info.crop.size, opening_s, engines)
         skipped = [name for name in providers if name not in self.session.get_providers()]
         note = f" ({', '.join(skipped)} not usable here)" if skipped else ""
         log.info(
@@ -104,10 +123,22 @@ class AgeModel:
         ages, stds = [], []
         for start in range(0, len(crops), self.max_batch):
             batch = np.stack(crops[start : start + self.max_batch]).astype(np.uint8, copy=False)
-            age, std = self.session.run([OUTPUT_AGE, OUTPUT_STD], {INPUT_NAME: batch})
+            age, std = self._run(batch)
             ages.append(age)
             stds.append(std)
         return np.concatenate(ages).astype(np.float32), np.concatenate(stds).astype(np.float32)
+
+    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.runner is not None:
+            return self.runner.run(batch)
+        age, std = self.session.run([OUTPUT_AGE, OUTPUT_STD], {INPUT_NAME: batch})
+        return age, std
+
+    def warm_up(self) -> None:
+        """With padded batches, run every size once. Call it on the thread that runs the batches: the CUDA
+        provider keeps its handles per thread."""
+        if self.runner is not None:
+            self.runner.warm_up()
 
 
 def age_model_threads(threads: int) -> int:
@@ -124,4 +155,5 @@ def load_age_model(config: Config) -> AgeModel:
         age_model_threads(settings.threads),
         settings.max_batch,
         cache_dir=config.state_dir() / "trt-cache",
+        batch_padding=settings.batch_padding,
     )
