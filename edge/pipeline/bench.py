@@ -172,8 +172,13 @@ def run_bench(config: Config, video: str, loops: int, min_frames: int = MIN_FRAM
 def model_speed(
     config: Config, model_path: Path, video: str, batches: tuple[int, ...] = (1, 8), repeats: int = 30
 ) -> dict:
-    """Milliseconds per face of an age model alone, on real crops from a clip, at each batch size."""
-    model = AgeModel(model_path, config.age_model.providers, config.age_model.threads, max(batches))
+    """Milliseconds per face of an age model alone, on real crops from a clip, at each batch size (each
+    warmed up first). With padded batches (a GPU, or age_model.batch_padding: on) the same batches also
+    go through plain session runs, to show what padding and IO binding cost or save once warm."""
+    settings = config.age_model
+    model = AgeModel(
+        model_path, settings.providers, settings.threads, max(batches), batch_padding=settings.batch_padding
+    )
     detector = load_detector(config)
     frames, _ = decode_all(video)
     crops = [crop_face(image, face, model.info.crop) for image in frames[:10] for face in detector.detect(image)]
@@ -182,12 +187,21 @@ def model_speed(
         "precision": model.info.metadata.get("precision", "unknown"),
         "provider": model.provider,
         "bytes": model_path.stat().st_size,
+        "padded": model.runner is not None,
     }
     for batch in batches:
-        chosen = (crops * batch)[:batch]
-        model.predict(chosen)
-        start = time.perf_counter()
-        for _ in range(repeats):
-            model.predict(chosen)
-        result[f"batch{batch}_ms_per_face"] = round(1000 * (time.perf_counter() - start) / (repeats * batch), 3)
+        result[f"batch{batch}_ms_per_face"] = _ms_per_face(model, (crops * batch)[:batch], repeats)
+    if model.runner is not None:
+        runner, model.runner = model.runner, None
+        for batch in batches:
+            result[f"unpadded_batch{batch}_ms_per_face"] = _ms_per_face(model, (crops * batch)[:batch], repeats)
+        model.runner = runner
     return result
+
+
+def _ms_per_face(model: AgeModel, crops: list, repeats: int) -> float:
+    model.predict(crops)  # the first run of a shape sets the provider up for it; keep it out of the timing
+    start = time.perf_counter()
+    for _ in range(repeats):
+        model.predict(crops)
+    return round(1000 * (time.perf_counter() - start) / (repeats * len(crops)), 3)

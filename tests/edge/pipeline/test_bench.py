@@ -26,3 +26,14 @@ def test_bench_edge_reports_the_median_of_alternating_rounds(agecam, write_confi
     every = report["pipeline_every_face"]
     assert every["age_inferences_per_frame"] == every["faces_per_frame"]
     assert 0 < report["pipeline"]["age_inferences_per_frame"] < every["age_inferences_per_frame"]
+
+
+def test_bench_model_compares_padded_batches_with_plain_runs(agecam, write_config, tiny_model, assets):
+    video = clip(assets, "face-demographics-walking-and-pause")
+    for padding, padded in (("on", True), ("off", False)):
+        config = write_config(age_model={"batch_padding": padding})
+        result = agecam("--config", config, "bench", "model", tiny_model, "--video", video, "--repeats", "2", "--json")
+        assert result.code == 0, result.err
+        (report,) = json.loads(result.out)
+        assert report["padded"] is padded and report["batch8_ms_per_face"] > 0
+        assert ("unpadded_batch8_ms_per_face" in report) is padded
