@@ -43,7 +43,7 @@ class DetectorConfig(Section):
     score_threshold: Fraction = 0.7
     nms_threshold: Fraction = 0.3
     min_face_px: Annotated[int, Field(ge=8)] = 16
-    interval: Annotated[int, Field(ge=1, le=30)] = 1
+    interval: Annotated[int, Field(ge=1, le=30)] = 3
 
 
 class AgeModelConfig(Section):
