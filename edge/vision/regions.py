@@ -21,6 +21,28 @@ REGION_FACES = 2.0  # region side in face sizes: room for the prediction to be o
 CONFIRM_IOU = 0.3  # a face found in the region confirms the prediction when their boxes overlap this much
 
 
+@dataclass(frozen=True)
+class Region:
+    """A square of the frame, in pixels."""
+
+    left: int
+    top: int
+    side: int
+
+    @classmethod
+    def around(cls, face: Face) -> Region:
+        """The square of REGION_FACES face sizes centred on `face`."""
+        side = max(8, math.ceil(REGION_FACES * face.size))
+        centre_x, centre_y = face.center
+        return cls(math.floor(centre_x - side / 2), math.floor(centre_y - side / 2), side)
+
+    def holds(self, face: Face) -> bool:
+        """Whether the face's box lies wholly inside (a face cut by the border is a neighbour's part)."""
+        x, y, w, h = face.box
+        right, bottom = self.left + self.side, self.top + self.side
+        return bool(x >= self.left and y >= self.top and x + w <= right and y + h <= bottom)
+
+
 class RegionDetector:
     """A second YuNet, fixed at REGION_PX square (changing a network's input size costs a re-allocation,
     so the full-frame detector keeps its own), with the full detector's thresholds."""
@@ -42,28 +64,6 @@ class RegionDetector:
         _, rows = self._yunet.detect(patch)
         faces = faces_from_rows(rows, scale, (region.left, region.top))
         return [face for face in faces if face.size >= self.min_face_px]
-
-
-@dataclass(frozen=True)
-class Region:
-    """A square of the frame, in pixels."""
-
-    left: int
-    top: int
-    side: int
-
-    @classmethod
-    def around(cls, face: Face) -> Region:
-        """The square of REGION_FACES face sizes centred on `face`."""
-        side = max(8, math.ceil(REGION_FACES * face.size))
-        centre_x, centre_y = face.center
-        return cls(math.floor(centre_x - side / 2), math.floor(centre_y - side / 2), side)
-
-    def holds(self, face: Face) -> bool:
-        """Whether the face's box lies wholly inside (a face cut by the border is a neighbour's part)."""
-        x, y, w, h = face.box
-        right, bottom = self.left + self.side, self.top + self.side
-        return bool(x >= self.left and y >= self.top and x + w <= right and y + h <= bottom)
 
 
 def square_region(image: np.ndarray, region: Region) -> np.ndarray:

@@ -11,7 +11,7 @@ from edge.vision.detector import FaceDetector
 from edge.vision.faces import Face
 from edge.vision.interval import DetectionScheduler
 from edge.vision.motion import MotionGate
-from edge.vision.regions import Region, RegionDetector, best_match
+from edge.vision.regions import Region, RegionDetector, best_match, square_region
 from edge.vision.tracker import FaceTracker, Track
 
 from clips import CLIPS, clip
@@ -83,6 +83,13 @@ def test_a_region_without_a_face_confirms_nothing(detector, frame):
     face = detector.detect(frame)[0]
     shirt = Face(face.box + np.array([0, 150, 0, 0], np.float32), face.landmarks, face.score)  # under the face
     assert RegionDetector(detector).detect(frame, Region.around(shirt)) == []
+
+
+def test_a_region_over_the_border_is_padded_black(frame):
+    patch = square_region(frame, Region(-10, 250, 40))  # 10 px beyond the left, 20 px below the bottom
+    assert patch.shape == (40, 40, 3)
+    assert not patch[:, :10].any() and not patch[20:].any()
+    np.testing.assert_array_equal(patch[:20, 10:], frame[250:270, 0:30])
 
 
 def blank(image: np.ndarray, x0: int, x1: int, y0: int = 0, y1: int | None = None) -> np.ndarray:
