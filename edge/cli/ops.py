@@ -11,7 +11,7 @@ from edge.assets import DEMO_CLIP, assets_dir, fetch, manifest, status
 from edge.challenge.evidence import FOLDER, purge
 from edge.cli.common import load
 from edge.errors import AssetError, ConfigError
-from edge.pipeline.bench import model_speed, run_bench
+from edge.pipeline.bench import MIN_FRAMES, model_speed, run_bench
 
 
 def _assets_fetch(args: argparse.Namespace) -> int:
@@ -45,7 +45,7 @@ def _bench_edge(args: argparse.Namespace) -> int:
     if args.width is not None:  # only when asked: the config's detection width is what the till runs
         config.detector.detection_width = args.width
     logging.getLogger().setLevel(args.log_level or "WARNING")
-    report = run_bench(config, args.video or str(assets_dir() / DEMO_CLIP), args.loops)
+    report = run_bench(config, args.video or str(assets_dir() / DEMO_CLIP), args.loops, args.min_frames)
     print(json.dumps(report, indent=2 if not args.json else None))
     return 0
 
@@ -78,7 +78,13 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     edge.add_argument("video", nargs="?", help=f"clip to replay (default: $AGECAM_ASSETS/{DEMO_CLIP})")
     edge.add_argument("--model", help="age model to use (default: age_model.path)")
     edge.add_argument("--width", type=int, help="detection width (default: detector.detection_width)")
-    edge.add_argument("--loops", type=int, default=5, help="replays of the clip to average over")
+    edge.add_argument("--loops", type=int, default=5, help="rounds to take the median of")
+    edge.add_argument(
+        "--min-frames",
+        type=int,
+        default=MIN_FRAMES,
+        help=f"each pass replays the whole clip until it has seen this many frames (default {MIN_FRAMES})",
+    )
     edge.add_argument("--json", action="store_true", help="compact JSON on one line")
     edge.set_defaults(handler=_bench_edge)
     model = targets.add_parser("model", help="ms per face of age models alone (batch 1 and 8) on real crops")

@@ -32,6 +32,7 @@ class DetectorConfig(Section):
     score_threshold: Fraction = 0.7
     nms_threshold: Fraction = 0.3
     min_face_px: Annotated[int, Field(ge=8)] = 16
+    interval: Annotated[int, Field(ge=1, le=30)] = 3
 
 
 class AgeModelConfig(Section):
@@ -41,6 +42,7 @@ class AgeModelConfig(Section):
     )
     max_batch: Annotated[int, Field(ge=1, le=256)] = 16
     threads: Annotated[int, Field(ge=0, le=64)] = 0
+    batch_padding: Literal["auto", "on", "off"] = "auto"
 
     @field_validator("providers")
     @classmethod

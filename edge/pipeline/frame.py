@@ -27,6 +27,7 @@ from edge.vision.age_model import AgeModel, AgeSamples
 from edge.vision.customer import AgeEstimate, CustomerAge
 from edge.vision.detector import FaceDetector
 from edge.vision.faces import Face, crop_face
+from edge.vision.interval import DetectionScheduler
 from edge.vision.quality import face_quality
 from edge.vision.source import Frame
 from edge.vision.tracker import FaceTracker, Track
@@ -101,11 +102,13 @@ class Pipeline:
         self.tracker = FaceTracker(
             config.tracking.iou_threshold, config.tracking.max_center_shift, config.tracking.forget_after_s
         )
+        self.scheduler = DetectionScheduler(detector, self.tracker, config.detector.interval)
         self.groups = AgeGroups(config.stats.age_groups)
         self.ages: dict[int, CustomerAge] = {}
         self.timer = StageTimer()
         self.counters = Counters()
         self.age_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="age-model")
+        self.age_worker.submit(model.warm_up)  # on the batches' own thread; a failure recurs on the first batch
         self.pending: PendingBatch | None = None
         self.bad_samples = BadSampleLog()
         self.last_inference_s: float | None = None
@@ -114,7 +117,7 @@ class Pipeline:
         self.counters.frames += 1
         self.timer.add_ms("decode", frame.decode_ms)
         with self.timer.measure("detect"):
-            faces = self.detector.detect(frame.image)
+            faces = self.scheduler.faces(frame.image, frame.t)
         self.counters.faces += len(faces)
         with self.timer.measure("track"):
             seen, ended = self.tracker.update(faces, frame.t)

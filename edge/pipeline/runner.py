@@ -55,6 +55,7 @@ class RunResult:
     reconnects: int
     capture_alive: bool
     faces: int
+    full_detections: int
     age_inferences: int
     batches: int
     largest_batch: int
@@ -239,6 +240,7 @@ def _snapshot(
         reconnects=grabber.reconnects,
         capture_alive=grabber.is_alive(),
         faces=counters.faces,
+        full_detections=pipeline.scheduler.full_detections,
         age_inferences=counters.age_inferences,
         batches=counters.batches,
         largest_batch=counters.largest_batch,

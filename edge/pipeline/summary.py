@@ -21,6 +21,7 @@ def build_summary(result: RunResult) -> dict:
         "frames": frames,
         "dropped_frames": result.dropped,
         "faces": result.faces,
+        "full_detections": result.full_detections,
         "age_inferences": result.age_inferences,
         "largest_batch": result.largest_batch,
         "bad_age_samples": result.bad_age_samples,
@@ -65,7 +66,7 @@ def format_summary(summary: dict) -> str:
     alerts and flags, one per line."""
     lines = [
         f"run {summary['run_id']} {summary['status']}: {summary['source']}",
-        f"  {plural(summary['frames'], 'frame')} ({summary['dropped_frames']} dropped), "
+        f"  {plural(summary['frames'], 'frame')} ({summary['dropped_frames']} dropped{_full(summary)}), "
         f"{plural(summary['faces'], 'face')}, {plural(summary['age_inferences'], 'age inference')}, "
         f"{summary['fps']} fps on {summary['model']['provider']}",
         *_customer_lines(summary),
@@ -124,3 +125,9 @@ def _risk(customer: dict) -> str:
     """P(real age < the policy threshold), where the log has it."""
     value = customer.get("p_under")
     return "" if value is None else f" P(under threshold) {value:.2f}"
+
+
+def _full(summary: dict) -> str:
+    """How many frames had a full-frame detection (detector.interval), where the summary says."""
+    full = summary.get("full_detections")
+    return "" if full is None else f", {full} with a full-frame detection"

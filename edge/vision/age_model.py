@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from edge.config import Config
 from edge.errors import ModelError
+from edge.vision.batching import PaddedRunner, engine_note, padded_sizes, padding_wanted, tensorrt_options
 from edge.vision.model_contract import INPUT_NAME, OUTPUT_AGE, OUTPUT_STD, ModelInfo, read_model_info
 from edge.vision.model_outputs import OutputLimits, check_shape, first_line, self_test
 from edge.vision.onnx_runtime import ort, require_onnx_runtime
@@ -25,10 +27,14 @@ from edge.vision.onnx_runtime import ort, require_onnx_runtime
 log = logging.getLogger(__name__)
 
 
-def _provider_options(name: str, cache_dir: Path | None, size: int, max_batch: int) -> dict[str, str]:
+def _provider_options(
+    name: str, cache_dir: Path | None, size: int, max_batch: int, padding: str = "auto"
+) -> dict[str, str]:
     """TensorRT builds engines slowly: cache them in the state folder and give the batch range."""
     if name != "TensorrtExecutionProvider" or cache_dir is None:
         return {}
+    if padding != "off":  # padded batches: one profile per size (edge.vision.batching)
+        return tensorrt_options(cache_dir, size, padded_sizes(max_batch))
     shape = f"{size}x{size}x3"
     return {
         "trt_engine_cache_enable": "True",
@@ -76,7 +82,13 @@ class AgeModel:
     take crops made with `info.crop`."""
 
     def __init__(
-        self, path: Path, providers: list[str], threads: int = 0, max_batch: int = 16, cache_dir: Path | None = None
+        self,
+        path: Path,
+        providers: list[str],
+        threads: int = 0,
+        max_batch: int = 16,
+        cache_dir: Path | None = None,
+        batch_padding: str = "auto",
     ) -> None:
         require_onnx_runtime()
         if not path.is_file():
@@ -93,11 +105,18 @@ class AgeModel:
         self._self_test(self.session)
         available = ort.get_available_providers()
         chosen = [name for name in providers if name in available]
+        opened, engines = time.perf_counter(), ""
         if chosen and chosen != ["CPUExecutionProvider"]:
             size = self.info.crop.size
-            options = [_provider_options(name, cache_dir, size, max_batch) for name in chosen]
+            options = [_provider_options(name, cache_dir, size, max_batch, batch_padding) for name in chosen]
+            engines = engine_note(options)
             self._use_if_sound(self._open(data, chosen, options, threads))
         self.provider = self.session.get_providers()[0]
+        self.runner: PaddedRunner | None = None
+        if padding_wanted(batch_padding, self.provider):
+            engines = engines if self.provider == "TensorrtExecutionProvider" else ""
+            sizes, opening_s = padded_sizes(max_batch), time.perf_counter() - opened
+            self.runner = PaddedRunner(self.session, sizes, self.info.crop.size, opening_s, engines)
         skipped = [name for name in providers if name not in self.session.get_providers()]
         note = f" ({', '.join(skipped)} not usable here)" if skipped else ""
         log.info(
@@ -140,10 +159,6 @@ class AgeModel:
             for start in range(0, len(crops), self.max_batch)
         ]
 
-    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        age, std = self.session.run([OUTPUT_AGE, OUTPUT_STD], {INPUT_NAME: batch})
-        return np.asarray(age, np.float32), np.asarray(std, np.float32)
-
     def predict(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Raw ages and standard deviations (years) for a list of BGR crops, batched, for tools (eval,
         export parity). Raises ModelError when a batch does not give one value per crop."""
@@ -176,6 +191,19 @@ class AgeModel:
         valid = self.limits.valid(ages, stds)
         return AgeSamples(np.where(valid, self.limits.clip(ages), np.nan), stds, valid, problem)
 
+    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.runner is not None:  # padded to a warmed-up size; the padding rows are cut off here
+            age, std = self.runner.run(batch)
+        else:
+            age, std = self.session.run([OUTPUT_AGE, OUTPUT_STD], {INPUT_NAME: batch})
+        return np.asarray(age, np.float32), np.asarray(std, np.float32)
+
+    def warm_up(self) -> None:
+        """With padded batches, run every size once. Call it on the thread that runs the batches: the CUDA
+        provider keeps its handles per thread."""
+        if self.runner is not None:
+            self.runner.warm_up()
+
 
 def age_model_threads(threads: int) -> int:
     """0 means half the cores: the age model runs on its worker thread beside the detector, and on a
@@ -191,4 +219,5 @@ def load_age_model(config: Config) -> AgeModel:
         age_model_threads(settings.threads),
         settings.max_batch,
         cache_dir=config.state_dir() / "trt-cache",
+        batch_padding=settings.batch_padding,
     )

@@ -92,8 +92,9 @@ class CustomerAge:
 
     def add(self, age: float, std: float, quality: float, now: float) -> bool:
         """Add one sample taken at `now` (seconds). Returns False (and ignores it) when the face
-        quality is below the minimum, so the next frame may try again."""
-        if quality < self.config.min_quality or not (math.isfinite(age) and math.isfinite(std)):
+        quality is below the minimum, or zero (a sample without weight: min_quality 0 let an all-zero
+        customer divide by zero), so the next frame may try again."""
+        if quality < self.config.min_quality or quality <= 0 or not (math.isfinite(age) and math.isfinite(std)):
             return False  # a NaN std would make the interval NaN, which the log cannot store
         self.last_sample_t = now
         self.ages.append(age)

@@ -17,6 +17,38 @@ from edge.vision.faces import Face
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
+def open_yunet(
+    model_path: Path,
+    input_size: tuple[int, int],
+    score_threshold: float,
+    nms_threshold: float,
+    remedy: str = "run 'agecam assets fetch' to replace it",
+) -> cv2.FaceDetectorYN:
+    """A YuNet instance for one input size, or a DetectorError naming the file and `remedy`."""
+    if not model_path.is_file():
+        what = "is a folder" if model_path.is_dir() else "not found"
+        raise DetectorError(f"face detector {model_path} {what}: {remedy}")
+    try:
+        return cv2.FaceDetectorYN.create(str(model_path), "", input_size, score_threshold, nms_threshold, 5000)
+    except cv2.error:
+        raise DetectorError(f"face detector {model_path} is not a readable YuNet ONNX model: {remedy}") from None
+
+
+def faces_from_rows(rows: np.ndarray | None, scale: float, offset: tuple[float, float] = (0.0, 0.0)) -> list[Face]:
+    """YuNet's result rows as Faces in frame pixels: divided by the input's scale, then shifted by offset."""
+    if rows is None:
+        return []
+    shift = np.array(offset, dtype=np.float32)
+    return [
+        Face(
+            box=np.concatenate([row[:2] / scale + shift, row[2:4] / scale]),
+            landmarks=row[4:14].reshape(5, 2) / scale + shift,
+            score=float(row[14]),
+        )
+        for row in rows
+    ]
+
+
 class FaceDetector:
     """YuNet at a fixed detection width: frames are resized to it, results scaled back."""
 
@@ -30,16 +62,12 @@ class FaceDetector:
         remedy: str = "run 'agecam assets fetch' to replace it",
     ) -> None:
         """`remedy` ends the error for a missing or unusable file: what the user should do about it."""
-        if not model_path.is_file():
-            what = "is a folder" if model_path.is_dir() else "not found"
-            raise DetectorError(f"face detector {model_path} {what}: {remedy}")
+        self._yunet = open_yunet(model_path, (detection_width, detection_width), score_threshold, nms_threshold, remedy)
+        self.model_path, self.score_threshold, self.nms_threshold = model_path, score_threshold, nms_threshold
+        self.detection_width = detection_width
+        self.min_face_px = min_face_px
+        self._input_size: tuple[int, int] | None = None
         try:
-            self._yunet = cv2.FaceDetectorYN.create(
-                str(model_path), "", (detection_width, detection_width), score_threshold, nms_threshold, 5000
-            )
-            self._input_size: tuple[int, int] | None = None
-            self.detection_width = detection_width
-            self.min_face_px = min_face_px
             self.detect(np.zeros((120, 160, 3), np.uint8), 160)  # another ONNX file loads, then fails here
         except cv2.error:
             raise DetectorError(f"face detector {model_path} is not a readable YuNet ONNX model: {remedy}") from None
@@ -56,12 +84,7 @@ class FaceDetector:
             self._yunet.setInputSize(size)
             self._input_size = size
         _, rows = self._yunet.detect(small)
-        if rows is None:
-            return []
-        faces = [
-            Face(box=row[:4] / scale, landmarks=row[4:14].reshape(5, 2) / scale, score=float(row[14])) for row in rows
-        ]
-        faces = [face for face in faces if face.size >= self.min_face_px]
+        faces = [face for face in faces_from_rows(rows, scale) if face.size >= self.min_face_px]
         return sorted(faces, key=lambda face: face.score, reverse=True)
 
 

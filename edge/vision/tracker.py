@@ -11,6 +11,8 @@ import numpy as np
 
 from edge.vision.faces import Face
 
+VELOCITY_SMOOTHING = 0.5  # weight of the newest step in the velocity: detector jitter averages out
+
 
 @dataclass
 class Track:
@@ -19,6 +21,28 @@ class Track:
     first_seen: float
     last_seen: float
     hits: int = 1
+    velocity: tuple[float, float] = (0.0, 0.0)  # of the face centre, pixels per second
+
+    def see(self, face: Face, now: float) -> None:
+        """Continue the track with this frame's face, updating its velocity."""
+        elapsed = now - self.last_seen
+        if elapsed > 0:
+            (old_x, old_y), (new_x, new_y) = self.face.center, face.center
+            weight = VELOCITY_SMOOTHING if self.hits > 1 else 1.0  # the first step has nothing to average with
+            vx, vy = self.velocity
+            self.velocity = (
+                (1 - weight) * vx + weight * (new_x - old_x) / elapsed,
+                (1 - weight) * vy + weight * (new_y - old_y) / elapsed,
+            )
+        self.face, self.last_seen, self.hits = face, now, self.hits + 1
+
+    def predict(self, now: float) -> Face:
+        """Where the face should be at `now`, moving at constant velocity since it was last seen."""
+        elapsed = now - self.last_seen
+        shift = np.array([self.velocity[0] * elapsed, self.velocity[1] * elapsed], dtype=np.float32)
+        box = self.face.box.copy()
+        box[:2] += shift
+        return Face(box=box, landmarks=self.face.landmarks + shift, score=self.face.score)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -67,7 +91,7 @@ class FaceTracker:
             if track_id in used_tracks or index in used_faces:
                 continue
             track = self.tracks[track_id]
-            track.face, track.last_seen, track.hits = faces[index], now, track.hits + 1
+            track.see(faces[index], now)
             used_tracks.add(track_id)
             used_faces.add(index)
             seen.append(track)

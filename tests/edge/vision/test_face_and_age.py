@@ -163,6 +163,13 @@ def test_low_quality_samples_are_ignored_and_do_not_make_it_stable():
     assert not customer.wants_sample(30.0)
 
 
+def test_a_sample_without_weight_is_ignored_even_with_no_minimum_quality():
+    customer = CustomerAge(CustomerConfig(min_quality=0.0))
+    assert not customer.add(40.0, 3.0, 0.0, now=0.0), "a profile face has quality 0: it carries no weight"
+    assert customer.estimate is None and customer.wants_sample(0.1)
+    assert customer.add(40.0, 3.0, 0.5, now=0.1) and customer.estimate.age == 40.0
+
+
 def test_samples_of_one_customer_are_spaced_in_time():
     config = CustomerConfig(sample_interval_s=0.25)
     customer = CustomerAge(config)
