@@ -77,7 +77,7 @@ class Sessions:
 
     def get(self, cookie: str | None) -> Session | None:
         sid, _, signature = (cookie or "").partition(".")
-        if not sid or not hmac.compare_digest(signature, self.sign(sid)):
+        if not sid or not same_token(signature, self.sign(sid)):  # bytes: a non-ASCII cookie is no 500
             return None
         now = time.monotonic()
         with self.lock:

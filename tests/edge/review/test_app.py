@@ -51,6 +51,12 @@ def test_login_sets_a_strict_http_only_cookie_and_logout_ends_the_session(app_cl
     assert client.get("/", follow_redirects=False).status_code == 303
 
 
+def test_a_forged_non_ascii_session_cookie_is_a_login_page_not_an_error(app_client):
+    client = app_client()
+    response = client.get("/", headers={"cookie": "agecam_session=x.\u00e9t\u00e9".encode()}, follow_redirects=False)
+    assert response.status_code == 303
+
+
 def test_login_never_redirects_to_another_site(app_client):
     client = app_client()
     for target in ("//evil.example/x", "/\\evil.example", "https://evil.example/", "javascript:alert(1)"):
