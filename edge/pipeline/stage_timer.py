@@ -23,5 +23,7 @@ class StageTimer:
     def add_ms(self, stage: str, milliseconds: float) -> None:
         self.seconds[stage] += milliseconds / 1000
 
-    def ms_per_frame(self, frames: int) -> dict[str, float]:
-        return {stage: round(1000 * total / max(frames, 1), 3) for stage, total in self.seconds.items()}
+
+def ms_per_frame(seconds: dict[str, float], frames: int) -> dict[str, float]:
+    """Each stage's total seconds as milliseconds per frame."""
+    return {stage: round(1000 * total / max(frames, 1), 3) for stage, total in seconds.items()}

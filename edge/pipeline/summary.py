@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edge.config import PolicyConfig
 from edge.pipeline.runner import RunResult
+from edge.pipeline.stage_timer import ms_per_frame
 from edge.vision.age_groups import group_order
 
 DEFAULT_THRESHOLD = PolicyConfig.model_fields["threshold"].default
@@ -46,7 +47,7 @@ def build_summary(result: RunResult) -> dict:
         "stats": result.hourly_stats,
         "elapsed_s": round(result.elapsed_s, 3),
         "fps": round(frames / result.elapsed_s, 2) if result.elapsed_s > 0 else None,
-        "stage_ms": {stage: round(1000 * total / max(frames, 1), 3) for stage, total in result.stage_seconds.items()},
+        "stage_ms": ms_per_frame(result.stage_seconds, frames),
         "model": {
             "path": model.path,
             "sha256": model.sha256,
