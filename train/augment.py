@@ -1,12 +1,20 @@
-"""Augmentations for a till camera, on the uint8 BGR crops: flips, small shifts and rotations, colour,
-blur, JPEG artefacts and low resolution. Deterministic per (seed, photo, view)."""
+"""Augmentations on the uint8 BGR crops, deterministic per (seed, photo, view).
+
+Two profiles. `till`: what a till camera does to a face (flips, small shifts and rotations, colour, blur,
+JPEG artefacts, low resolution). `domains` adds looks that neither training set has but other photos do
+(issue #13: the model overestimated a child-heavy set from another dataset by 4.3 years): grayscale, strong
+colour casts, scanner blur, low contrast, heavy compression and small faces upscaled.
+"""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import cv2
 import numpy as np
 
-AUGMENT_VERSION = 1  # bump when the augmentations change: cached trunk outputs depend on them
+AUGMENT_VERSION = 1  # bump when a profile's augmentations change: cached trunk outputs depend on them
+Profile = Literal["till", "domains"]
 
 
 def _affine(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -26,20 +34,47 @@ def _colour(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def _low_res(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _resample(crop: np.ndarray, rng: np.random.Generator, low: float, high: float) -> np.ndarray:
+    """Down to a fraction of the side and back up: a face seen smaller than the crop."""
     size = crop.shape[0]
-    small = int(rng.uniform(0.25, 0.6) * size)
+    small = max(8, int(rng.uniform(low, high) * size))
     down = cv2.resize(crop, (small, small), interpolation=cv2.INTER_AREA)
     return cv2.resize(down, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
-def _jpeg(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    ok, data = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 80))])
+def _jpeg(crop: np.ndarray, rng: np.random.Generator, low: int = 25, high: int = 80) -> np.ndarray:
+    ok, data = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(low, high))])
     return cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else crop
 
 
-def augment(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One random till-camera view of a crop."""
+def _grey(crop: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+
+
+def _cast(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A strong per-channel gain (old prints, tungsten or fluorescent light), or a sepia tone."""
+    if rng.random() < 0.3:
+        sepia = np.array([[0.131, 0.534, 0.272], [0.168, 0.686, 0.349], [0.189, 0.769, 0.393]], np.float32)
+        return np.clip(crop.astype(np.float32) @ sepia.T, 0, 255).astype(np.uint8)  # BGR rows of the sepia matrix
+    gains = rng.uniform(0.6, 1.4, size=3).astype(np.float32)
+    return np.clip(crop.astype(np.float32) * gains, 0, 255).astype(np.uint8)
+
+
+def _low_contrast(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Faded or washed out: contrast down to 35-70 % around a lifted mean."""
+    image = crop.astype(np.float32)
+    mean = image.mean() * rng.uniform(0.9, 1.3)
+    return np.clip((image - image.mean()) * rng.uniform(0.35, 0.7) + mean, 0, 255).astype(np.uint8)
+
+
+def _scanner(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A scanned print: soft focus, then a little sensor noise."""
+    out = cv2.GaussianBlur(crop, (0, 0), rng.uniform(1.2, 2.5)).astype(np.float32)
+    out += rng.normal(0, rng.uniform(2, 6), size=out.shape).astype(np.float32)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _till(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     out = crop[:, ::-1].copy() if rng.random() < 0.5 else crop
     out = _affine(out, rng)
     if rng.random() < 0.8:
@@ -47,14 +82,39 @@ def augment(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.2:
         out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.5, 1.5))
     if rng.random() < 0.25:
-        out = _low_res(out, rng)
+        out = _resample(out, rng, 0.25, 0.6)
     if rng.random() < 0.3:
         out = _jpeg(out, rng)
     return out
 
 
-def view(crop: np.ndarray, seed: int, index: int, view_number: int) -> np.ndarray:
+def _domains(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The till's view, then at most two unseen-domain looks (so a view is rarely unrecognisable)."""
+    out = _till(crop, rng)
+    looks = rng.permutation(6)[: rng.choice(3, p=[0.3, 0.45, 0.25])]
+    for look in sorted(looks):  # a fixed order: the scan or the camera before the compression
+        if look == 0:
+            out = _grey(out)
+        elif look == 1:
+            out = _cast(out, rng)
+        elif look == 2:
+            out = _low_contrast(out, rng)
+        elif look == 3:
+            out = _scanner(out, rng)
+        elif look == 4:
+            out = _resample(out, rng, 0.15, 0.35)
+        else:
+            out = _jpeg(out, rng, 8, 30)
+    return out
+
+
+def augment(crop: np.ndarray, rng: np.random.Generator, profile: Profile = "till") -> np.ndarray:
+    """One random view of a crop under the profile."""
+    return _domains(crop, rng) if profile == "domains" else _till(crop, rng)
+
+
+def view(crop: np.ndarray, seed: int, index: int, view_number: int, profile: Profile = "till") -> np.ndarray:
     """View 0 is the clean crop; views 1.. are augmented, the same every run for the same seed."""
     if view_number == 0:
         return crop
-    return augment(crop, np.random.default_rng((seed, index, view_number)))
+    return augment(crop, np.random.default_rng((seed, index, view_number)), profile)

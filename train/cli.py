@@ -1,4 +1,5 @@
-"""CLI entry point (entry-point group agecam.commands): `agecam train`, `agecam eval`, `agecam data describe`.
+"""CLI entry point (entry-point group agecam.commands): `agecam train`, `agecam eval`, `agecam candidates`,
+`agecam data describe`.
 
 Heavy imports (torch) happen inside the handlers, so `agecam --help` stays fast.
 """
@@ -9,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from train.config import BACKBONES
 
@@ -40,7 +42,8 @@ def _train(args: argparse.Namespace) -> int:
     metrics = Trainer(cfg, args.config, args.resume).run()
     best = metrics["best"]
     log.info(
-        "best: stage %d epoch %d, valid MAE %.2f; run in %s (%.0f s)",
+        "kept (%s): stage %d epoch %d, valid MAE %.2f; run in %s (%.0f s)",
+        metrics["kept"],
         best["stage"],
         best["epoch"],
         best["mae"],
@@ -63,6 +66,25 @@ def _eval(args: argparse.Namespace) -> int:
     else:
         print(format_report(report))
         print(f"report: {report['report']}")
+    return 0
+
+
+def _candidates(args: argparse.Namespace) -> int:
+    from train.candidates import markdown, run_matrix
+
+    overrides = {
+        "max_per_split": args.max_per_split,
+        "runs_dir": args.runs_dir,
+        "cache_dir": args.cache_dir,
+        "device": args.device,
+        "threads": args.threads,
+    }
+    summary = run_matrix(args.recipes, args.data, args.seeds, overrides, args.config)
+    table = markdown(summary)
+    out = Path(args.runs_dir)
+    (out / "candidates.json").write_text(json.dumps(summary, indent=2))
+    (out / "candidates.md").write_text(table + "\n")
+    print(json.dumps(summary, indent=2) if args.json else table)
     return 0
 
 
@@ -93,6 +115,23 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for torch (0: default)")
     p.add_argument("--resume", action="store_true", help="continue RUNS_DIR/NAME from last.pt")
     p.set_defaults(handler=_train)
+
+
+def _add_candidates(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "candidates",
+        help="compare recipes on in-domain and cross-dataset valid MAE over seeds (docs/training.md)",
+    )
+    p.add_argument("recipes", nargs="+", metavar="RECIPE", help="recipe YAML files to compare")
+    p.add_argument("--data", nargs="+", required=True, help="dataset folders: each is also held out once")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="seeds per recipe (default 0 1)")
+    p.add_argument("--runs-dir", default="runs/candidates", help="where the runs and the tables go")
+    p.add_argument("--max-per-split", type=int, help="use at most N photos per dataset split (tiny runs)")
+    p.add_argument("--cache-dir")
+    p.add_argument("--device", help="auto, cpu or cuda")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (0: default)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON instead of the table")
+    p.set_defaults(handler=_candidates)
 
 
 def _positive(text: str) -> int:
@@ -130,4 +169,5 @@ def _add_data(subparsers: argparse._SubParsersAction) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     _add_train(subparsers)
     _add_eval(subparsers)
+    _add_candidates(subparsers)
     _add_data(subparsers)

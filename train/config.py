@@ -31,6 +31,11 @@ class TrainConfig(BaseModel):
     name: str = "mobilenet_v2-dist"
     data: list[str] = Field(default_factory=list)
     select_on: str | None = None  # dataset whose valid MAE picks the best epoch; default: the first
+    # Cross-dataset runs: these datasets' train photos are left out; their valid photos are still scored.
+    holdout: list[str] = Field(default_factory=list)
+    # best: the epoch with the best valid MAE; last: the final (weight-averaged) epoch, chosen by a fixed
+    # schedule and not by valid, so valid stays an honest estimate (issue #13).
+    keep: Literal["best", "last"] = "best"
     backbone: Backbone = "mobilenet_v2"
     head: Literal["l1", "dist"] = "dist"
     cut: int | None = None  # first block stage 2 unfreezes; default per backbone
@@ -39,6 +44,10 @@ class TrainConfig(BaseModel):
     crop_size: Annotated[int, Field(ge=32, le=512)] | None = None  # default: the backbone's input size
     crop_margin: Annotated[float, Field(ge=0, le=2)] = 0.3
     views: Annotated[int, Field(ge=1, le=32)] = 4  # cached views per training photo: 1 clean + augmented
+    augment: Literal["till", "domains"] = "till"  # train/augment.py: domains adds looks of unseen datasets
+    # Age balancing: each epoch samples photos with weight (photos in their 5-year age bin)^-balance;
+    # 0 is uniform, 1 every bin equally often (children, teens and 60+ are rare in both datasets).
+    balance: Annotated[float, Field(ge=0, le=1)] = 0.0
     sigma: Positive = 2.0  # label distribution width (years) for the dist head
     l1_weight: Annotated[float, Field(ge=0)] = 0.1
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.2

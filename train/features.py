@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from train.augment import view
+from train.augment import Profile, view
 from train.model import Preprocess
 
 
@@ -66,8 +66,10 @@ def trunk_outputs(
     seed: int,
     device: torch.device,
     desc: str,
+    profile: Profile = "till",
 ) -> torch.Tensor:
-    """float16 [len(crops), views, C, H, W] trunk outputs; view 0 is the clean crop."""
+    """float16 [len(crops), views, C, H, W] trunk outputs; view 0 is the clean crop, the rest augmented under
+    the profile."""
     if not crops:
         raise ValueError("no crops to extract features from")
     size = crops[0].shape[0]
@@ -83,7 +85,7 @@ def trunk_outputs(
     with ThreadPoolExecutor(workers) as pool:
         for start in tqdm(range(0, len(jobs), batch_size), desc=desc, unit="batch", leave=False):
             chunk = jobs[start : start + batch_size]
-            batch = np.stack(list(pool.map(lambda job: view(crops[job[0]], seed, *job), chunk)))
+            batch = np.stack(list(pool.map(lambda job: view(crops[job[0]], seed, *job, profile), chunk)))
             out = run(batch).half()
             if result is None:
                 result = torch.empty((len(crops), views, *out.shape[1:]), dtype=torch.float16)
@@ -101,6 +103,7 @@ def cached_trunk_outputs(
     device: torch.device,
     desc: str,
     cache_file: Path | None,
+    profile: Profile = "till",
 ) -> tuple[torch.Tensor, bool]:
     """trunk_outputs, loaded from cache_file when present (the key must cover everything that changes them);
     returns (outputs, whether it was a cache hit)."""
@@ -109,7 +112,7 @@ def cached_trunk_outputs(
             return torch.load(cache_file, map_location="cpu", weights_only=True), True
         except (OSError, RuntimeError, EOFError):
             cache_file.unlink(missing_ok=True)  # a torn file from a killed run: recompute it
-    outputs = trunk_outputs(trunk, preprocess, crops, views, seed, device, desc)
+    outputs = trunk_outputs(trunk, preprocess, crops, views, seed, device, desc, profile)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_name(cache_file.name + ".tmp")

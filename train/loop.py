@@ -29,6 +29,15 @@ class EpochSettings:
     sigma: float
     l1_weight: float
     after_step: Callable[[], None] | None = None  # e.g. updating a weight average
+    weights: torch.Tensor | None = None  # per-photo sampling weights (age balancing); None: each photo once
+
+    def batches(self, n: int) -> list[torch.Tensor]:
+        """One epoch's batches of photo indices: a permutation, or n weighted draws with replacement."""
+        if self.weights is None:
+            order = torch.randperm(n, generator=self.generator)
+        else:
+            order = torch.multinomial(self.weights, n, replacement=True, generator=self.generator)
+        return [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
 
     def step(self, net: AgeNet, out: torch.Tensor, index: torch.Tensor) -> float:
         """One optimisation step on a batch; returns the batch loss times its size."""
@@ -41,9 +50,14 @@ class EpochSettings:
         return loss.item() * len(index)
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    order = torch.randperm(n, generator=generator)
-    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+def balanced_weights(ages: torch.Tensor, balance: float, bin_years: int = 5) -> torch.Tensor | None:
+    """Sampling weights (photos in the age's bin)^-balance, mean 1; None for balance 0 (uniform)."""
+    if balance <= 0:
+        return None
+    bins = (ages // bin_years).long()
+    counts = torch.bincount(bins).float()
+    weights = counts[bins] ** -balance
+    return weights / weights.mean()
 
 
 def pooled_features(
@@ -75,7 +89,7 @@ def stage1_epoch(net: AgeNet, pooled: torch.Tensor, epoch: EpochSettings) -> flo
     net.head.train()
     chosen = pooled[torch.arange(len(pooled)), _pick_views(len(pooled), pooled.shape[1], epoch.generator)]
     total = 0.0
-    for index in _batches(len(chosen), epoch.batch_size, epoch.generator):
+    for index in epoch.batches(len(chosen)):
         total += epoch.step(net, net.head(chosen[index].to(epoch.device)), index)
     return total / len(chosen)
 
@@ -86,7 +100,7 @@ def stage2_epoch(net: AgeNet, trunk_out: torch.Tensor, epoch: EpochSettings, des
     net.head.train()
     view_of = _pick_views(len(trunk_out), trunk_out.shape[1], epoch.generator)
     total = 0.0
-    batches = _batches(len(trunk_out), epoch.batch_size, epoch.generator)
+    batches = epoch.batches(len(trunk_out))
     for index in tqdm(batches, desc=desc, unit="batch", leave=False):
         if len(index) < 2:  # BatchNorm cannot train on a single sample
             continue

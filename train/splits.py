@@ -35,16 +35,23 @@ def load_splits(cfg: TrainConfig, cache: CropCache) -> tuple[list[Dataset], Spli
     if not cfg.data:
         raise DataError("no training data: give one or more dataset folders with --data")
     datasets = [load_dataset(path, cfg.valid_fraction) for path in cfg.data]
+    unknown = sorted(set(cfg.holdout) - {ds.name for ds in datasets})
+    if unknown:
+        names = [ds.name for ds in datasets]
+        raise DataError(f"holdout {unknown[0]!r} is not one of the datasets {names}: use a dataset folder's name")
     train, valid = Split(), {}
     for ds in datasets:
         for split_name in ("train", "valid"):
+            if split_name == "train" and ds.name in cfg.holdout:
+                continue
             samples = _subset(ds.split(split_name), cfg.max_per_split, cfg.seed)
             kept, crops = cache.crops_for(ds, samples, f"crops {ds.name}/{split_name}")
             target = train if split_name == "train" else valid.setdefault(ds.name, Split())
             target.samples += kept
             target.crops += crops
     if not train.samples:
-        raise DataError(f"no training photos with a face in {', '.join(cfg.data)}: check the datasets")
+        left = [str(ds.root) for ds in datasets if ds.name not in cfg.holdout] or ["(every dataset is held out)"]
+        raise DataError(f"no training photos with a face in {', '.join(left)}: check the datasets and holdout")
     valid = {name: split for name, split in valid.items() if split.samples}
     if not valid:
         raise DataError(f"no valid photos with a face in {', '.join(cfg.data)}: a split column or more data")

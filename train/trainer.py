@@ -1,4 +1,5 @@
-"""`agecam train`: crops, cached trunk outputs, stage 1 (head) and stage 2 (later blocks), best by valid MAE."""
+"""`agecam train`: crops, cached trunk outputs, stage 1 (head) and stage 2 (later blocks); keeps the best valid
+epoch or the last (cfg.keep)."""
 
 from __future__ import annotations
 
@@ -85,7 +86,15 @@ class Trainer:
         trunk, front = self.net.trunk.eval(), Preprocess.for_backbone(self.cfg.backbone)
         cache_file = self._trunk_file()
         self.train.trunk, hit = cached_trunk_outputs(
-            trunk, front, self.train.crops, self.cfg.views, self.cfg.seed, self.device, "trunk train", cache_file
+            trunk,
+            front,
+            self.train.crops,
+            self.cfg.views,
+            self.cfg.seed,
+            self.device,
+            "trunk train",
+            cache_file,
+            self.cfg.augment,
         )
         self.trunk_cache = "hit" if hit else ("miss" if self.cfg.feature_cache else "off")
         for name, split in self.valid.items():
@@ -104,7 +113,7 @@ class Trainer:
             "seed": self.cfg.seed,
             "crop": [self.spec.size, self.spec.margin],
             "detector": self.cache.detector_key,
-            "augment": AUGMENT_VERSION,
+            "augment": [AUGMENT_VERSION, self.cfg.augment],
             "files": [f"{s.dataset}/{s.file_name}" for s in self.train.samples],
         }
         return self.cache.root / "trunk" / f"{trunk_key(parts)}.pt"
@@ -150,7 +159,7 @@ class Trainer:
             seconds,
         )
         data = self._checkpoint(stage, epoch, maes)
-        if maes[self.select] < self.best["mae"]:
+        if self.cfg.keep == "last" or maes[self.select] < self.best["mae"]:
             self.best = {"mae": maes[self.select], "stage": stage, "epoch": epoch}
             save_checkpoint(self.run_dir / "best.pt", data)
         resume = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "best": self.best}
@@ -173,6 +182,7 @@ class Trainer:
         start = time.time()
         pooled, valid_pooled = self._stage1_features() if stage == 1 else (None, None)
         ages = self.train.ages
+        weights = loop.balanced_weights(ages, self.cfg.balance)
         for epoch in range(done + 1, scfg.epochs + 1):
             generator = torch.Generator().manual_seed(self.cfg.seed * 1000 + stage * 100 + epoch)
             settings = loop.EpochSettings(
@@ -184,6 +194,7 @@ class Trainer:
                 self.cfg.sigma,
                 self.cfg.l1_weight,
                 after_step,
+                weights,
             )
             if stage == 1:
                 loss = loop.stage1_epoch(self.net, pooled, settings)
@@ -270,6 +281,7 @@ class Trainer:
         metrics = {
             "run": str(self.run_dir),
             "best": self.best,
+            "kept": self.cfg.keep,
             "valid": valid_metrics,
             "history": self.history,
             "timings": self.timings,

@@ -64,6 +64,18 @@ def tiny_utk(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def small_utk(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """28 real UTKFace photos (16 train, 12 valid): a second dataset to train on beside tiny_appa."""
+    folder = tmp_path_factory.mktemp("small-utk")
+    rows = _rows(assets, "utkface", "train", 16) + _rows(assets, "utkface", "valid", 12)
+    (folder / "images").mkdir()
+    for row in rows:
+        shutil.copy(assets / "data" / "utkface" / "images" / row["file_name"], folder / "images")
+    write_labels(folder, rows, ["file_name", "real_age", "split"])
+    return folder
+
+
+@pytest.fixture(scope="session")
 def utk_rows(assets: Path) -> list[dict[str, str]]:
     return _rows(assets, "utkface", "train", 12)
 
@@ -74,13 +86,16 @@ def cache_dir(tmp_path: Path) -> Path:
 
 
 def _run_cli(argv: list[str]) -> int:
-    """The agecam CLI's contract for train's commands: handler exit code, or an AgecamError's code."""
+    """The agecam CLI's contract for train's and export's commands: handler exit code, or an AgecamError's code."""
     from edge.errors import AgecamError
+    from export.cli import register as register_export
     from train.cli import register
 
     parser = argparse.ArgumentParser(prog="agecam")
     parser.add_argument("--config")
-    register(parser.add_subparsers(dest="command", required=True))
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    register(subparsers)
+    register_export(subparsers)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

@@ -1,0 +1,122 @@
+"""Issue #13's training measures for faces never seen: the `domains` augmentations, age balancing, keeping the
+last (averaged) epoch, held-out datasets, and `agecam candidates` on real photos with real tiny runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from edge.errors import EXIT_DATA
+from train.augment import view
+from train.candidates import PlannedRun, plan, summarise
+from train.loop import EpochSettings, balanced_weights
+
+
+@pytest.fixture(scope="module")
+def crop(tiny_appa: Path) -> np.ndarray:
+    image = cv2.imread(str(next((tiny_appa / "images").iterdir())))
+    return cv2.resize(image, (224, 224))
+
+
+def test_domains_views_are_repeatable_and_include_unseen_looks(crop: np.ndarray) -> None:
+    assert view(crop, 0, 7, 0, "domains") is crop  # view 0 stays the clean crop
+    first, again = view(crop, 0, 7, 3, "domains"), view(crop, 0, 7, 3, "domains")
+    assert np.array_equal(first, again) and first.shape == crop.shape and first.dtype == np.uint8
+    views = [view(crop, 0, index, 1, "domains") for index in range(60)]
+    till = [view(crop, 0, index, 1, "till") for index in range(60)]
+    grey = sum(np.array_equal(v[..., 0], v[..., 1]) and np.array_equal(v[..., 1], v[..., 2]) for v in views)
+    assert 2 <= grey <= 30  # grayscale is one look of six, drawn for a share of the views
+    assert not any(np.array_equal(v[..., 0], v[..., 2]) for v in till)  # the till profile never greys
+    contrast = np.mean([v.std() for v in views]), np.mean([v.std() for v in till])
+    assert contrast[0] < contrast[1]  # faded, scanned and small faces: less contrast on average
+
+
+def test_balanced_weights_favour_rare_ages() -> None:
+    ages = torch.tensor([22.0] * 90 + [3.0] * 10)
+    assert balanced_weights(ages, 0.0) is None
+    full = balanced_weights(ages, 1.0)
+    assert full[-1] / full[0] == pytest.approx(9.0) and full.mean() == pytest.approx(1.0)
+    half = balanced_weights(ages, 0.5)
+    assert half[-1] / half[0] == pytest.approx(3.0)
+    settings = EpochSettings(
+        ages, None, 20, torch.Generator().manual_seed(0), torch.device("cpu"), 2.0, 0.1, None, full
+    )
+    drawn = torch.cat(settings.batches(len(ages)))
+    assert len(drawn) == 100 and 30 <= int((drawn >= 90).sum()) <= 70  # about half the draws are the rare tenth
+
+
+def test_holdout_must_name_a_dataset(run_cli, tiny_appa: Path, tmp_path: Path, capsys) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("holdout: [appa-real]\n")
+    argv = ["train", "--recipe", str(recipe), "--data", str(tiny_appa), "--runs-dir", str(tmp_path / "runs")]
+    assert run_cli([*argv, "--cache-dir", str(tmp_path / "crops")]) == EXIT_DATA
+    line = capsys.readouterr().out.strip()
+    assert "holdout 'appa-real'" in line and tiny_appa.name in line and "\n" not in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_plan_covers_each_holdout_per_seed() -> None:
+    runs = plan({"a": "a.yaml"}, ["appa", "utk"], [0, 1])
+    assert [r.name for r in runs[:3]] == ["a-seed0-all", "a-seed0-without-appa", "a-seed0-without-utk"]
+    assert len(runs) == 6 and {r.seed for r in runs} == {0, 1}
+
+
+def test_summary_scores_the_mean_of_in_domain_and_cross_figures() -> None:
+    def rows(appa: float, utk: float) -> dict[str, dict]:
+        return {"appa": {"mae": appa, "c25_teen_recall": 0.9}, "utk": {"mae": utk, "c25_teen_recall": None}}
+
+    valid = {}
+    for recipe, shift in (("weak", 1.0), ("strong", 0.0)):
+        for seed in (0, 1):
+            valid[PlannedRun(recipe, None, seed, None)] = rows(5 + shift + seed, 4 + shift)
+            valid[PlannedRun(recipe, None, seed, "appa")] = rows(7 + shift, 4.5)  # appa unseen: its cross figure
+            valid[PlannedRun(recipe, None, seed, "utk")] = rows(5.5, 6 + shift)
+    summary = summarise(valid, ["weak", "strong"], ["appa", "utk"], [0, 1])
+    strong = summary["recipes"]["strong"]
+    assert strong["figures"]["appa valid"]["mae"] == {"per_seed": [5.0, 6.0], "mean": 5.5, "spread": 1.0}
+    assert strong["figures"]["appa cross"]["mae"]["mean"] == 7.0 and strong["figures"]["utk cross"]["mae"]["mean"] == 6
+    assert strong["score"] == pytest.approx((5.5 + 7 + 4 + 6) / 4)
+    assert summary["chosen"] == "strong" and summary["recipes"]["weak"]["score"] == pytest.approx(strong["score"] + 1)
+
+
+def test_candidates_trains_every_holdout_and_resumes(
+    run_cli, tiny_appa: Path, small_utk: Path, tmp_path: Path, capsys
+) -> None:
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(
+        "name: tiny\ncut: 14\nviews: 2\naugment: domains\nbalance: 0.5\n"
+        "stage1: {epochs: 2, lr: 0.001, batch_size: 16}\nstage2: {epochs: 2, lr: 0.0006, batch_size: 8}\n"
+    )
+    runs = tmp_path / "runs"
+    argv = ["candidates", str(recipe), "--data", str(tiny_appa), str(small_utk), "--seeds", "0"]
+    argv += ["--runs-dir", str(runs), "--cache-dir", str(tmp_path / "crops"), "--threads", "2"]
+    assert run_cli(argv) == 0
+    summary = json.loads((runs / "candidates.json").read_text())
+    appa, utk = tiny_appa.name, small_utk.name
+    assert set(summary["recipes"]["tiny"]["figures"]) == {
+        f"{appa} valid",
+        f"{appa} cross",
+        f"{utk} valid",
+        f"{utk} cross",
+    }
+    trained = {
+        name: json.loads((runs / f"tiny-seed0-{name}" / "metrics.json").read_text())
+        for name in ("all", f"without-{appa}", f"without-{utk}")
+    }
+    assert trained[f"without-{appa}"]["train_photos"] == 16 and trained[f"without-{utk}"]["train_photos"] == 24
+    assert trained["all"]["train_photos"] == 40
+    for metrics in trained.values():  # the last epoch is kept, never the best on valid
+        assert metrics["kept"] == "last" and (metrics["best"]["stage"], metrics["best"]["epoch"]) == (2, 2)
+    cross = summary["recipes"]["tiny"]["figures"][f"{appa} cross"]["mae"]["mean"]
+    assert cross == pytest.approx(trained[f"without-{appa}"]["valid"][appa]["mae"], abs=1e-3)
+    assert "| tiny (chosen) |" in (runs / "candidates.md").read_text()
+    stamp = (runs / "tiny-seed0-all" / "metrics.json").stat().st_mtime_ns
+    capsys.readouterr()
+    assert run_cli(argv) == 0  # a second call reads the finished runs and retrains nothing
+    assert (runs / "tiny-seed0-all" / "metrics.json").stat().st_mtime_ns == stamp
+    assert json.loads((runs / "candidates.json").read_text()) == summary

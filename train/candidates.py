@@ -1,0 +1,129 @@
+"""`agecam candidates`: compare training recipes on figures that generalise (issue #13), not on the best
+`valid` epoch of many runs.
+
+For each recipe and seed: one run on every dataset, and one run per dataset with that dataset's train photos
+held out. The figures are each dataset's valid MAE from the full run (in-domain) and each held-out dataset's
+valid MAE from the run that never saw it (cross-dataset), with their mean and spread over the seeds. The
+choice is the lowest mean of those figures. Every run keeps its last, weight-averaged epoch (`keep: last`),
+so no figure is selected on the photos it reports. A run whose metrics.json exists is read, not retrained:
+an interrupted matrix continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from train.config import load_recipe
+from train.datasets import load_dataset
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    recipe: str  # the recipe's name
+    path: str | None  # its file (None: the default recipe)
+    seed: int
+    holdout: str | None  # the dataset left out of training, or None for the run on all of them
+
+    @property
+    def name(self) -> str:
+        return f"{self.recipe}-seed{self.seed}-" + ("all" if self.holdout is None else f"without-{self.holdout}")
+
+
+def plan(recipes: dict[str, str | None], datasets: list[str], seeds: list[int]) -> list[PlannedRun]:
+    """Every recipe x seed x (all data, then each dataset held out)."""
+    return [
+        PlannedRun(name, path, seed, holdout)
+        for name, path in recipes.items()
+        for seed in seeds
+        for holdout in (None, *datasets)
+    ]
+
+
+def _train(run: PlannedRun, overrides: dict[str, object], config_path: str | None) -> dict:
+    from train.trainer import Trainer  # torch: only when a run has to be trained
+
+    holdout = [run.holdout] if run.holdout else []
+    cfg = load_recipe(run.path, {**overrides, "name": run.name, "seed": run.seed, "holdout": holdout, "keep": "last"})
+    resume = (Path(cfg.runs_dir) / run.name / "last.pt").is_file()  # an interrupted run continues
+    return Trainer(cfg, config_path, resume).run()
+
+
+def run_matrix(
+    recipes: list[str | None],
+    data: list[str],
+    seeds: list[int],
+    overrides: dict[str, object],
+    config_path: str | None = None,
+) -> dict[str, object]:
+    """Train (or read) every planned run and summarise; overrides are recipe settings for every run."""
+    names = {(load_recipe(path, {}).name if path else "default"): path for path in recipes}
+    datasets = [load_dataset(path).name for path in data]
+    runs_dir = Path(str(overrides.get("runs_dir") or "runs"))
+    valid: dict[PlannedRun, dict] = {}
+    for run in plan(names, datasets, seeds):
+        metrics_file = runs_dir / run.name / "metrics.json"
+        if metrics_file.is_file():
+            log.info("%s: done before, reading %s", run.name, metrics_file)
+            metrics = json.loads(metrics_file.read_text())
+        else:
+            log.info("%s: training", run.name)
+            metrics = _train(run, {**overrides, "data": data, "runs_dir": str(runs_dir)}, config_path)
+        valid[run] = metrics["valid"]
+    return summarise(valid, list(names), datasets, seeds)
+
+
+def _stats(values: list[float]) -> dict[str, object]:
+    return {
+        "per_seed": [round(v, 3) for v in values],
+        "mean": round(float(np.mean(values)), 3),
+        "spread": round(float(np.ptp(values)), 3),
+    }
+
+
+def summarise(
+    valid: dict[PlannedRun, dict], recipes: list[str], datasets: list[str], seeds: list[int]
+) -> dict[str, object]:
+    """Per recipe: each figure's MAE (and teen rate under 25) over the seeds, the score, and the choice."""
+    table = {}
+    for recipe in recipes:
+        figures = {}
+        for dataset in datasets:
+            for kind, holdout in (("valid", None), ("cross", dataset)):
+                rows = [
+                    by_dataset[dataset]
+                    for run, by_dataset in valid.items()
+                    if (run.recipe, run.holdout) == (recipe, holdout)
+                ]
+                figures[f"{dataset} {kind}"] = {
+                    "mae": _stats([row["mae"] for row in rows]),
+                    "teens_under_25": _stats([row["c25_teen_recall"] or 0.0 for row in rows]),
+                }
+        score = float(np.mean([figure["mae"]["mean"] for figure in figures.values()]))
+        table[recipe] = {"figures": figures, "score": round(score, 3)}
+    chosen = min(table, key=lambda name: table[name]["score"])
+    return {"seeds": seeds, "datasets": datasets, "recipes": table, "chosen": chosen}
+
+
+def markdown(summary: dict) -> str:
+    """The comparison as a markdown table: MAE mean ± spread per figure, and the score."""
+    names = list(next(iter(summary["recipes"].values()))["figures"])
+    lines = [
+        "| recipe | " + " | ".join(names) + " | score (mean MAE) |",
+        "|---|" + "---|" * (len(names) + 1),
+    ]
+    for recipe, row in summary["recipes"].items():
+        cells = [
+            f"{row['figures'][n]['mae']['mean']:.2f} ± {row['figures'][n]['mae']['spread'] / 2:.2f}" for n in names
+        ]
+        mark = " (chosen)" if recipe == summary["chosen"] else ""
+        lines.append(f"| {recipe}{mark} | " + " | ".join(cells) + f" | {row['score']:.3f} |")
+    seeds = ", ".join(str(s) for s in summary["seeds"])
+    lines.append(f"\nMAE in years, mean over seeds {seeds} ± half their spread; cross: trained without that dataset.")
+    return "\n".join(lines)
