@@ -1,7 +1,8 @@
 """Small ONNX age models for tests, built with onnx.helper (no torch needed).
 
 The 'brightness' model honours docs/model-contract.md: its age is a fixed function of the crop's mean
-pixel value, so tests can compute what any crop must give, batched or alone.
+pixel value, so tests can compute what any crop must give, batched or alone. With `probs` it also outputs
+age_probs: a normal of width AGE_STD around that age over the integer ages 0-100 (softmax of -z^2/2).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def brightness_model(
     input_type: int = TensorProto.UINT8,
     batch: str | int = "N",
     outputs: tuple[str, str] = ("age", "age_std"),
+    probs: bool = False,
+    probs_nan_above: float | None = None,  # age_probs NaN for crops whose age is above this (a fault)
 ) -> onnx.ModelProto:
     constant = {
         name: helper.make_tensor(name, TensorProto.FLOAT, [], [value])
@@ -43,11 +46,15 @@ def brightness_model(
         helper.make_node("Mul", ["level", "zero"], ["zeros"]),
         helper.make_node("Add", ["zeros", "std"], [outputs[1]]),
     ]
+    results = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [batch]) for name in outputs]
+    if probs:
+        nodes += _probs_nodes(outputs[0], constant, probs_nan_above)
+        results.append(helper.make_tensor_value_info("age_probs", TensorProto.FLOAT, [batch, 101]))
     graph = helper.make_graph(
         nodes,
         "brightness_age",
         [helper.make_tensor_value_info("face", input_type, [batch, size, size, 3])],
-        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [batch]) for name in outputs],
+        results,
         initializer=list(constant.values()),
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
@@ -55,6 +62,28 @@ def brightness_model(
     helper.set_model_props(model, props)
     onnx.checker.check_model(model)
     return model
+
+
+def _probs_nodes(age: str, constant: dict[str, onnx.TensorProto], nan_above: float | None) -> list[onnx.NodeProto]:
+    """age_probs = softmax(-((ages - age) / AGE_STD)^2 / 2) over ages 0-100; NaN rows where age > nan_above."""
+    extra = {
+        "ages": ([1, 101], [float(a) for a in range(101)]),
+        "axis1": ([1], [1]),
+        "minus_half_var": ([], [-0.5 / AGE_STD**2]),
+    }
+    extra |= {"nan": ([], [float("nan")]), "nan_above": ([], [nan_above if nan_above is not None else 1e9])}
+    for name, (dims, values) in extra.items():
+        kind = TensorProto.INT64 if name == "axis1" else TensorProto.FLOAT
+        constant[name] = helper.make_tensor(name, kind, dims, values)
+    return [
+        helper.make_node("Unsqueeze", [age, "axis1"], ["age_column"]),
+        helper.make_node("Sub", ["ages", "age_column"], ["offsets"]),
+        helper.make_node("Mul", ["offsets", "offsets"], ["squares"]),
+        helper.make_node("Mul", ["squares", "minus_half_var"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["clean_probs"], axis=1),
+        helper.make_node("Greater", ["age_column", "nan_above"], ["broken"]),
+        helper.make_node("Where", ["broken", "nan", "clean_probs"], ["age_probs"]),
+    ]
 
 
 def save(model: onnx.ModelProto, path: Path) -> Path:

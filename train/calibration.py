@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from edge.vision.model_contract import temper_probs
+from edge.vision.model_contract import probability_below, temper_probs
 
 THRESHOLDS = (25, 18)
 BINS = 10
@@ -20,10 +20,7 @@ INVERSE_T_RANGE = (0.05, 20.0)  # 1/T searched: T from 0.05 to 20
 SEARCH_STEPS = 80
 
 
-def below(probs: np.ndarray, age_min: int, threshold: float) -> np.ndarray:
-    """P(age < threshold) per row: the mass on the integer ages below it."""
-    ages = age_min + np.arange(probs.shape[1])
-    return probs[:, ages < threshold].sum(axis=1)
+below = probability_below  # P(age < threshold) per row, exactly as the till computes it
 
 
 def reliability_bins(p: np.ndarray, outcome: np.ndarray, bins: int = BINS) -> list[dict[str, float]]:

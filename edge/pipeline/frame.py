@@ -23,11 +23,13 @@ from edge.config import Config
 from edge.pipeline.stage_timer import StageTimer
 from edge.store.eventlog import CustomerRecord, EventLog
 from edge.vision.age_groups import AgeGroups
-from edge.vision.age_model import AgeModel, AgeSamples
+from edge.vision.age_model import AgeModel
 from edge.vision.customer import AgeEstimate, CustomerAge
 from edge.vision.detector import FaceDetector
 from edge.vision.faces import Face, crop_face
 from edge.vision.interval import DetectionScheduler
+from edge.vision.model_contract import probability_below
+from edge.vision.model_outputs import AgeSamples
 from edge.vision.quality import face_quality
 from edge.vision.source import Frame
 from edge.vision.tracker import FaceTracker, Track
@@ -177,13 +179,21 @@ class Pipeline:
         if bad:
             self.counters.bad_age_samples += bad
             self.bad_samples.note(bad, samples.problem)
-        rows = zip(batch.tracks, samples.ages, samples.stds, samples.valid, batch.qualities, strict=True)
+        p_unders = self._p_unders(samples)
+        rows = zip(batch.tracks, samples.ages, samples.stds, samples.valid, batch.qualities, p_unders, strict=True)
         self.last_inference_s = seconds
         return [
             track
-            for track, age, std, good, quality in rows
-            if good and self._customer(track).add(float(age), float(std), quality, batch.t)
+            for track, age, std, good, quality, p_under in rows
+            if good and self._customer(track).add(float(age), float(std), quality, batch.t, p_under)
         ]
+
+    def _p_unders(self, samples: AgeSamples) -> list[float | None]:
+        """Each sample's P(age < the policy threshold) from its calibrated age_probs (None without them)."""
+        if samples.probs is None:
+            return [None] * len(samples.ages)
+        below = probability_below(samples.probs, self.model.info.age_min, self.config.policy.threshold)
+        return [float(p) if good else None for p, good in zip(below, samples.valid, strict=True)]
 
     def _customer(self, track: Track) -> CustomerAge:
         if track.track_id not in self.ages:

@@ -2,7 +2,8 @@
 
 Its outputs are checked, not trusted (edge.vision.model_outputs): a self-test at load refuses a model
 that gives NaN, a value per batch instead of per crop, or ages outside its declared range (exit 4), and
-`samples` marks every bad sample of every batch so the pipeline can drop it."""
+`samples` marks every bad sample of every batch so the pipeline can drop it. Where the model has the
+optional `age_probs`, each sample also carries its age distribution with the model's temperature applied."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import io
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +20,24 @@ import numpy as np
 from edge.config import Config
 from edge.errors import ModelError
 from edge.vision.batching import PaddedRunner, engine_note, padded_sizes, padding_wanted, tensorrt_options
-from edge.vision.model_contract import INPUT_NAME, OUTPUT_AGE, OUTPUT_STD, ModelInfo, read_model_info
-from edge.vision.model_outputs import OutputLimits, check_shape, first_line, self_test
+from edge.vision.model_contract import (
+    INPUT_NAME,
+    OUTPUT_AGE,
+    OUTPUT_PROBS,
+    OUTPUT_STD,
+    ModelInfo,
+    read_model_info,
+    temper_probs,
+)
+from edge.vision.model_outputs import (
+    AgeSamples,
+    OutputLimits,
+    check_probs,
+    check_shape,
+    first_line,
+    probs_valid,
+    self_test,
+)
 from edge.vision.onnx_runtime import ort, require_onnx_runtime
 
 log = logging.getLogger(__name__)
@@ -66,17 +82,6 @@ def _quiet_session(
         ort.set_default_logger_severity(2 if previous <= logging.INFO else 3)
 
 
-@dataclass(frozen=True)
-class AgeSamples:
-    """One sample per crop. `valid` is False for a sample to drop (non-finite, out of range, or its whole
-    batch failed); `problem` says what was wrong with the first one. Valid ages are clipped to the range."""
-
-    ages: np.ndarray
-    stds: np.ndarray
-    valid: np.ndarray
-    problem: str | None
-
-
 class AgeModel:
     """An age model honouring docs/model-contract.md. `samples` (checked) and `predict` (raw, for tools)
     take crops made with `info.crop`."""
@@ -89,6 +94,7 @@ class AgeModel:
         max_batch: int = 16,
         cache_dir: Path | None = None,
         batch_padding: str = "auto",
+        flip: bool = False,
     ) -> None:
         require_onnx_runtime()
         if not path.is_file():
@@ -97,11 +103,13 @@ class AgeModel:
         data = path.read_bytes()
         self.path = path
         self.sha256 = hashlib.sha256(data).hexdigest()
-        self.max_batch = max_batch
+        self.max_batch, self.flip = max_batch, flip
         # Validate on the CPU first: cheap, and a broken file fails with one clear line.
         self.session = self._open(data, ["CPUExecutionProvider"], [{}], threads)
         self.info: ModelInfo = read_model_info(self.session, str(path))
         self.limits = OutputLimits(self.info.age_min, self.info.age_max)
+        self.outputs = (OUTPUT_AGE, OUTPUT_STD) + ((OUTPUT_PROBS,) if OUTPUT_PROBS in self.info.outputs else ())
+        self.width = int(self.info.age_max - self.info.age_min) + 1  # age_probs columns
         self._self_test(self.session)
         available = ort.get_available_providers()
         chosen = [name for name in providers if name in available]
@@ -116,7 +124,7 @@ class AgeModel:
         if padding_wanted(batch_padding, self.provider):
             engines = engines if self.provider == "TensorrtExecutionProvider" else ""
             sizes, opening_s = padded_sizes(max_batch), time.perf_counter() - opened
-            self.runner = PaddedRunner(self.session, sizes, self.info.crop.size, opening_s, engines)
+            self.runner = PaddedRunner(self.session, sizes, self.info.crop.size, opening_s, engines, self.outputs)
         skipped = [name for name in providers if name not in self.session.get_providers()]
         note = f" ({', '.join(skipped)} not usable here)" if skipped else ""
         log.info(
@@ -164,7 +172,7 @@ class AgeModel:
         export parity). Raises ModelError when a batch does not give one value per crop."""
         ages, stds = [np.zeros(0, np.float32)], [np.zeros(0, np.float32)]
         for batch in self._batches(crops):
-            age, std = self._run(batch)
+            age, std, _ = self._run(batch)
             problem = check_shape(age, std, len(batch))
             if problem:
                 raise ModelError(f"age model {self.path}: {problem}: replace the model or export it again")
@@ -174,29 +182,54 @@ class AgeModel:
 
     def samples(self, crops: list[np.ndarray]) -> AgeSamples:
         """Checked samples for the till: a batch that fails or has the wrong shape makes all its samples
-        invalid, and so does any non-finite or out-of-range value; nothing here raises."""
+        invalid, and so does any non-finite or out-of-range value; nothing here raises. With `flip`, each
+        crop's sample is the average of it and its mirror image (test-time augmentation)."""
+        if self.flip:
+            mirrors = [np.ascontiguousarray(crop[:, ::-1]) for crop in crops]
+            return self._checked(crops + mirrors).mirror_pairs(len(crops))
+        return self._checked(crops)
+
+    def _checked(self, crops: list[np.ndarray]) -> AgeSamples:
         parts, problem = [], None
         for batch in self._batches(crops):
             try:
-                age, std = self._run(batch)
-                wrong = check_shape(age, std, len(batch))
+                age, std, probs = self._run(batch)
+                wrong = check_shape(age, std, len(batch)) or check_probs(probs, len(batch), self.width)
             except Exception as error:  # ORT's runtime errors: drop this batch, the next may work
                 wrong = f"inference failed ({first_line(error)})"
             if wrong:
                 age = std = np.full(len(batch), np.nan, np.float32)
-            problem = problem or wrong or (None if self.limits.valid(age, std).all() else self.limits.why(age, std))
-            parts.append((age, std))
-        ages = np.concatenate([np.zeros(0, np.float32), *(age for age, _ in parts)])
-        stds = np.concatenate([np.zeros(0, np.float32), *(std for _, std in parts)])
+                probs = np.full((len(batch), self.width), np.nan, np.float32)
+            problem = problem or wrong or self._why(age, std, probs)
+            parts.append((age, std, probs))
+        ages = np.concatenate([np.zeros(0, np.float32), *(part[0] for part in parts)])
+        stds = np.concatenate([np.zeros(0, np.float32), *(part[1] for part in parts)])
         valid = self.limits.valid(ages, stds)
-        return AgeSamples(np.where(valid, self.limits.clip(ages), np.nan), stds, valid, problem)
+        probs = None
+        if OUTPUT_PROBS in self.outputs:
+            raw = np.concatenate([np.zeros((0, self.width), np.float32), *(part[2] for part in parts)])
+            valid &= probs_valid(raw)
+            probs = np.full(raw.shape, np.nan)
+            if valid.any():
+                probs[valid] = temper_probs(raw[valid], self.info.age_temperature)
+        return AgeSamples(np.where(valid, self.limits.clip(ages), np.nan), stds, valid, problem, probs)
 
-    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _why(self, ages: np.ndarray, stds: np.ndarray, probs: np.ndarray | None) -> str | None:
+        """The first bad output of a batch, in words, or None when all are good."""
+        if not self.limits.valid(ages, stds).all():
+            return self.limits.why(ages, stds)
+        if probs is not None and not probs_valid(probs).all():
+            return "age_probs with a non-finite or negative value, or no mass"
+        return None
+
+    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(ages, stds, age_probs or None) for one batch."""
         if self.runner is not None:  # padded to a warmed-up size; the padding rows are cut off here
-            age, std = self.runner.run(batch)
+            outputs = self.runner.run(batch)
         else:
-            age, std = self.session.run([OUTPUT_AGE, OUTPUT_STD], {INPUT_NAME: batch})
-        return np.asarray(age, np.float32), np.asarray(std, np.float32)
+            outputs = self.session.run(list(self.outputs), {INPUT_NAME: batch})
+        age, std = np.asarray(outputs[0], np.float32), np.asarray(outputs[1], np.float32)
+        return age, std, (np.asarray(outputs[2], np.float32) if len(outputs) > 2 else None)
 
     def warm_up(self) -> None:
         """With padded batches, run every size once. Call it on the thread that runs the batches: the CUDA
@@ -220,4 +253,5 @@ def load_age_model(config: Config) -> AgeModel:
         settings.max_batch,
         cache_dir=config.state_dir() / "trt-cache",
         batch_padding=settings.batch_padding,
+        flip=settings.flip,
     )

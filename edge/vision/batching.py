@@ -65,14 +65,16 @@ class PaddedRunner:
         crop_px: int,
         opening_s: float = 0.0,
         note: str = "",
+        outputs: tuple[str, ...] = (OUTPUT_AGE, OUTPUT_STD),
     ) -> None:
-        self.session, self.sizes, self.crop_px = session, sizes, crop_px
+        self.session, self.sizes, self.crop_px, self.outputs = session, sizes, crop_px, outputs
         self.opening_s, self.note = opening_s, note  # for the warm-up's log line
         self.device = "cuda" if session.get_providers()[0] in GPU_PROVIDERS else "cpu"
         self._bound: dict[int, tuple[onnxruntime.IOBinding, onnxruntime.OrtValue]] = {}
 
-    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Ages and standard deviations of the batch's rows (at most the largest size), padding cut off."""
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The outputs (ages, standard deviations, and age_probs when bound) of the batch's rows (at most the
+        largest size), padding cut off."""
         rows = len(batch)
         size = next(size for size in self.sizes if size >= rows)
         padded = np.zeros((size, *batch.shape[1:]), np.uint8)
@@ -80,8 +82,7 @@ class PaddedRunner:
         binding, face = self._binding(size)
         face.update_inplace(padded)
         self.session.run_with_iobinding(binding)
-        age, std = binding.copy_outputs_to_cpu()
-        return age[:rows], std[:rows]
+        return tuple(output[:rows] for output in binding.copy_outputs_to_cpu())
 
     def warm_up(self) -> None:
         """Run every size once (binding it), and log how long opening the session and warming up took: on
@@ -105,8 +106,8 @@ class PaddedRunner:
             )
             binding = self.session.io_binding()
             binding.bind_ortvalue_input(INPUT_NAME, face)
-            binding.bind_output(OUTPUT_AGE, self.device)
-            binding.bind_output(OUTPUT_STD, self.device)
+            for name in self.outputs:
+                binding.bind_output(name, self.device)
             self._bound[size] = binding, face
         return self._bound[size]
 

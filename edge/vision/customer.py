@@ -1,5 +1,10 @@
 """One customer's age: quality-weighted samples from a track, combined into a robust estimate with an
-interval, and a stop to sampling once the estimate is stable (a long stay costs no more inference)."""
+interval, and a stop to sampling once the estimate is stable (a long stay costs no more inference).
+
+P(real age < the policy threshold) fuses the samples' calibrated age distributions (the model's `age_probs`)
+by their quality-weighted mean, the linear pool: on `valid` it calibrated as well as log-linear pooling
+(docs/training.md), it needs one number per sample, and one over-confident frame cannot veto the rest, as
+it can in a product. A model without `age_probs` falls back to the mixture of normals from `age_std`."""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from edge.config import CustomerConfig
 @dataclass(frozen=True)
 class AgeEstimate:
     """A customer's age: the weighted median, the interval, how many samples, and P(real age < the policy
-    threshold) from the samples' mixture (None where it was not computed: an estimate from an older log)."""
+    threshold) from the samples (None where it was not computed: an estimate from an older log)."""
 
     age: float
     low: float
@@ -69,6 +74,7 @@ class CustomerAge:
         self.ages: list[float] = []
         self.stds: list[float] = []
         self.weights: list[float] = []
+        self.p_unders: list[float | None] = []  # each sample's P(age < risk_age) from its age_probs
         self.recent = deque(maxlen=config.stable_window)
         self.estimate: AgeEstimate | None = None
         self.last_sample_t: float | None = None
@@ -90,16 +96,18 @@ class CustomerAge:
         spaced = self.last_sample_t is None or now - self.last_sample_t >= self.config.sample_interval_s
         return spaced and not self.stable
 
-    def add(self, age: float, std: float, quality: float, now: float) -> bool:
-        """Add one sample taken at `now` (seconds). Returns False (and ignores it) when the face
-        quality is below the minimum, or zero (a sample without weight: min_quality 0 let an all-zero
-        customer divide by zero), so the next frame may try again."""
+    def add(self, age: float, std: float, quality: float, now: float, p_under: float | None = None) -> bool:
+        """Add one sample taken at `now` (seconds), with its P(age < risk_age) from age_probs if the model
+        has them. Returns False (and ignores it) when the face quality is below the minimum, or zero (a
+        sample without weight: min_quality 0 let an all-zero customer divide by zero), so the next frame
+        may try again."""
         if quality < self.config.min_quality or quality <= 0 or not (math.isfinite(age) and math.isfinite(std)):
             return False  # a NaN std would make the interval NaN, which the log cannot store
         self.last_sample_t = now
         self.ages.append(age)
         self.stds.append(max(std, 0.5))
         self.weights.append(quality)
+        self.p_unders.append(p_under if p_under is not None and 0 <= p_under <= 1 else None)
         self.estimate = self._combine()
         self.recent.append(self.estimate.age)
         return True
@@ -112,5 +120,13 @@ class CustomerAge:
             low=mixture_quantile(tail, ages, stds, weights),
             high=mixture_quantile(1 - tail, ages, stds, weights),
             samples=len(ages),
-            p_under=None if self.risk_age is None else mixture_cdf(self.risk_age, ages, stds, weights),
+            p_under=self._p_under(ages, stds, weights),
         )
+
+    def _p_under(self, ages: np.ndarray, stds: np.ndarray, weights: np.ndarray) -> float | None:
+        """The linear pool of the samples' P(age < risk_age); the normal mixture if any sample lacks one."""
+        if self.risk_age is None:
+            return None
+        if all(p is not None for p in self.p_unders):
+            return float(np.dot(weights, np.asarray(self.p_unders, np.float64)) / weights.sum())
+        return mixture_cdf(self.risk_age, ages, stds, weights)

@@ -68,7 +68,7 @@ def _check_input(session: ort.InferenceSession, size: int, origin: str) -> None:
         raise ModelError(f"{origin}: input '{face.name}' needs a dynamic batch dimension, found {shape[0]}")
 
 
-def _check_outputs(session: ort.InferenceSession, origin: str) -> tuple[str, ...]:
+def _check_outputs(session: ort.InferenceSession, ages: int, origin: str) -> tuple[str, ...]:
     outputs = {out.name: out for out in session.get_outputs()}
     for name in (OUTPUT_AGE, OUTPUT_STD):
         if name not in outputs:
@@ -76,6 +76,13 @@ def _check_outputs(session: ort.InferenceSession, origin: str) -> tuple[str, ...
         if outputs[name].type != "tensor(float)" or len(outputs[name].shape) != 1:
             found = f"{outputs[name].type} {outputs[name].shape}"
             raise ModelError(f"{origin}: output '{name}' must be float32 of shape [N], found {found}")
+    probs = outputs.get(OUTPUT_PROBS)
+    if probs is not None:  # optional; when present the till fuses it, so its shape must fit the ages
+        shape = probs.shape
+        width = shape[1] if len(shape) == 2 else None
+        if probs.type != "tensor(float)" or len(shape) != 2 or (isinstance(width, int) and width != ages):
+            found = f"{probs.type} {shape}"
+            raise ModelError(f"{origin}: output '{OUTPUT_PROBS}' must be float32 [N, {ages}], found {found}")
     return tuple(outputs)
 
 
@@ -99,7 +106,7 @@ def read_model_info(session: ort.InferenceSession, origin: str) -> ModelInfo:
             f"{origin}: metadata out of range (input_size {size}, crop_margin {margin}, ages {age_min}-{age_max})"
         )
     _check_input(session, int(size), origin)
-    outputs = _check_outputs(session, origin)
+    outputs = _check_outputs(session, int(age_max - age_min) + 1, origin)
     return ModelInfo(CropSpec(int(size), margin), age_min, age_max, outputs, metadata, _temperature(metadata, origin))
 
 
@@ -118,6 +125,12 @@ def temper_probs(probs: np.ndarray, temperature: float) -> np.ndarray:
     logp -= logp.max(axis=1, keepdims=True)
     tempered = np.exp(logp)
     return tempered / tempered.sum(axis=1, keepdims=True)
+
+
+def probability_below(probs: np.ndarray, age_min: float, threshold: float) -> np.ndarray:
+    """P(age < threshold) per row of age_probs: the mass on the integer ages below it."""
+    ages = age_min + np.arange(probs.shape[1])
+    return probs[:, ages < threshold].sum(axis=1)
 
 
 def metadata_props(size: int, margin: float, age_min: int, age_max: int, **extra: object) -> dict[str, str]:

@@ -23,6 +23,30 @@ Run = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
+class AgeSamples:
+    """One sample per crop. `valid` is False for a sample to drop (non-finite, out of range, or its whole
+    batch failed); `problem` says what was wrong with the first one. Valid ages are clipped to the range."""
+
+    ages: np.ndarray
+    stds: np.ndarray
+    valid: np.ndarray
+    problem: str | None
+    probs: np.ndarray | None = None  # [N, ages] calibrated age_probs (NaN rows where not valid); None: no output
+
+    def mirror_pairs(self, count: int) -> AgeSamples:
+        """Samples of `count` crops followed by their mirror images -> one sample per crop: the mean age,
+        the std of the two samples' equal mixture, the mean distribution; valid only if both were."""
+        first, second = slice(0, count), slice(count, 2 * count)
+        valid = self.valid[first] & self.valid[second]
+        a, b = self.ages[first], self.ages[second]
+        with np.errstate(invalid="ignore"):
+            ages = np.where(valid, (a + b) / 2, np.nan)
+            stds = np.sqrt((self.stds[first] ** 2 + self.stds[second] ** 2) / 2 + ((a - b) / 2) ** 2)
+        probs = None if self.probs is None else (self.probs[first] + self.probs[second]) / 2
+        return AgeSamples(ages, np.where(valid, stds, np.nan), valid, self.problem, probs)
+
+
+@dataclass(frozen=True)
 class OutputLimits:
     age_min: float
     age_max: float
@@ -61,6 +85,19 @@ def check_shape(ages: np.ndarray, stds: np.ndarray, count: int) -> str | None:
     if np.shape(ages) == np.shape(stds) == (count,):
         return None
     return f"{count} crop(s) gave outputs of shape {np.shape(ages)} and {np.shape(stds)}, not [{count}]"
+
+
+def check_probs(probs: np.ndarray | None, count: int, width: int) -> str | None:
+    """None when age_probs is absent or holds one row of `width` ages per crop, else what is wrong."""
+    if probs is None or np.shape(probs) == (count, width):
+        return None
+    return f"{count} crop(s) gave age_probs of shape {np.shape(probs)}, not [{count}, {width}]"
+
+
+def probs_valid(probs: np.ndarray) -> np.ndarray:
+    """One flag per row: finite, no negative mass, and some mass at all (a distribution, once normalised)."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(probs).all(axis=1) & (probs >= 0).all(axis=1) & (probs.sum(axis=1) > 0)
 
 
 def self_test_crops(size: int) -> dict[str, np.ndarray]:

@@ -6,11 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config import CustomerConfig
+from edge.config import DATA_DIR, CustomerConfig
 from edge.vision.age_model import AgeModel
 from edge.vision.customer import CustomerAge, mixture_quantile, weighted_median
 from edge.vision.detector import FaceDetector, detect_main_face
 from edge.vision.faces import CropSpec, alignment_matrix, crop_face
+from edge.vision.model_outputs import AgeSamples
 from edge.vision.quality import face_quality, frontal_score
 
 from clips import clip
@@ -151,6 +152,20 @@ def test_each_estimate_carries_the_probability_of_being_under_the_policy_thresho
     assert plain.estimate.p_under is None, "no threshold given, no probability"
 
 
+def test_the_model_distributions_are_pooled_by_quality_and_override_the_normals():
+    pooled = CustomerAge(CustomerConfig(), risk_age=25)
+    for second, (p_under, quality) in enumerate(((0.9, 0.9), (0.3, 0.3), (0.6, 0.6))):
+        pooled.add(30.0, 3.0, quality, now=second, p_under=p_under)  # the normals alone would say ~0.05
+    assert pooled.estimate.p_under == pytest.approx((0.81 + 0.09 + 0.36) / 1.8)
+    mixed = CustomerAge(CustomerConfig(), risk_age=25)
+    mixed.add(30.0, 3.0, 0.9, now=0, p_under=0.9)
+    mixed.add(30.0, 3.0, 0.9, now=1)  # a sample without a distribution: the normals for all of them
+    assert mixed.estimate.p_under == pytest.approx(0.048, abs=0.01)
+    odd = CustomerAge(CustomerConfig(), risk_age=25)
+    odd.add(30.0, 3.0, 0.9, now=0, p_under=1.5)  # not a probability: not trusted
+    assert odd.estimate.p_under == pytest.approx(0.048, abs=0.01)
+
+
 def test_low_quality_samples_are_ignored_and_do_not_make_it_stable():
     config = CustomerConfig()
     customer = CustomerAge(config)
@@ -192,6 +207,25 @@ def test_batched_inference_equals_one_by_one(tiny_model, detector, frame):
     np.testing.assert_allclose(ages, [expected_age(crop) for crop in crops], rtol=1e-5)
     assert np.all(stds == 3.0)
     assert model.predict([])[0].shape == (0,)
+
+
+def test_flip_averages_each_face_with_its_mirror_image(detector, frame):
+    bundled = DATA_DIR / "models" / "agecam-mobilenetv2-int8.onnx"  # a real model: not mirror-symmetric
+    plain, flipped = (AgeModel(bundled, ["CPUExecutionProvider"], flip=flip) for flip in (False, True))
+    crops = [crop_face(frame, face, plain.info.crop) for face in detector.detect(frame)]
+    mirrors = [np.ascontiguousarray(crop[:, ::-1]) for crop in crops]
+    once, mirrored, both = plain.samples(crops), plain.samples(mirrors), flipped.samples(crops)
+    assert len(crops) >= 2 and both.valid.all() and not np.allclose(once.ages, mirrored.ages, atol=0.05)
+    np.testing.assert_allclose(both.ages, (once.ages + mirrored.ages) / 2, atol=1e-4)
+    np.testing.assert_allclose(both.probs, (once.probs + mirrored.probs) / 2, atol=1e-6)
+    assert np.all(both.stds >= np.minimum(once.stds, mirrored.stds) - 1e-4)
+
+
+def test_a_mirror_pair_is_valid_only_when_both_halves_are():
+    samples = AgeSamples(np.array([10.0, 20, 14, np.nan]), np.full(4, 2.0), np.array([True, True, True, False]), None)
+    pairs = samples.mirror_pairs(2)
+    assert pairs.valid.tolist() == [True, False] and pairs.ages[0] == 12.0 and np.isnan(pairs.ages[1])
+    assert pairs.stds[0] == pytest.approx(np.sqrt(4 + 4)), "the mixture's spread: each std and the gap"
 
 
 def test_unusable_providers_fall_back_to_cpu_in_one_line(tiny_model, caplog):

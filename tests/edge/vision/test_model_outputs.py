@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge.errors import ModelError
 from edge.vision.age_model import AgeModel
+from edge.vision.model_contract import metadata_props, probability_below, temper_probs
 from edge.vision.model_outputs import self_test_crops
 
 from clips import clip
-from onnx_models import faulty_model, save
+from onnx_models import AGE_STD, brightness_model, faulty_model, save
 from pos_scenario import replay, scenario_config
 
 REFUSED = {
@@ -50,6 +52,25 @@ def test_bad_samples_are_dropped_per_crop_within_a_batch(tmp_path):
     samples = model.samples(crops)
     assert samples.valid.tolist() == [True, False, True, False]
     assert np.isfinite(samples.ages[samples.valid]).all() and "age_std nan" in samples.problem
+
+
+def test_samples_carry_the_calibrated_age_distribution_and_drop_a_broken_one(tmp_path):
+    metadata = metadata_props(32, 0.3, 0, 100, backbone="brightness-test", age_temperature=2.0)
+    model = save(brightness_model(metadata=metadata, probs=True, probs_nan_above=50), tmp_path / "m.onnx")
+    crops = [np.full((32, 32, 3), value, np.uint8) for value in (40, 200, 80)]  # ages 15, 55, 25
+    samples = AgeModel(model, ["CPUExecutionProvider"]).samples(crops)
+    assert samples.valid.tolist() == [True, False, True] and "age_probs" in samples.problem
+    raw = np.exp(-0.5 * ((np.arange(101) - 15.0) / AGE_STD) ** 2)
+    assert np.allclose(samples.probs[0], temper_probs((raw / raw.sum())[None], 2.0)[0], atol=1e-5)
+    assert np.isnan(samples.probs[1]).all()
+    assert probability_below(samples.probs[2:], 0, 25)[0] == pytest.approx(0.5 - 0.5 * samples.probs[2, 25], abs=1e-6)
+
+
+def test_a_model_whose_age_probs_do_not_fit_its_ages_is_refused(tmp_path):
+    metadata = metadata_props(32, 0.3, 0, 80, backbone="brightness-test")  # 81 ages, but 101 columns
+    model = save(brightness_model(metadata=metadata, probs=True), tmp_path / "m.onnx")
+    with pytest.raises(ModelError, match=r"output 'age_probs' must be float32 \[N, 81\]"):
+        AgeModel(model, ["CPUExecutionProvider"])
 
 
 def flagged(db: Path) -> dict[str, str]:
