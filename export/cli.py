@@ -1,4 +1,5 @@
-"""`agecam export`: registered through the agecam.commands entry point; torch loads only when it runs."""
+"""`agecam export` and `agecam calibrate`, registered through the agecam.commands entry point; torch loads
+only when they run."""
 
 from __future__ import annotations
 
@@ -21,6 +22,26 @@ def _export(args: argparse.Namespace) -> int:
     )
     print(json.dumps(report, indent=2))
     return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from export.calibrate import calibrate_model
+
+    out = Path(args.out or args.model)
+    print(json.dumps(calibrate_model(Path(args.model), out, args.data, args.crops, args.cache_dir), indent=2))
+    return 0
+
+
+def _add_calibrate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "calibrate", help="fit an exported model's age_probs temperature on valid photos and store it in the model"
+    )
+    parser.add_argument("model", help="an exported MODEL.onnx with an age_probs output")
+    parser.add_argument("--data", nargs="+", required=True, help="dataset folders with a valid split")
+    parser.add_argument("--out", help="the ONNX file to write (default: the model itself, replaced atomically)")
+    parser.add_argument("--crops", type=int, default=1024, help="valid crops to fit on, spread over the datasets")
+    parser.add_argument("--cache-dir", help="crop cache (default $AGECAM_CACHE, else ~/.cache/agecam/crops)")
+    parser.set_defaults(handler=_calibrate)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,3 +69,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="valid crops the age_probs temperature is fitted on (default 512, spread over each dataset; 0: none)",
     )
     parser.set_defaults(handler=_export)
+    _add_calibrate(subparsers)

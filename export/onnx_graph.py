@@ -84,9 +84,14 @@ def export_fp32(
 
 def set_precision(path: Path, precision: str) -> None:
     """Record a variant's precision in its metadata (the rest is kept from the fp32 model)."""
-    proto = onnx.load(str(path))
+    update_metadata(path, path, {"agecam.precision": precision})
+
+
+def update_metadata(source: Path, target: Path, values: dict[str, str]) -> None:
+    """Write `source` to `target` with these metadata entries set (the others kept)."""
+    proto = onnx.load(str(source))
     props = {prop.key: prop.value for prop in proto.metadata_props}
-    props["agecam.precision"] = precision
+    props.update(values)
     onnx.helper.set_model_props(proto, props)
     onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
+    onnx.save(proto, str(target))

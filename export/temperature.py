@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edge.vision.faces import CropSpec
 from train.assets import cache_root, detector_path
 from train.calibration import fit_temperature, nll
 from train.checkpoint import crop_spec
@@ -15,10 +16,12 @@ from train.crops import FACE, CropCache
 from train.datasets import load_dataset
 
 
-def spread_valid_crops(data: dict, folders: list[str], limit: int) -> tuple[list[np.ndarray], np.ndarray]:
+def spread_valid_crops(
+    spec: CropSpec, cache_dir: str | None, folders: list[str], limit: int
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Crops and true ages of `valid` photos spread evenly over each dataset's rows (an equal share from each):
     labels files may be sorted by age, and a fit on their first rows would see a few ages only."""
-    cache = CropCache(cache_root(data.get("config", {}).get("cache_dir")), detector_path(None), crop_spec(data))
+    cache = CropCache(cache_root(cache_dir), detector_path(None), spec)
     per_folder = -(-limit // len(folders))
     crops, ages = [], []
     for folder in folders:
@@ -43,7 +46,8 @@ def export_temperature(model: torch.nn.Module, data: dict, folders: list[Path | 
     """{value, crops, nll, nll_fitted} for a distribution head (None for the L1 head or count 0)."""
     if data["head"] != "dist" or count <= 0:
         return None
-    crops, ages = spread_valid_crops(data, [str(folder) for folder in folders], count)
+    cache_dir = data.get("config", {}).get("cache_dir")
+    crops, ages = spread_valid_crops(crop_spec(data), cache_dir, [str(folder) for folder in folders], count)
     if len(crops) < 8:
         return None
     probs, age_min = torch_probs(model, crops), int(data["age_min"])

@@ -20,7 +20,7 @@ GROUP_NAMES = {
 }
 
 
-def _rates(true: np.ndarray, under: np.ndarray) -> dict[str, np.ndarray]:
+def challenge_outcomes(true: np.ndarray, under: np.ndarray) -> dict[str, np.ndarray]:
     """The 0/1 outcomes behind the Challenge 25 rates (train.metrics.age_metrics' keys)."""
     return {
         "c25_minor_recall": under[true < 18],
@@ -30,7 +30,7 @@ def _rates(true: np.ndarray, under: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _group(true: np.ndarray, err: np.ndarray, under: np.ndarray, boot: Bootstrap) -> dict[str, object]:
-    rates = {key: boot.estimate(values) for key, values in _rates(true, under).items()}
+    rates = {key: boot.estimate(values) for key, values in challenge_outcomes(true, under).items()}
     return {"n": int(true.size), "mae": boot.estimate(err), **rates}
 
 
@@ -44,7 +44,7 @@ def assurance_metrics(
         "bootstrap": boot.describe(),
         "ci95": {
             "mae": boot.interval(err),
-            **{key: boot.interval(values) for key, values in _rates(true, under).items()},
+            **{key: boot.interval(values) for key, values in challenge_outcomes(true, under).items()},
         },
         "under25_by_age": {str(year): boot.estimate(under[np.floor(true) == year]) for year in TEEN_YEARS},
         "false_alarm_by_age": {

@@ -1,0 +1,75 @@
+"""`agecam calibrate`: fit an exported model's temperature (`agecam.age_temperature`, model contract 1.1) on
+`valid` crops through the till's own path (YuNet, the edge crop, the ONNX model as shipped, int8 included),
+and write the model again with it. For a model whose checkpoint is gone, such as a bundled one, and to fit
+the int8 file's own outputs rather than the fp32 network's."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edge.errors import ModelError
+from edge.vision.age_model import AgeModel
+from edge.vision.model_contract import CONTRACT_VERSION, INPUT_NAME, KEY_PREFIX, OUTPUT_PROBS, temper_probs
+from export.errors import ExportError
+from export.onnx_graph import update_metadata
+from export.temperature import spread_valid_crops
+from train.calibration import ece_by_threshold, fit_temperature, nll
+from train.datasets import load_dataset
+
+
+def raw_probs(model: AgeModel, crops: list[np.ndarray], batch: int = 32) -> np.ndarray:
+    """age_probs as the network gives them, before any temperature."""
+    return np.concatenate(
+        [
+            model.session.run([OUTPUT_PROBS], {INPUT_NAME: np.stack(crops[i : i + batch])})[0]
+            for i in range(0, len(crops), batch)
+        ]
+    ).astype(np.float64)
+
+
+def calibrate_model(
+    model_path: Path, out: Path, folders: list[str], count: int = 1024, cache_dir: str | None = None
+) -> dict[str, object]:
+    """Fit T on `count` valid crops spread over the datasets and write `out` (atomically; it may be the input)."""
+    if out.suffix != ".onnx" or not out.parent.is_dir():
+        raise ExportError(f"cannot write {out}: name the output MODEL.onnx in an existing folder")
+    model = AgeModel(model_path, ["CPUExecutionProvider"])
+    if OUTPUT_PROBS not in model.info.outputs:
+        raise ExportError(f"{model_path}: the model has no '{OUTPUT_PROBS}' output: there is nothing to calibrate")
+    for folder in folders:
+        if not load_dataset(folder).split("valid"):
+            raise ExportError(f"{folder}: no valid split: calibrate on valid photos only (a split column)")
+    crops, ages = spread_valid_crops(model.info.crop, cache_dir, folders, count)
+    if len(crops) < 32:
+        raise ExportError(f"only {len(crops)} valid crops with a detected face: pass --data with more photos")
+    probs, age_min = raw_probs(model, crops), int(model.info.age_min)
+    temperature, previous = fit_temperature(probs, ages, age_min), model.info.age_temperature
+    values = {f"{KEY_PREFIX}age_temperature": str(temperature), f"{KEY_PREFIX}contract_version": CONTRACT_VERSION}
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".agecam-calibrate-") as folder:
+        written = Path(folder) / out.name
+        update_metadata(model_path, written, values)
+        try:  # the written file must pass the till's own contract check before it replaces anything
+            AgeModel(written, ["CPUExecutionProvider"])
+        except ModelError as error:
+            raise ExportError(f"the calibrated model fails its check ({error}): {out} left as it was") from None
+        os.replace(written, out)
+    return {
+        "out": str(out),
+        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "age_temperature": temperature,
+        "previous_temperature": previous,
+        "crops": len(crops),
+        "nll": {
+            "before": round(nll(probs, ages, age_min, previous), 4),
+            "after": round(nll(probs, ages, age_min, temperature), 4),
+        },
+        "ece_on_fit_crops": {
+            "before": ece_by_threshold(temper_probs(probs, previous), ages, age_min),
+            "after": ece_by_threshold(temper_probs(probs, temperature), ages, age_min),
+        },
+    }

@@ -1,0 +1,46 @@
+"""`agecam calibrate` on real valid photos: the temperature is fitted on the model's own age_probs through the
+till's path and written into the model, which the till then reads; bad input is one line, nothing written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edge.errors import EXIT_EXPORT
+from edge.vision.age_model import AgeModel
+
+from onnx_models import brightness_model, save
+
+
+@pytest.fixture()
+def model(tmp_path: Path) -> Path:
+    return save(brightness_model(probs=True), tmp_path / "m.onnx")
+
+
+def test_the_fitted_temperature_is_stored_and_read_by_the_till(
+    run_cli, model: Path, tiny_appa: Path, tiny_utk: Path, small_utk: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "calibrated.onnx"
+    before = model.read_bytes()
+    argv = ["calibrate", str(model), "--data", str(tiny_appa), str(tiny_utk), str(small_utk), "--out", str(out)]
+    assert run_cli([*argv, "--cache-dir", str(tmp_path / "crops")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["crops"] >= 32 and report["previous_temperature"] == 1.0
+    assert report["age_temperature"] > 1.5, "a 3-year-wide guess from brightness is far too confident"
+    assert report["nll"]["after"] < report["nll"]["before"]
+    till = AgeModel(out, ["CPUExecutionProvider"])
+    assert till.info.age_temperature == report["age_temperature"] and till.info.metadata["contract_version"] == "1.1"
+    assert model.read_bytes() == before, "the input is left alone when --out names another file"
+
+
+def test_a_model_without_age_probs_is_refused_in_one_line(run_cli, tiny_appa: Path, tmp_path: Path, capsys) -> None:
+    plain = save(brightness_model(), tmp_path / "plain.onnx")
+    before = plain.read_bytes()
+    assert (
+        run_cli(["calibrate", str(plain), "--data", str(tiny_appa), "--cache-dir", str(tmp_path / "c")]) == EXIT_EXPORT
+    )
+    line = capsys.readouterr().out.strip()
+    assert "plain.onnx" in line and "age_probs" in line and "\n" not in line
+    assert plain.read_bytes() == before and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
