@@ -134,8 +134,9 @@ class PolicyConfig(Section):
     threshold: Annotated[float, Field(ge=1, le=100)] = 25
     # estimate: the customer's estimate under the threshold; lower_bound: the interval's low end under it;
     # risk: P(real age < threshold) >= `risk`. use_lower_bound: true is the older spelling of lower_bound.
-    mode: Literal["estimate", "lower_bound", "risk"] = "estimate"
-    risk: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    # The default risk 0.2 flagged every minor of the valid-face scenarios (docs/training.md).
+    mode: Literal["estimate", "lower_bound", "risk"] = "risk"
+    risk: Annotated[float, Field(gt=0, lt=1)] = 0.2
     use_lower_bound: bool = False
     minor_age: Annotated[float, Field(ge=1, le=100)] = 18
     min_samples: Annotated[int, Field(ge=1)] = 1
@@ -148,8 +149,11 @@ class PolicyConfig(Section):
 
     @property
     def decision(self) -> str:
-        """The mode in force: `use_lower_bound: true` still means lower_bound where mode is left as is."""
-        return "lower_bound" if self.use_lower_bound and self.mode == "estimate" else self.mode
+        """The mode in force: `use_lower_bound: true` still means lower_bound where mode is not set (a config
+        from before modes) or set to estimate."""
+        if self.use_lower_bound and ("mode" not in self.model_fields_set or self.mode == "estimate"):
+            return "lower_bound"
+        return self.mode
 
     @field_validator("zone")
     @classmethod
