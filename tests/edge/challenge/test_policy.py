@@ -105,6 +105,13 @@ def test_lower_bound_mode_compares_the_interval_low_end():
     assert Till(age=27, use_lower_bound=True).sale()[-1] == ("flag", "sold_without_id_check", "medium")
 
 
+def test_risk_is_the_default_and_the_older_lower_bound_spelling_still_counts_without_a_mode():
+    assert PolicyConfig().decision == "risk" and PolicyConfig().risk == 0.2
+    assert PolicyConfig(use_lower_bound=True).decision == "lower_bound", "a config from before modes"
+    assert PolicyConfig(use_lower_bound=True, mode="estimate").decision == "lower_bound"
+    assert PolicyConfig(use_lower_bound=True, mode="risk").decision == "risk", "an explicit mode wins"
+
+
 def test_a_passed_id_check_after_the_alert_clears_the_sale():
     till = Till(age=16)
     assert till.sale(event("id_checked", result="passed")) == [("alert", "id_check_required", "info")]
