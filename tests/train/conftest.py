@@ -39,40 +39,35 @@ def write_labels(folder: Path, rows: list[dict[str, str]], header: list[str]) ->
         writer.writerows(rows)
 
 
+def _dataset_folder(assets: Path, folder: Path, dataset: str, counts: dict[str, int], header: list[str]) -> Path:
+    """A labels.csv folder with `counts` real photos per split of a shared dataset, spread over its rows."""
+    rows = [row for split, count in counts.items() for row in _rows(assets, dataset, split, count)]
+    (folder / "images").mkdir()
+    for row in rows:
+        shutil.copy(assets / "data" / dataset / "images" / row["file_name"], folder / "images")
+    write_labels(folder, rows, header)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_appa(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """36 real APPA-REAL photos (24 train, 12 valid) in the labels.csv layout."""
     folder = tmp_path_factory.mktemp("tiny-appa")
-    rows = _rows(assets, "appa-real", "train", 24) + _rows(assets, "appa-real", "valid", 12)
-    (folder / "images").mkdir()
-    for row in rows:
-        shutil.copy(assets / "data" / "appa-real" / "images" / row["file_name"], folder / "images")
-    write_labels(folder, rows, ["file_name", "real_age", "split"])
-    return folder
+    return _dataset_folder(assets, folder, "appa-real", {"train": 24, "valid": 12}, ["file_name", "real_age", "split"])
 
 
 @pytest.fixture(scope="session")
 def tiny_utk(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """16 real UTKFace valid photos with their gender and race labels, in the labels.csv layout."""
-    folder = tmp_path_factory.mktemp("tiny-utk")
-    rows = _rows(assets, "utkface", "valid", 16)
-    (folder / "images").mkdir()
-    for row in rows:
-        shutil.copy(assets / "data" / "utkface" / "images" / row["file_name"], folder / "images")
-    write_labels(folder, rows, ["file_name", "real_age", "gender", "race", "split"])
-    return folder
+    header = ["file_name", "real_age", "gender", "race", "split"]
+    return _dataset_folder(assets, tmp_path_factory.mktemp("tiny-utk"), "utkface", {"valid": 16}, header)
 
 
 @pytest.fixture(scope="session")
 def small_utk(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """28 real UTKFace photos (16 train, 12 valid): a second dataset to train on beside tiny_appa."""
     folder = tmp_path_factory.mktemp("small-utk")
-    rows = _rows(assets, "utkface", "train", 16) + _rows(assets, "utkface", "valid", 12)
-    (folder / "images").mkdir()
-    for row in rows:
-        shutil.copy(assets / "data" / "utkface" / "images" / row["file_name"], folder / "images")
-    write_labels(folder, rows, ["file_name", "real_age", "split"])
-    return folder
+    return _dataset_folder(assets, folder, "utkface", {"train": 16, "valid": 12}, ["file_name", "real_age", "split"])
 
 
 @pytest.fixture(scope="session")
