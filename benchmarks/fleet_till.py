@@ -66,7 +66,9 @@ class SimulatedTill:
         n, t = self.customers, time.time() - self.origin
         self.customers += 1
         young = n % 3 == 0
-        estimate = AgeEstimate(17.0 if young else 41.0, 14.0 if young else 36.0, 21.0 if young else 46.0, 6)
+        estimate = AgeEstimate(
+            17.0 if young else 41.0, 14.0 if young else 36.0, 21.0 if young else 46.0, 6, 0.93 if young else 0.04
+        )
         record = CustomerRecord(
             n, self.origin + t - 5, self.origin + t, estimate, "<18" if young else "35-44", True, True
         )

@@ -93,7 +93,7 @@ def _report(args: argparse.Namespace) -> int:
         # Without --since/--until: from the first run up to now, or the latest record if later.
         now, (first, last) = iso(time.time()), extent(db)
         span = exact_period(since or first or now, until or max(now, _after(last or now)), zone)
-        page = build_report(db, environment(zone), span, config.review.compliance_threshold)
+        page = build_report(db, environment(zone), span, config.review.compliance_threshold, config.policy.threshold)
     finally:
         db.close()
     out = Path(args.out)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from edge.store.central import ChainRecord, TillSeen
 
@@ -20,6 +20,17 @@ Count = Annotated[int, Field(ge=0, le=2**62)]
 Id = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Text = Annotated[str, Field(max_length=200)]
 Age = Annotated[float, Field(ge=0, le=150)]
+
+
+def _probability(value: float) -> float:
+    """A weighted mean of probabilities can land a rounding error outside [0, 1]: clamp that, refuse more."""
+    if not -1e-9 <= value <= 1 + 1e-9:
+        raise ValueError("must be a probability, between 0 and 1")
+    return min(1.0, max(0.0, value))
+
+
+# P(real age < the till's Challenge age). Optional: a till from before it (or its queued rows) sends none.
+Probability = Annotated[float, AfterValidator(_probability)] | None
 
 
 class Strict(BaseModel):
@@ -48,6 +59,7 @@ class Customer(Strict):
     age: Age
     age_low: Age
     age_high: Age
+    p_under: Probability = None
     samples: Count
     age_group: Text
     counted: bool
@@ -77,6 +89,7 @@ class Transaction(Strict):
     age: Age | None
     age_low: Age | None
     age_high: Age | None
+    p_under: Probability = None
     samples: Count | None
 
 
@@ -96,6 +109,7 @@ class Alert(Strict):
     age: Age | None
     age_low: Age | None
     age_high: Age | None
+    p_under: Probability = None
     samples: Count | None
     association: Annotated[str, Field(max_length=20000)] | None
     has_evidence: bool

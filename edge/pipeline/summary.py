@@ -114,7 +114,11 @@ def _pos_lines(pos: dict) -> list[str]:
         f"{plural(pos['flags'], 'flag')}{sent}; policy {policy}"
     ]
     for row in pos["alerts_and_flags"]:
-        age = "no face" if row["age"] is None else f"age {row['age']:.1f} [{row['age_low']:.1f}-{row['age_high']:.1f}]"
+        age = (
+            "no face"
+            if row["age"] is None
+            else f"age {row['age']:.1f} [{row['age_low']:.1f}-{row['age_high']:.1f}]{_risk(row)}"
+        )
         lines.append(
             f"    {row['kind']:<5} {row['type']:<26} {row['severity']:<6} at {row['t']:6.2f} s  till {row['till_id']}, "
             f"cashier {row['cashier_id'] or '(none)'}, transaction {row['transaction'] or '(none)'}, {age}"

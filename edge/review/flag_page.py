@@ -46,6 +46,7 @@ def flag_page(request: Request, ctx: Context, session: Session) -> Response:
         steps=steps,
         chart=timeline(_marks(steps, flag["transaction"]["started_at"]), title="The transaction's events"),
         person=person,
+        risk=present.risk_text(flag, ctx.config.policy.threshold),
         candidates=_candidates(flag["transaction"]["association"]),
         evidence=_evidence_state(ctx, flag),
         reviews=reviews,

@@ -63,7 +63,16 @@ def flag_link(row: dict, key: str = "id") -> str | None:
     return None if row.get(key) is None else f"/flags/{int(row[key])}"
 
 
-def flags_listing(zone: ZoneInfo) -> Listing:
+RISK_HEADER = "Chance under the Challenge age"
+
+
+def risk_column(threshold: float) -> Column:
+    """Beside the estimate: how likely the customer is under the Challenge age (`threshold`: the configured
+    policy.threshold, for rows whose run did not record one)."""
+    return Column(RISK_HEADER, lambda r: present.risk_text(r, threshold))
+
+
+def flags_listing(zone: ZoneInfo, threshold: float) -> Listing:
     return Listing(
         [
             Column("Flag", lambda r: f"#{r['id']}", flag_link),
@@ -74,6 +83,7 @@ def flags_listing(zone: ZoneInfo) -> Listing:
             Column("Type", lambda r: present.name(present.TYPES, r["type"])),
             Column("Severity", lambda r: present.name(present.SEVERITIES, r["severity"]), css="severity"),
             Column("Age estimate (interval)", present.age_text),
+            risk_column(threshold),
             Column("Outcome", lambda r: present.name(present.OUTCOME_NAMES, r["outcome"]), css="outcome"),
         ]
     )
@@ -94,7 +104,7 @@ def compliance_listing(period: Period) -> Listing:
     )
 
 
-def transactions_listing(zone: ZoneInfo) -> Listing:
+def transactions_listing(zone: ZoneInfo, threshold: float) -> Listing:
     return Listing(
         [
             Column("Started", lambda r: present.local_time(r["started_at"], zone)),
@@ -106,6 +116,7 @@ def transactions_listing(zone: ZoneInfo) -> Listing:
             Column("ID check required", lambda r: present.yes_no(r["check_required"])),
             Column("ID check", lambda r: present.id_check_text(r["id_check"])),
             Column("Age estimate (interval)", present.age_text),
+            risk_column(threshold),
             Column(
                 "Flag",
                 lambda r: present.name(present.TYPES, r["flag_type"]) if r["flag_id"] else "—",

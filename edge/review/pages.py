@@ -93,7 +93,7 @@ def flags_page(request: Request, ctx: Context, session: Session) -> Response:
         _wants_csv(request),
     )
     filters = _flag_filter(request, period, number, csv)
-    listing = flags_listing(ctx.zone)
+    listing = flags_listing(ctx.zone, ctx.config.policy.threshold)
     with ctx.read() as db:
         rows = flag_queries.flags(db, filters)
         if csv:
@@ -135,7 +135,7 @@ def transactions_page(request: Request, ctx: Context, session: Session) -> Respo
         limit=None if csv else PAGE_SIZE,
         offset=0 if csv else (number - 1) * PAGE_SIZE,
     )
-    listing = transactions_listing(ctx.zone)
+    listing = transactions_listing(ctx.zone, ctx.config.policy.threshold)
     with ctx.read() as db:
         rows = review_queries.transactions(db, filters)
         if csv:

@@ -1,5 +1,5 @@
 """Values for people: readable names for types, severities and outcomes, local times without
-milliseconds, ages with their interval, and POS events in words."""
+milliseconds, ages with their interval, the chance of being under the Challenge age, and POS events in words."""
 
 from __future__ import annotations
 
@@ -58,6 +58,20 @@ def age_text(row: dict) -> str:
     if row.get("age") is None:
         return "—"
     return f"{row['age']:.1f} ({row['age_low']:.1f} to {row['age_high']:.1f})"
+
+
+def risk_text(row: dict, threshold: float) -> str:
+    """P(real age < the Challenge age) in words, e.g. '31% likely under 25'. The age is the one the row's run
+    recorded (`threshold`, from its config), else the configured `threshold`; a row from before p_under: —."""
+    value = row.get("p_under")
+    if not isinstance(value, int | float) or not 0 <= value <= 1:
+        return "—"
+    recorded = row.get("threshold")
+    age = recorded if isinstance(recorded, int | float) else threshold
+    percent = round(100 * value)
+    # Never '0%' or '100%': the camera is never that sure, and staff read those as certainties.
+    chance = "<1%" if percent < 1 else ">99%" if percent > 99 else f"{percent}%"
+    return f"{chance} likely under {age:g}"
 
 
 def yes_no(value: object) -> str:

@@ -50,11 +50,18 @@ def csv_text(header: list[str], rows: list[list[object]]) -> str:
     return buffer.getvalue()
 
 
-def table(rows: list[dict], columns: list[str]) -> str:
-    def cell(value: object) -> str:
-        return "" if value is None else f"{value:.1f}" if isinstance(value, float) else terminal_safe(str(value))
+# Digits of a float column in a table (others: one). p_under gets two: with one, 0.16 and 0.24 both read
+# 0.2, on either side of the default policy.risk.
+DIGITS = {"p_under": 2}
 
-    cells = [[cell(row.get(column)) for column in columns] for row in rows]
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    def cell(value: object, column: str) -> str:
+        if isinstance(value, float):
+            return f"{value:.{DIGITS.get(column, 1)}f}"
+        return "" if value is None else terminal_safe(str(value))
+
+    cells = [[cell(row.get(column), column) for column in columns] for row in rows]
     widths = [max([len(column)] + [len(line[i]) for line in cells]) for i, column in enumerate(columns)]
     lines = ["  ".join(column.ljust(width) for column, width in zip(columns, widths, strict=True))]
     lines += ["  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)) for line in cells]

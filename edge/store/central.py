@@ -32,7 +32,7 @@ class Table:
     snapshot: bool  # a newer seq replaces the row; otherwise the first write is final
 
 
-_ESTIMATE = (("age", "real"), ("age_low", "real"), ("age_high", "real"), ("samples", "integer"))
+_ESTIMATE = (("age", "real"), ("age_low", "real"), ("age_high", "real"), ("p_under", "real"), ("samples", "integer"))
 TABLES: dict[str, Table] = {
     "run": Table(
         "runs",

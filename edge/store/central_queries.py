@@ -13,12 +13,12 @@ from edge.store.queries import EventFilter
 ISO = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 CUSTOMERS_SQL = (
     f"SELECT 'customer' AS kind, {ISO.format('first_seen')} AS at, 'customer' AS type, NULL AS severity,"
-    ' store_id, till_id, NULL AS cashier_id, NULL AS "transaction", track_id, age, age_low, age_high, samples,'
-    " age_group, run_id FROM agecam.customers WHERE counted"
+    ' store_id, till_id, NULL AS cashier_id, NULL AS "transaction", track_id, age, age_low, age_high, p_under,'
+    " samples, age_group, run_id FROM agecam.customers WHERE counted"
 )
 ALERTS_SQL = (
     f"SELECT a.kind, {ISO.format('a.at')} AS at, a.type, a.severity, a.store_id, a.till_id, a.cashier_id,"
-    ' t.pos_transaction_id AS "transaction", a.track_id, a.age, a.age_low, a.age_high, a.samples,'
+    ' t.pos_transaction_id AS "transaction", a.track_id, a.age, a.age_low, a.age_high, a.p_under, a.samples,'
     " NULL AS age_group, a.run_id FROM agecam.alerts a LEFT JOIN agecam.transactions t"
     " ON t.store_id = a.store_id AND t.till_id = a.till_id AND t.log_key = a.log_key AND t.run_id = a.run_id"
     " AND t.number = a.transaction_number"
@@ -70,6 +70,8 @@ def _rounded(row: dict) -> dict:
     for key in ("age", "age_low", "age_high"):
         if row[key] is not None:
             row[key] = round(float(row[key]), 1)
+    if row["p_under"] is not None:  # as on a till (edge.store.queries); real is float4: 0.31 reads 0.3100000023
+        row["p_under"] = round(float(row["p_under"]), 3)
     return row
 
 

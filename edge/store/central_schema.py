@@ -93,6 +93,23 @@ MIGRATIONS: list[list[str]] = [
             SELECT * FROM agecam.chain_tills
             WHERE last_seen < now() - interval '15 minutes' OR availability = 'offline'""",
     ],
+    # 2: P(real age < the till's Challenge age) beside each estimate (a till's event log schema 7). NULL for
+    # rows written before, and for messages from tills that do not send it yet. chain_flags shows it; a
+    # replaced view may only add columns at its end, so it comes last there.
+    [
+        *(f"ALTER TABLE agecam.{table} ADD COLUMN p_under real" for table in ("customers", "transactions", "alerts")),
+        """CREATE OR REPLACE VIEW agecam.chain_flags AS
+            SELECT a.store_id, a.till_id, a.at, a.type, a.severity, a.cashier_id, t.pos_transaction_id,
+                   a.age, a.age_low, a.age_high, a.samples, a.has_evidence,
+                   coalesce(r.outcome, 'pending') AS review_outcome, r.reviewer, r.reviewed_at, r.note,
+                   a.log_key, a.alert_id, a.p_under
+            FROM agecam.alerts a
+            LEFT JOIN agecam.transactions t ON t.store_id = a.store_id AND t.till_id = a.till_id
+                 AND t.log_key = a.log_key AND t.run_id = a.run_id AND t.number = a.transaction_number
+            LEFT JOIN agecam.flag_reviews r ON r.store_id = a.store_id AND r.till_id = a.till_id
+                 AND r.log_key = a.log_key AND r.alert_id = a.alert_id
+            WHERE a.kind = 'flag'""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 MIGRATION_LOCK = 0x61676563616D  # pg_advisory_xact_lock key: collectors starting together migrate once

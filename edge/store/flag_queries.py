@@ -10,11 +10,13 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from edge.store.review_queries import Span
+from edge.store.review_queries import RUN_THRESHOLD_SQL, Span, p_under_sql
 
+# {p_under}: edge.store.review_queries.p_under_sql; threshold: the Challenge age the run recorded.
 FLAG_COLUMNS = (
     "a.id, a.at, a.type, a.severity, a.till_id, a.cashier_id, a.track_id, a.age, a.age_low, a.age_high,"
-    " a.samples, a.run_id, a.transaction_id, t.pos_transaction_id"
+    " {p_under} AS p_under, a.samples, a.run_id, a.transaction_id, t.pos_transaction_id,"
+    f" {RUN_THRESHOLD_SQL.format(alias='a')}"
 )
 
 
@@ -45,6 +47,10 @@ def outcome_sql(db: sqlite3.Connection, alias: str = "a") -> str:
     )
 
 
+def _flag_columns(db: sqlite3.Connection) -> str:
+    return FLAG_COLUMNS.format(p_under=p_under_sql(db, "a"))
+
+
 def _where(db: sqlite3.Connection, filters: FlagFilter) -> tuple[str, list[object]]:
     where, params = "a.kind = 'flag' AND a.at >= ? AND a.at < ?", [filters.span.since, filters.span.until]
     for column, value in (("a.till_id", filters.till), ("a.cashier_id", filters.cashier), ("a.type", filters.type)):
@@ -63,7 +69,7 @@ def flags(db: sqlite3.Connection, filters: FlagFilter) -> list[dict]:
     """Flags in time order, newest first, with their current outcome."""
     where, params = _where(db, filters)
     sql = (
-        f"SELECT {FLAG_COLUMNS}, {outcome_sql(db)} AS outcome FROM alerts a"
+        f"SELECT {_flag_columns(db)}, {outcome_sql(db)} AS outcome FROM alerts a"
         f" JOIN transactions t ON t.id = a.transaction_id WHERE {where} ORDER BY a.at DESC, a.id DESC"
     )
     if filters.limit is not None:
@@ -103,7 +109,7 @@ def alert_counts(db: sqlite3.Connection, span: Span) -> list[dict]:
 def flag(db: sqlite3.Connection, alert_id: int) -> dict | None:
     """One flag with its transaction's row (as `transaction`) and current outcome; None if no such flag."""
     row = db.execute(
-        f"SELECT {FLAG_COLUMNS}, a.t, a.association, a.evidence, {outcome_sql(db)} AS outcome FROM alerts a"
+        f"SELECT {_flag_columns(db)}, a.t, a.association, a.evidence, {outcome_sql(db)} AS outcome FROM alerts a"
         " JOIN transactions t ON t.id = a.transaction_id WHERE a.id = ? AND a.kind = 'flag'",
         (alert_id,),
     ).fetchone()

@@ -20,14 +20,17 @@ RUN_COLUMNS = (
     "id AS run_id, started_at, ended_at, status, mode, model_sha256, provider, agecam_version,"
     " frames, dropped_frames, faces"
 )
-CUSTOMER_COLUMNS = "run_id, track_id, first_seen, last_seen, age, age_low, age_high, samples, age_group, counted"
+CUSTOMER_COLUMNS = (
+    "run_id, track_id, first_seen, last_seen, age, age_low, age_high, p_under, samples, age_group, counted"
+)
 TRANSACTION_COLUMNS = (
     "run_id, number, pos_transaction_id, till_id AS pos_till_id, cashier_id, started_at, ended_at, status,"
-    " restricted_items, id_check, check_required, track_id, age, age_low, age_high, samples"
+    " restricted_items, id_check, check_required, track_id, age, age_low, age_high, p_under, samples"
 )
 ALERT_COLUMNS = (
     "a.run_id, a.id AS alert_id, t.number AS transaction_number, a.kind, a.type, a.severity, a.at, a.t,"
-    " a.latency_s, a.till_id AS pos_till_id, a.cashier_id, a.track_id, a.age, a.age_low, a.age_high, a.samples,"
+    " a.latency_s, a.till_id AS pos_till_id, a.cashier_id, a.track_id, a.age, a.age_low, a.age_high, a.p_under,"
+    " a.samples,"
     " a.association, a.evidence IS NOT NULL AS has_evidence"
 )
 

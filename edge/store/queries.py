@@ -11,16 +11,18 @@ from pathlib import Path
 from edge.errors import StateError
 from edge.store.check import check_schema
 from edge.store.flag_queries import outcome_sql
+from edge.store.review_queries import p_under_sql
 
+# {p_under}: edge.store.review_queries.p_under_sql (NULL in a log from before schema 7).
 CUSTOMERS_SQL = (
     "SELECT 'customer' AS kind, first_seen AS at, 'customer' AS type, NULL AS severity, NULL AS till_id,"
-    ' NULL AS cashier_id, NULL AS "transaction", track_id, age, age_low, age_high, p_under, samples, age_group,'
-    " run_id, NULL AS outcome FROM customers WHERE counted = 1"
+    ' NULL AS cashier_id, NULL AS "transaction", track_id, age, age_low, age_high, {p_under} AS p_under,'
+    " samples, age_group, run_id, NULL AS outcome FROM customers WHERE counted = 1"
 )
 # {outcome}: edge.store.flag_queries.outcome_sql, the flag's current review outcome.
 ALERTS_SQL = (
     'SELECT a.kind, a.at, a.type, a.severity, a.till_id, a.cashier_id, t.pos_transaction_id AS "transaction",'
-    " a.track_id, a.age, a.age_low, a.age_high, a.p_under, a.samples, NULL AS age_group, a.run_id,"
+    " a.track_id, a.age, a.age_low, a.age_high, {p_under} AS p_under, a.samples, NULL AS age_group, a.run_id,"
     " CASE WHEN a.kind = 'flag' THEN {outcome} END AS outcome"
     " FROM alerts a JOIN transactions t ON t.id = a.transaction_id"
 )
@@ -63,9 +65,9 @@ def open_log(path: Path) -> sqlite3.Connection:
 def query_events(db: sqlite3.Connection, filters: EventFilter) -> list[dict]:
     parts = []
     if filters.kind in (None, "customer") and not (filters.till or filters.cashier or filters.types):
-        parts.append(CUSTOMERS_SQL)
+        parts.append(CUSTOMERS_SQL.format(p_under=p_under_sql(db)))
     if filters.kind != "customer":
-        parts.append(ALERTS_SQL.format(outcome=outcome_sql(db)))
+        parts.append(ALERTS_SQL.format(outcome=outcome_sql(db), p_under=p_under_sql(db, "a")))
     if not parts:
         return []
     sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}) WHERE 1 = 1"

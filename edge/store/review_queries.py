@@ -15,6 +15,12 @@ from datetime import UTC, datetime, timedelta
 RESTRICTED_SALE = "restricted_items > 0 AND status = 'completed'"
 # A transaction that needed an ID check (an alert, a flag or no face) and was not left open.
 CHECK_REQUIRED = "restricted_items > 0 AND check_required = 1 AND status != 'open'"
+# The Challenge age that a row's p_under is about: its run's policy.threshold as the run recorded it (NULL
+# where the run's config does not say; the reader falls back to the configured one).
+RUN_THRESHOLD_SQL = (
+    "(SELECT CASE WHEN json_valid(r.config_json) THEN json_extract(r.config_json, '$.policy.threshold') END"
+    " FROM runs r WHERE r.id = {alias}.run_id) AS threshold"
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,13 @@ class TransactionFilter:
     required_only: bool = False
     limit: int | None = 100
     offset: int = 0
+
+
+def p_under_sql(db: sqlite3.Connection, alias: str | None = None) -> str:
+    """The p_under column, or NULL in a log from before schema 7 (read-only commands read it as it is)."""
+    if not any(row[1] == "p_under" for row in db.execute("PRAGMA table_info(alerts)")):
+        return "NULL"
+    return "p_under" if alias is None else f"{alias}.p_under"
 
 
 def customers_by_hour(db: sqlite3.Connection, span: Span) -> list[tuple[str, int]]:
@@ -102,7 +115,8 @@ def transactions(db: sqlite3.Connection, filters: TransactionFilter) -> list[dic
     where, params = _transaction_where(filters)
     sql = (
         "SELECT t.id, t.started_at, t.ended_at, t.till_id, t.cashier_id, t.pos_transaction_id, t.status,"
-        " t.restricted_items, t.check_required, t.id_check, t.age, t.age_low, t.age_high, t.samples,"
+        " t.restricted_items, t.check_required, t.id_check, t.age, t.age_low, t.age_high,"
+        f" {p_under_sql(db, 't')} AS p_under, t.samples, {RUN_THRESHOLD_SQL.format(alias='t')},"
         " (SELECT a.id FROM alerts a WHERE a.transaction_id = t.id AND a.kind = 'flag' LIMIT 1) AS flag_id,"
         " (SELECT a.type FROM alerts a WHERE a.transaction_id = t.id AND a.kind = 'flag' LIMIT 1) AS flag_type"
         f" FROM transactions t WHERE {where} ORDER BY t.started_at, t.id"
@@ -126,7 +140,8 @@ def restricted_sales(db: sqlite3.Connection, span: Span, limit: int) -> tuple[li
     total = int(db.execute(f"SELECT count(*) FROM transactions WHERE {where}", params).fetchone()[0])
     sql = (
         "SELECT t.started_at, t.till_id, t.cashier_id, t.pos_transaction_id, t.restricted_items, t.check_required,"
-        " t.id_check, t.age, t.age_low, t.age_high,"
+        f" t.id_check, t.age, t.age_low, t.age_high, {p_under_sql(db, 't')} AS p_under,"
+        f" {RUN_THRESHOLD_SQL.format(alias='t')},"
         " (SELECT a.type FROM alerts a WHERE a.transaction_id = t.id AND a.kind = 'flag' LIMIT 1) AS flag_type"
         f" FROM transactions t WHERE {where} ORDER BY t.started_at LIMIT ?"
     )

@@ -4,6 +4,7 @@ cannot work; the metrics textfile is node_exporter's format."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import time
@@ -35,6 +36,10 @@ def test_each_record_the_chain_needs_is_queued_with_it(tmp_path):
     bodies = [row[0] for row in db.execute("SELECT body FROM outbox WHERE kind = 'run'")]
     assert '"status":"running"' in bodies[0] and '"status":"stopped"' in bodies[1]
     assert all("source" not in body and "config" not in body for body in bodies), "no camera URL leaves the till"
+    estimates = [
+        json.loads(row[0]) for row in db.execute("SELECT body FROM outbox WHERE kind != 'run' AND kind != 'hourly'")
+    ]
+    assert {body["p_under"] for body in estimates} == {0.93, 0.04}, "each estimate goes with its probability"
 
 
 def test_without_the_fleet_nothing_is_queued(tmp_path):

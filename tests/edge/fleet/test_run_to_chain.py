@@ -96,6 +96,8 @@ def test_a_live_run_reaches_the_chain_with_metrics(
         on_chain = agecam("--config", config, *command, "--db", chain_db)
         assert on_till.code == on_chain.code == 0, on_chain.err
         assert _comparable(on_chain.json()) == _comparable(on_till.json())
+    chances = [row["p_under"] for row in on_chain.json() if row["age"] is not None]  # a flag without a face: none
+    assert chances and None not in chances, "each estimate reaches the chain with its P(under the threshold)"
     by_store = agecam("--config", config, "stats", "--format", "json", "--db", chain_db, "--store", "elsewhere")
     assert by_store.json() == []
     nothing = agecam("--config", config, "events", "--db", chain_db, "--kind", "customer", "--cashier", "dana")
@@ -106,7 +108,9 @@ def test_a_live_run_reaches_the_chain_with_metrics(
 
 def _comparable(rows: list[dict]) -> list[tuple]:
     """The columns a till and the chain share (the chain names the fleet's till, a till the POS's)."""
-    return sorted((row.get("kind"), row.get("type"), row.get("age"), row.get("customers")) for row in rows)
+    return sorted(
+        (row.get("kind"), row.get("type"), row.get("age"), row.get("p_under"), row.get("customers")) for row in rows
+    )
 
 
 def _try_scrape(port: int) -> dict[str, float]:

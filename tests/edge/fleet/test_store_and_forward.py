@@ -13,15 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import psycopg
 from fleet_till import SimulatedTill, chain_rows, till_rows, wait_until_shipped, write_config
-from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.config import load_config
 from edge.fleet.publisher import Publisher
 
-from conftest import USERS
+from conftest import USERS, raw_client
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -141,14 +139,6 @@ def _wait_for_rows(url: str, timeout_s: float = 30) -> None:
     raise AssertionError("the collector wrote nothing")
 
 
-def raw_client(broker) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="raw", protocol=mqtt.MQTTv5)
-    client.username_pw_set("till", USERS["till"])
-    client.connect("127.0.0.1", broker.port)
-    client.loop_start()
-    return client
-
-
 def test_a_message_published_twice_and_garbage_are_stored_once_or_never(
     tmp_path, broker, chain_db, till_password, collector_for
 ):
@@ -218,6 +208,8 @@ def _check_views(chain: psycopg.Connection, db: Path) -> None:
     required = till.execute("SELECT count(*) FROM transactions WHERE check_required = 1").fetchone()[0]
     compliance = chain.execute("SELECT sum(required), sum(checked) FROM agecam.chain_compliance").fetchone()
     assert compliance == (required, 0)
+    chances = chain.execute("SELECT DISTINCT round(p_under::numeric, 3)::float FROM agecam.chain_flags").fetchall()
+    assert chances == [(0.93,)], "each flag with its P(under the threshold), as the till sent it"
     silent = chain.execute("SELECT till_id, availability FROM agecam.chain_silent_tills").fetchall()
     assert silent in ([], [("t1", "offline")]), "heard from just now: silent only once it said offline"
 

@@ -65,7 +65,8 @@ def test_no_customers_is_one_line_without_empty_headings():
 def test_alerts_and_flags_are_listed_with_type_till_cashier_and_age():
     rows = [
         {"kind": "alert", "type": "id_check_required", "severity": "info", "t": 1.0, "till_id": "till-2",
-         "cashier_id": "dana", "transaction": "T9", "age": 16.04, "age_low": 14.0, "age_high": 19.0},
+         "cashier_id": "dana", "transaction": "T9", "age": 16.04, "age_low": 14.0, "age_high": 19.0,
+         "p_under": 0.931},
         {"kind": "flag", "type": "no_face", "severity": "medium", "t": 3.5, "till_id": "till-2",
          "cashier_id": None, "transaction": "T10", "age": None, "age_low": None, "age_high": None},
     ]  # fmt: skip
@@ -73,6 +74,7 @@ def test_alerts_and_flags_are_listed_with_type_till_cashier_and_age():
     assert "1 event (0 rejected), 1 alert, 1 flag; policy Challenge 25\n" in text
     alert, flag = (line for line in text.splitlines() if line.startswith("    alert") or line.startswith("    flag"))
     assert "id_check_required" in alert and "till till-2" in alert and "cashier dana" in alert and "age 16.0" in alert
+    assert alert.endswith("age 16.0 [14.0-19.0] P(under threshold) 0.93"), "the probability beside the estimate"
     assert "no_face" in flag and "cashier (none)" in flag and "no face" in flag
 
 

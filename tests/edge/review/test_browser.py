@@ -100,9 +100,12 @@ def test_a_reviewer_filters_opens_reviews_exports_and_logs_out(server, browser, 
     assert shown == expected and "cashier=bob" in page.url
     _shoot(page, "flags-1280")
     flag_id = min(shown)
+    with sqlite3.connect(db) as connection:  # the run recorded policy.threshold 38 (the scenario's scale)
+        connection.execute("UPDATE alerts SET p_under = 0.31 WHERE id = ?", (flag_id,))
     page.click(f"a[href='/flags/{flag_id}']")
     page.wait_for_load_state()
     assert page.locator("h1").inner_text().startswith(f"Flag #{flag_id}")
+    assert page.locator("dd.risk").inner_text() == "31% likely under 38", "the chance beside the estimate"
     assert page.locator("td", has_text="(restricted)").count() >= 1, "the timeline's table shows the restricted scan"
     page.select_option("select[name=outcome]", "confirmed_underage")
     page.fill("textarea[name=note]", "CCTV shows no ID was asked for")
@@ -127,6 +130,9 @@ def test_a_reviewer_filters_opens_reviews_exports_and_logs_out(server, browser, 
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
     assert {row["Flag"] for row in rows} >= {f"#{flag_id}"}
     assert next(row for row in rows if row["Flag"] == f"#{flag_id}")["Outcome"] == "Confirmed underage"
+    assert next(row for row in rows if row["Flag"] == f"#{flag_id}")["Chance under the Challenge age"] == (
+        "31% likely under 38"
+    )
 
     page.click("header .logout button")
     page.wait_for_load_state()

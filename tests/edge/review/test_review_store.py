@@ -19,16 +19,17 @@ from edge.store.schema import MIGRATIONS, SCHEMA_VERSION
 from review_app import one_flag
 
 REVIEW_VERSION = next(i for i, steps in enumerate(MIGRATIONS) if any("flag_reviews (" in s for s in steps)) + 1
+P_UNDER_VERSION = next(i for i, steps in enumerate(MIGRATIONS) if any("p_under" in s for s in steps)) + 1
 EVERYTHING = Span("2000-01-01", "2100-01-01")
 
 
-def _previous_version_log(path) -> None:
-    """A log as the agecam before the review app left it: one run, one sale and its flag."""
+def _previous_version_log(path, version: int = REVIEW_VERSION - 1) -> None:
+    """A log as the agecam before the review app (or another `version`) left it: one run, one sale and its flag."""
     with sqlite3.connect(path) as db:
-        for steps in MIGRATIONS[: REVIEW_VERSION - 1]:
+        for steps in MIGRATIONS[:version]:
             for statement in steps:
                 db.execute(statement)
-        db.execute(f"PRAGMA user_version = {REVIEW_VERSION - 1}")
+        db.execute(f"PRAGMA user_version = {version}")
         db.execute(
             "INSERT INTO runs (id, started_at, ended_at, status, mode, source, model_path, model_sha256, provider,"
             " agecam_version, config_json, frames) VALUES (1, '2026-11-22T09:00:00.000Z', '2026-11-22T10:00:00.000Z',"
@@ -62,6 +63,7 @@ def test_a_log_of_the_previous_version_upgrades_in_place(tmp_path):
     finally:
         db.close()
     assert (row["id"], row["cashier_id"], row["outcome"]) == (7, "alice", "false_alarm")
+    assert (row["p_under"], row["threshold"]) == (None, None), "no chance, no recorded threshold: shown as —"
     assert {"transactions_restricted", "hourly_stats_by_hour", "flag_reviews_by_alert"} <= indexes
 
 
@@ -72,6 +74,21 @@ def test_read_only_commands_show_an_old_logs_flags_as_open(agecam, write_config,
     assert [row["outcome"] for row in rows] == ["open"]
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == REVIEW_VERSION - 1, "a read changes nothing"
+
+
+def test_read_only_commands_read_a_log_from_before_p_under(agecam, write_config, tmp_path):
+    path = tmp_path / "v6.db"
+    _previous_version_log(path, P_UNDER_VERSION - 1)
+    rows = agecam("--config", write_config(), "events", "--db", path, "--format", "json")
+    assert rows.code == 0, rows.err
+    assert [(row["kind"], row["outcome"], row["p_under"]) for row in rows.json()] == [("flag", "open", None)]
+    out = tmp_path / "report.html"
+    report = agecam("--config", write_config(), "report", "--db", path, "--out", out)
+    assert report.code == 0, report.err
+    page = out.read_text()
+    assert "Sold without ID check" in page and "Chance under the Challenge age" in page and "likely under" not in page
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == P_UNDER_VERSION - 1, "a read changes nothing"
 
 
 def test_the_audit_tables_are_append_only(review_db):
