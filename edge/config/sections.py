@@ -43,8 +43,8 @@ class AgeModelConfig(Section):
     max_batch: Annotated[int, Field(ge=1, le=256)] = 16
     threads: Annotated[int, Field(ge=0, le=64)] = 0
     batch_padding: Literal["auto", "on", "off"] = "auto"
-    # Each crop also scored mirrored, the two averaged: 0.07-0.1 years of MAE on valid for 2.4x the model's
-    # time per face (benchmarks/flip_tta.py); off because a 2-core till cannot afford it (docs/training.md).
+    # Each crop also scored mirrored, the two averaged: 0.07-0.1 years of MAE on valid for about twice the
+    # model's time per sampled face, and no difference a customer would notice (docs/training.md): off.
     flip: bool = False
 
     @field_validator("providers")
