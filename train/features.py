@@ -1,4 +1,5 @@
-"""Trunk outputs for every view of every crop, computed once per run: both stages train on them.
+"""Trunk outputs for every view of every crop, computed once per run (and cached per dataset): both stages
+train on them.
 
 On a CPU the frozen trunk runs in ONNX Runtime (several times faster than eager PyTorch there); on
 a GPU it runs in PyTorch.
@@ -9,10 +10,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
+import itertools
 import json
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from train.augment import Profile, view
+from train.datasets import Sample
 from train.model import Preprocess
 
 
@@ -119,6 +123,44 @@ def cached_trunk_outputs(
         torch.save(outputs, tmp)
         tmp.replace(cache_file)
     return outputs, False
+
+
+@dataclass(frozen=True)
+class TrainViews:
+    """How many views each training photo has, and how they are drawn."""
+
+    count: int
+    seed: int
+    profile: Profile = "till"
+
+
+def trunk_outputs_per_dataset(
+    trunk: nn.Module,
+    preprocess: Preprocess,
+    samples: list[Sample],
+    crops: list[np.ndarray],
+    views: TrainViews,
+    device: torch.device,
+    cache_dir: Path | None,
+    key: dict[str, object],
+) -> tuple[torch.Tensor, str]:
+    """The training views' trunk outputs, computed and cached one dataset at a time (samples come grouped by
+    dataset), so a run with a dataset held out reuses what the run on all of them cached (agecam candidates).
+    Returns the outputs and the cache's state: hit, miss, partial, or off (no cache_dir)."""
+    parts, hits, start = [], [], 0
+    for dataset, group in itertools.groupby(samples, key=lambda sample: sample.dataset):
+        end = start + len(list(group))
+        files = [f"{s.dataset}/{s.file_name}" for s in samples[start:end]]
+        cache_file = None if cache_dir is None else cache_dir / f"{trunk_key({**key, 'files': files})}.pt"
+        desc = f"trunk train {dataset}"
+        out, hit = cached_trunk_outputs(
+            trunk, preprocess, crops[start:end], views.count, views.seed, device, desc, cache_file, views.profile
+        )
+        parts.append(out)
+        hits.append(hit)
+        start = end
+    state = "off" if cache_dir is None else "hit" if all(hits) else "miss" if not any(hits) else "partial"
+    return (parts[0] if len(parts) == 1 else torch.cat(parts)), state
 
 
 def trunk_key(parts: dict[str, object]) -> str:

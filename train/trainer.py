@@ -25,7 +25,7 @@ from train.checkpoint import describe_net, load_checkpoint, save_checkpoint
 from train.config import TrainConfig
 from train.crops import CropCache
 from train.errors import TrainError
-from train.features import cached_trunk_outputs, trunk_key, trunk_outputs
+from train.features import TrainViews, trunk_outputs, trunk_outputs_per_dataset
 from train.metrics import age_metrics
 from train.model import AgeNet, Preprocess
 from train.result_files import write_run_report
@@ -84,29 +84,19 @@ class Trainer:
             input_size=self.spec.size,
         ).to(self.device)
         trunk, front = self.net.trunk.eval(), Preprocess.for_backbone(self.cfg.backbone)
-        cache_file = self._trunk_file()
-        self.train.trunk, hit = cached_trunk_outputs(
-            trunk,
-            front,
-            self.train.crops,
-            self.cfg.views,
-            self.cfg.seed,
-            self.device,
-            "trunk train",
-            cache_file,
-            self.cfg.augment,
+        views = TrainViews(self.cfg.views, self.cfg.seed, self.cfg.augment)
+        cache_dir = self.cache.root / "trunk" if self.cfg.feature_cache else None
+        self.train.trunk, self.trunk_cache = trunk_outputs_per_dataset(
+            trunk, front, self.train.samples, self.train.crops, views, self.device, cache_dir, self._trunk_key()
         )
-        self.trunk_cache = "hit" if hit else ("miss" if self.cfg.feature_cache else "off")
         for name, split in self.valid.items():
             split.trunk = trunk_outputs(trunk, front, split.crops, 1, self.cfg.seed, self.device, f"trunk {name}")
         self.train.crops = []  # the trunk outputs replace them; free the memory
         self._timed("features_s", start)
 
-    def _trunk_file(self) -> Path | None:
-        """Where the training views' trunk outputs are cached, keyed by all they depend on."""
-        if not self.cfg.feature_cache:
-            return None
-        parts = {
+    def _trunk_key(self) -> dict[str, object]:
+        """All the training views' trunk outputs depend on, but the photos (added per dataset)."""
+        return {
             "backbone": self.cfg.backbone,
             "cut": self.net.cut,
             "views": self.cfg.views,
@@ -114,9 +104,7 @@ class Trainer:
             "crop": [self.spec.size, self.spec.margin],
             "detector": self.cache.detector_key,
             "augment": [AUGMENT_VERSION, self.cfg.augment],
-            "files": [f"{s.dataset}/{s.file_name}" for s in self.train.samples],
         }
-        return self.cache.root / "trunk" / f"{trunk_key(parts)}.pt"
 
     def _evaluate(self, pooled: dict[str, torch.Tensor] | None) -> dict[str, float]:
         maes = {}

@@ -112,6 +112,8 @@ def test_candidates_trains_every_holdout_and_resumes(
     assert trained["all"]["train_photos"] == 40
     for metrics in trained.values():  # the last epoch is kept, never the best on valid
         assert metrics["kept"] == "last" and (metrics["best"]["stage"], metrics["best"]["epoch"]) == (2, 2)
+    # Trunk outputs are cached per dataset: the runs with one held out reuse what the first run computed.
+    assert [trained[name]["trunk_cache"] for name in trained] == ["miss", "hit", "hit"]
     cross = summary["recipes"]["tiny"]["figures"][f"{appa} cross"]["mae"]["mean"]
     assert cross == pytest.approx(trained[f"without-{appa}"]["valid"][appa]["mae"], abs=1e-3)
     assert "| tiny (chosen) |" in (runs / "candidates.md").read_text()
