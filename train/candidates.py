@@ -20,6 +20,7 @@ import numpy as np
 
 from train.config import load_recipe
 from train.datasets import load_dataset
+from train.errors import TrainError
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,11 @@ def run_matrix(
     config_path: str | None = None,
 ) -> dict[str, object]:
     """Train (or read) every planned run and summarise; overrides are recipe settings for every run."""
+    if len(data) < 2:
+        raise TrainError("agecam candidates needs two or more datasets in --data: each is held out once in turn")
     names = {(load_recipe(path, {}).name if path else "default"): path for path in recipes}
+    if len(names) < len(recipes):
+        raise TrainError("two recipes share a name: give each recipe file its own `name:`")
     datasets = [load_dataset(path).name for path in data]
     runs_dir = Path(str(overrides.get("runs_dir") or "runs"))
     valid: dict[PlannedRun, dict] = {}

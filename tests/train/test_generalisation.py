@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from edge.errors import EXIT_DATA
+from edge.errors import EXIT_DATA, EXIT_TRAIN
 from train.augment import view
 from train.candidates import PlannedRun, plan, summarise
 from train.loop import EpochSettings, balanced_weights
@@ -58,6 +58,14 @@ def test_holdout_must_name_a_dataset(run_cli, tiny_appa: Path, tmp_path: Path, c
     line = capsys.readouterr().out.strip()
     assert "holdout 'appa-real'" in line and tiny_appa.name in line and "\n" not in line
     assert not (tmp_path / "runs").exists()
+
+
+def test_candidates_needs_two_datasets(run_cli, tiny_appa: Path, tmp_path: Path, capsys) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: r\n")
+    argv = ["candidates", str(recipe), "--data", str(tiny_appa), "--runs-dir", str(tmp_path / "runs")]
+    assert run_cli(argv) == EXIT_TRAIN
+    assert "two or more datasets" in capsys.readouterr().out and not (tmp_path / "runs").exists()
 
 
 def test_plan_covers_each_holdout_per_seed() -> None:

@@ -16,3 +16,15 @@ def test_the_bundled_models_recipe_is_the_default_with_more_views_and_a_longer_s
     assert (recipe.stage2.epochs, recipe.stage2.lr) == (20, default.stage2.lr)
     changed = {k for k, v in recipe.model_dump().items() if v != default.model_dump()[k]}
     assert changed == {"name", "views", "stage2"}
+
+
+def test_the_balanced_candidates_are_the_bundles_recipe_with_balance_and_the_last_epoch_kept() -> None:
+    bundle = load_recipe(str(RECIPES / "mobilenet_v2-gpu.yaml"), {"data": ["d"]}).model_dump()
+    for name, backbone in (
+        ("mobilenet_v2-balanced-gpu", "mobilenet_v2"),
+        ("efficientnet_lite0-balanced-gpu", "efficientnet_lite0"),
+    ):
+        recipe = load_recipe(str(RECIPES / f"{name}.yaml"), {"data": ["d"]})
+        assert (recipe.name, recipe.backbone, recipe.balance, recipe.keep) == (name, backbone, 0.5, "last")
+        changed = {k for k, v in recipe.model_dump().items() if v != bundle[k]}
+        assert changed <= {"name", "backbone", "balance", "keep"}
