@@ -84,11 +84,14 @@ def run_matrix(
     return summarise(valid, list(names), datasets, seeds)
 
 
-def _stats(values: list[float]) -> dict[str, object]:
+def _stats(values: list[float | None]) -> dict[str, object]:
+    """Per seed, mean and spread (max - min); a seed without a value (no teens in that valid split) is left
+    out of the mean, and with none at all the mean is None."""
+    known = [v for v in values if v is not None]
     return {
-        "per_seed": [round(v, 3) for v in values],
-        "mean": round(float(np.mean(values)), 3),
-        "spread": round(float(np.ptp(values)), 3),
+        "per_seed": [None if v is None else round(v, 3) for v in values],
+        "mean": round(float(np.mean(known)), 3) if known else None,
+        "spread": round(float(np.ptp(known)), 3) if known else None,
     }
 
 
@@ -108,7 +111,7 @@ def summarise(
                 ]
                 figures[f"{dataset} {kind}"] = {
                     "mae": _stats([row["mae"] for row in rows]),
-                    "teens_under_25": _stats([row["c25_teen_recall"] or 0.0 for row in rows]),
+                    "teens_under_25": _stats([row["c25_teen_recall"] for row in rows]),
                 }
         score = float(np.mean([figure["mae"]["mean"] for figure in figures.values()]))
         table[recipe] = {"figures": figures, "score": round(score, 3)}

@@ -90,6 +90,8 @@ def test_summary_scores_the_mean_of_in_domain_and_cross_figures() -> None:
     assert strong["figures"]["appa cross"]["mae"]["mean"] == 7.0 and strong["figures"]["utk cross"]["mae"]["mean"] == 6
     assert strong["score"] == pytest.approx((5.5 + 7 + 4 + 6) / 4)
     assert summary["chosen"] == "strong" and summary["recipes"]["weak"]["score"] == pytest.approx(strong["score"] + 1)
+    assert strong["figures"]["appa valid"]["teens_under_25"]["mean"] == 0.9
+    assert strong["figures"]["utk valid"]["teens_under_25"] == {"per_seed": [None, None], "mean": None, "spread": None}
 
 
 def test_candidates_trains_every_holdout_and_resumes(
