@@ -73,6 +73,7 @@ class Publisher:
         self.status: dict = {}  # the run's latest status line, sent with each heartbeat
         self._acks: collections.deque[tuple[int, int]] = collections.deque()  # (mid, reason) from paho's thread
         self._inflight: dict[int, int] = {}  # mid -> outbox row id (this thread only)
+        self._unmarked: list[int] = []  # row ids the broker took whose 'shipped' mark failed (this thread only)
         self._cursor = 0  # highest row id published since start (or since a rewind)
         self._retry_at, self._backoff = 0.0, 1.0
         self._stop = threading.Event()
@@ -137,8 +138,11 @@ class Publisher:
             except Exception:  # a full disk or a locked database must not end shipping for good
                 log.exception("fleet: publisher error, retrying")
             if self._stop.wait(POLL_S):
-                self._settle_acks()
-                self._housekeeping()
+                try:
+                    self._settle_acks()
+                    self._housekeeping()
+                except Exception as error:  # the chain stores a record sent twice once: next start resends them
+                    log.warning("fleet: could not mark the last records shipped (%s): they are sent again", error)
                 return
 
     def _fill_window(self) -> None:
@@ -157,7 +161,7 @@ class Publisher:
             self.stats.published += 1
 
     def _settle_acks(self) -> None:
-        shipped = []
+        shipped, self._unmarked = self._unmarked, []
         while self._acks:
             mid, reason = self._acks.popleft()
             row_id = self._inflight.pop(mid, None)
@@ -168,7 +172,11 @@ class Publisher:
             else:
                 shipped.append(row_id)
         if shipped:
-            self.reader.mark_shipped(shipped)
+            try:
+                self.reader.mark_shipped(shipped)
+            except Exception:
+                self._unmarked = shipped  # delivered, not yet marked (a locked log): mark them on the next pass
+                raise
             self.stats.shipped += len(shipped)
             self._backoff = 1.0
 

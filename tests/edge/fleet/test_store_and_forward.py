@@ -242,3 +242,36 @@ def test_availability_is_retained_online_then_offline_by_the_last_will(tmp_path,
     assert seen[:2] == ["online", "offline"]
     publisher.stop(flush_s=0)
     watcher.loop_stop()
+
+
+def test_a_locked_event_log_delays_marking_rows_shipped_but_leaves_none_behind(
+    tmp_path, broker, chain_db, till_password, collector_for
+):
+    """Delivered rows whose 'shipped' mark hit a locked log are marked on a later pass, not left unshipped
+    (and unsent) until the next start."""
+    broker.start()
+    collector_for(broker, chain_db)
+    db = tmp_path / "till.db"
+    till = SimulatedTill(db)
+    for n in range(6):
+        till.customer(sale=n % 2 == 0)
+    till.finish()
+    lock = sqlite3.connect(db, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # another writer holds the log longer than the reader's 10 s busy timeout
+    publisher = publisher_for(tmp_path, broker, till_password)
+    publisher.connect()
+    publisher.start(db)
+    try:
+        assert wait_until_shipped(chain_db, db, "s1", "t1") == till_rows(db), "delivered while the log is locked"
+        time.sleep(11)
+        assert publisher.stats.shipped == 0, "marking them shipped waited on the lock and failed"
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    deadline = time.monotonic() + 15
+    while publisher.stats.depth and time.monotonic() < deadline:
+        time.sleep(0.2)
+    publisher.stop()
+    with sqlite3.connect(db) as check:
+        assert check.execute("SELECT count(*) FROM outbox WHERE shipped_at IS NULL").fetchone()[0] == 0
+    assert publisher.stats.shipped == till_rows(db)["inbox_rows"]
