@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.vision.age_model import AgeModel
-from edge.vision.model_contract import INPUT_NAME, OUTPUT_PROBS
+from edge.vision.model_contract import OUTPUT_PROBS
 from train.assets import cache_root, detector_path
 from train.augment import view
 from train.crops import FACE, CropCache
@@ -36,8 +36,7 @@ def dataset_views(model: AgeModel, folder: str, count: int, seed: int) -> tuple[
         status, crop = cache.get(dataset.key, sample)
         if status != FACE:
             continue
-        batch = np.stack(customer_views(crop, count, seed, index))
-        probs.append(model.session.run([OUTPUT_PROBS], {INPUT_NAME: batch})[0])
+        probs.append(model.predict_with_probs(customer_views(crop, count, seed, index))[2])
         ages.append(sample.age)
     return np.stack(probs), np.array(ages, dtype=np.float64)
 

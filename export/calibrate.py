@@ -14,22 +14,12 @@ import numpy as np
 
 from edge.errors import ModelError
 from edge.vision.age_model import AgeModel
-from edge.vision.model_contract import CONTRACT_VERSION, INPUT_NAME, KEY_PREFIX, OUTPUT_PROBS, temper_probs
+from edge.vision.model_contract import CONTRACT_VERSION, KEY_PREFIX, OUTPUT_PROBS, temper_probs
 from export.errors import ExportError
 from export.onnx_graph import update_metadata
 from export.temperature import spread_valid_crops
 from train.calibration import ece_by_threshold, fit_temperature, nll
 from train.datasets import load_dataset
-
-
-def raw_probs(model: AgeModel, crops: list[np.ndarray], batch: int = 32) -> np.ndarray:
-    """age_probs as the network gives them, before any temperature."""
-    return np.concatenate(
-        [
-            model.session.run([OUTPUT_PROBS], {INPUT_NAME: np.stack(crops[i : i + batch])})[0]
-            for i in range(0, len(crops), batch)
-        ]
-    ).astype(np.float64)
 
 
 def calibrate_model(
@@ -41,13 +31,14 @@ def calibrate_model(
     model = AgeModel(model_path, ["CPUExecutionProvider"])
     if OUTPUT_PROBS not in model.info.outputs:
         raise ExportError(f"{model_path}: the model has no '{OUTPUT_PROBS}' output: there is nothing to calibrate")
-    for folder in folders:
-        if not load_dataset(folder).split("valid"):
+    datasets = [load_dataset(folder) for folder in folders]
+    for folder, dataset in zip(folders, datasets, strict=True):
+        if not dataset.split("valid"):
             raise ExportError(f"{folder}: no valid split: calibrate on valid photos only (a split column)")
-    crops, ages = spread_valid_crops(model.info.crop, cache_dir, folders, count)
+    crops, ages = spread_valid_crops(model.info.crop, cache_dir, datasets, count)
     if len(crops) < 32:
         raise ExportError(f"only {len(crops)} valid crops with a detected face: pass --data with more photos")
-    probs, age_min = raw_probs(model, crops), int(model.info.age_min)
+    probs, age_min = model.predict_with_probs(crops)[2].astype(np.float64), int(model.info.age_min)
     temperature, previous = fit_temperature(probs, ages, age_min), model.info.age_temperature
     values = {f"{KEY_PREFIX}age_temperature": str(temperature), f"{KEY_PREFIX}contract_version": CONTRACT_VERSION}
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".agecam-calibrate-") as folder:

@@ -13,19 +13,18 @@ from train.assets import cache_root, detector_path
 from train.calibration import fit_temperature, nll
 from train.checkpoint import crop_spec
 from train.crops import FACE, CropCache
-from train.datasets import load_dataset
+from train.datasets import Dataset, load_dataset
 
 
 def spread_valid_crops(
-    spec: CropSpec, cache_dir: str | None, folders: list[str], limit: int
+    spec: CropSpec, cache_dir: str | None, datasets: list[Dataset], limit: int
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Crops and true ages of `valid` photos spread evenly over each dataset's rows (an equal share from each):
     labels files may be sorted by age, and a fit on their first rows would see a few ages only."""
     cache = CropCache(cache_root(cache_dir), detector_path(None), spec)
-    per_folder = -(-limit // len(folders))
+    per_folder = -(-limit // len(datasets))
     crops, ages = [], []
-    for folder in folders:
-        dataset = load_dataset(folder)
+    for dataset in datasets:
         samples = dataset.split("valid") or dataset.samples
         for sample in samples[:: max(1, len(samples) // per_folder)][:per_folder]:
             status, crop = cache.get(dataset.key, sample)
@@ -47,7 +46,8 @@ def export_temperature(model: torch.nn.Module, data: dict, folders: list[Path | 
     if data["head"] != "dist" or count <= 0:
         return None
     cache_dir = data.get("config", {}).get("cache_dir")
-    crops, ages = spread_valid_crops(crop_spec(data), cache_dir, [str(folder) for folder in folders], count)
+    datasets = [load_dataset(folder) for folder in folders]
+    crops, ages = spread_valid_crops(crop_spec(data), cache_dir, datasets, count)
     if len(crops) < 8:
         return None
     probs, age_min = torch_probs(model, crops), int(data["age_min"])

@@ -17,23 +17,27 @@ from train.config import BACKBONES
 log = logging.getLogger("agecam.train")
 
 
+# Recipe settings that `train` and `candidates` both take as flags (None: the recipe's own).
+RUN_FLAGS = ("max_per_split", "runs_dir", "cache_dir", "device", "threads")
+
+
+def _run_overrides(args: argparse.Namespace) -> dict[str, object]:
+    return {key: getattr(args, key) for key in RUN_FLAGS}
+
+
 def _train(args: argparse.Namespace) -> int:
     from train.config import load_recipe
     from train.trainer import Trainer
 
     overrides = {
+        **_run_overrides(args),
         "name": args.name,
         "data": args.data,
         "backbone": args.backbone,
         "head": args.head,
         "views": args.views,
         "crop_size": args.crop_size,
-        "max_per_split": args.max_per_split,
-        "runs_dir": args.runs_dir,
-        "cache_dir": args.cache_dir,
-        "device": args.device,
         "seed": args.seed,
-        "threads": args.threads,
     }
     cfg = load_recipe(args.recipe, overrides)
     for stage, epochs in (("stage1", args.epochs1), ("stage2", args.epochs2)):
@@ -72,14 +76,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _candidates(args: argparse.Namespace) -> int:
     from train.candidates import markdown, run_matrix
 
-    overrides = {
-        "max_per_split": args.max_per_split,
-        "runs_dir": args.runs_dir,
-        "cache_dir": args.cache_dir,
-        "device": args.device,
-        "threads": args.threads,
-    }
-    summary = run_matrix(args.recipes, args.data, args.seeds, overrides, args.config)
+    summary = run_matrix(args.recipes, args.data, args.seeds, _run_overrides(args), args.config)
     table = markdown(summary)
     out = Path(args.runs_dir)
     (out / "candidates.json").write_text(json.dumps(summary, indent=2))

@@ -57,17 +57,10 @@ def _checkpoint_predictor(path: Path) -> Predictor:
 
 def _onnx_predictor(path: Path) -> Predictor:
     from edge.vision.age_model import AgeModel
-    from edge.vision.model_contract import INPUT_NAME, OUTPUT_AGE, OUTPUT_PROBS, OUTPUT_STD
 
     model = AgeModel(path, ["CPUExecutionProvider"], max_batch=64)  # the edge's loader and contract check
-    names = [OUTPUT_AGE, OUTPUT_STD] + ([OUTPUT_PROBS] if OUTPUT_PROBS in model.info.outputs else [])
-
-    def predict(crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        out = model.session.run(names, {INPUT_NAME: np.stack(crops).astype(np.uint8, copy=False)})
-        return out[0], out[1], out[2] if len(out) > 2 else None
-
     info = model.info
-    return Predictor(predict, info.crop, [], int(info.age_min), info.age_temperature)
+    return Predictor(model.predict_with_probs, info.crop, [], int(info.age_min), info.age_temperature)
 
 
 def _choose_split(ds: Dataset, split: str | None) -> tuple[str, list[Sample]]:

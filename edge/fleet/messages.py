@@ -73,7 +73,18 @@ class Hourly(Strict):
     age_sum: Annotated[float, Field(ge=0)]
 
 
-class Transaction(Strict):
+class OptionalEstimate(Strict):
+    """A sale's customer estimate: all None where no face was seen."""
+
+    track_id: Id | None
+    age: Age | None
+    age_low: Age | None
+    age_high: Age | None
+    p_under: Probability = None
+    samples: Count | None
+
+
+class Transaction(OptionalEstimate):
     run_id: Id
     number: Id
     pos_transaction_id: Text | None
@@ -85,15 +96,9 @@ class Transaction(Strict):
     restricted_items: Count
     id_check: Literal["passed", "failed", "refused"] | None
     check_required: bool
-    track_id: Id | None
-    age: Age | None
-    age_low: Age | None
-    age_high: Age | None
-    p_under: Probability = None
-    samples: Count | None
 
 
-class Alert(Strict):
+class Alert(OptionalEstimate):
     run_id: Id
     alert_id: Id
     transaction_number: Id
@@ -105,12 +110,6 @@ class Alert(Strict):
     latency_s: float | None
     pos_till_id: Text
     cashier_id: Text | None
-    track_id: Id | None
-    age: Age | None
-    age_low: Age | None
-    age_high: Age | None
-    p_under: Probability = None
-    samples: Count | None
     association: Annotated[str, Field(max_length=20000)] | None
     has_evidence: bool
 

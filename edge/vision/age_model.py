@@ -168,17 +168,29 @@ class AgeModel:
         ]
 
     def predict(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Raw ages and standard deviations (years) for a list of BGR crops, batched, for tools (eval,
+        """Raw ages and standard deviations (years) for a list of BGR crops, batched, for tools (bench,
         export parity). Raises ModelError when a batch does not give one value per crop."""
-        ages, stds = [np.zeros(0, np.float32)], [np.zeros(0, np.float32)]
+        ages, stds, _ = self.predict_with_probs(crops)
+        return ages, stds
+
+    def predict_with_probs(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """`predict` plus the raw age_probs (before the model's temperature; None without that output), for
+        tools (eval, calibrate). Raises ModelError when a batch's outputs do not fit its crops."""
+        ages, stds, probs = (
+            [np.zeros(0, np.float32)],
+            [np.zeros(0, np.float32)],
+            [np.zeros((0, self.width), np.float32)],
+        )
         for batch in self._batches(crops):
-            age, std, _ = self._run(batch)
-            problem = check_shape(age, std, len(batch))
+            age, std, prob = self._run(batch)
+            problem = check_shape(age, std, len(batch)) or check_probs(prob, len(batch), self.width)
             if problem:
                 raise ModelError(f"age model {self.path}: {problem}: replace the model or export it again")
             ages.append(age)
             stds.append(std)
-        return np.concatenate(ages), np.concatenate(stds)
+            probs.append(prob)
+        with_probs = OUTPUT_PROBS in self.outputs
+        return np.concatenate(ages), np.concatenate(stds), np.concatenate(probs) if with_probs else None
 
     def samples(self, crops: list[np.ndarray]) -> AgeSamples:
         """Checked samples for the till: a batch that fails or has the wrong shape makes all its samples

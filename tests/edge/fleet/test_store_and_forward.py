@@ -29,6 +29,16 @@ def publisher_for(tmp_path: Path, broker, password: Path, **fleet) -> Publisher:
     return Publisher(load_config(config))
 
 
+def shipping_till(tmp_path: Path, broker, password: Path) -> tuple[Path, SimulatedTill, Publisher]:
+    """A simulated till's event log and its publisher, connected and shipping."""
+    db = tmp_path / "till.db"
+    till = SimulatedTill(db)
+    publisher = publisher_for(tmp_path, broker, password)
+    publisher.connect()
+    publisher.start(db)
+    return db, till, publisher
+
+
 def test_broker_down_when_the_till_starts(tmp_path, broker, chain_db, till_password, collector_for):
     db = tmp_path / "till.db"
     till = SimulatedTill(db)
@@ -50,11 +60,7 @@ def test_broker_down_when_the_till_starts(tmp_path, broker, chain_db, till_passw
 def test_broker_killed_mid_stream_and_restarted(tmp_path, broker, chain_db, till_password, collector_for):
     broker.start()
     collector_for(broker, chain_db)
-    db = tmp_path / "till.db"
-    till = SimulatedTill(db)
-    publisher = publisher_for(tmp_path, broker, till_password)
-    publisher.connect()
-    publisher.start(db)
+    db, till, publisher = shipping_till(tmp_path, broker, till_password)
     for n in range(60):
         till.customer(sale=n % 2 == 0)
         if n == 20:
@@ -100,11 +106,7 @@ def test_collector_killed_and_restarted(tmp_path, broker, chain_db, till_passwor
     command += ["--batch", "5"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     collector = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    db = tmp_path / "till.db"
-    till = SimulatedTill(db)
-    publisher = publisher_for(tmp_path, broker, till_password)
-    publisher.connect()
-    publisher.start(db)
+    db, till, publisher = shipping_till(tmp_path, broker, till_password)
     for n in range(60):
         till.customer(sale=n % 2 == 0)
         if n == 5:
@@ -144,11 +146,7 @@ def test_a_message_published_twice_and_garbage_are_stored_once_or_never(
 ):
     broker.start()
     running = collector_for(broker, chain_db)
-    db = tmp_path / "till.db"
-    till = SimulatedTill(db)
-    publisher = publisher_for(tmp_path, broker, till_password)
-    publisher.connect()
-    publisher.start(db)
+    db, till, publisher = shipping_till(tmp_path, broker, till_password)
     for _ in range(10):
         till.customer(sale=True)
     till.finish()
