@@ -18,7 +18,7 @@ import numpy as np
 
 from edge.vision.age_model import AgeModel, age_model_threads
 from train.assets import cache_root, detector_path
-from train.assurance import CHALLENGE_AGE, challenge_outcomes
+from train.assurance import paired_differences
 from train.crops import CropCache
 from train.datasets import load_dataset
 from train.errors import DataError
@@ -44,17 +44,6 @@ def ms_per_face(model: AgeModel, crops: list[np.ndarray]) -> float:
     return round(float(np.median(runs)) * 1000 / len(crops), 3)
 
 
-def paired(true: np.ndarray, plain: np.ndarray, flip: np.ndarray, boot: Bootstrap) -> dict[str, object]:
-    """flip - plain per photo (absolute error, or under-25 outcome within each Challenge 25 group), bootstrapped."""
-    diffs = {"mae": np.abs(flip - true) - np.abs(plain - true)}
-    plain_rates, flip_rates = (
-        challenge_outcomes(true, plain < CHALLENGE_AGE),
-        challenge_outcomes(true, flip < CHALLENGE_AGE),
-    )
-    diffs |= {key: flip_rates[key].astype(np.float64) - plain_rates[key] for key in plain_rates}
-    return {key: boot.estimate(values) for key, values in diffs.items()}
-
-
 def dataset_report(
     model: AgeModel, folder: str, cache_dir: str | None, boot: Bootstrap
 ) -> tuple[dict[str, object], list[np.ndarray]]:
@@ -75,7 +64,7 @@ def dataset_report(
         "mean_abs_plain_vs_mirror": round(float(np.abs(plain - mirror).mean()), 4),
         "plain": age_metrics(true, plain),
         "flip": age_metrics(true, flip),
-        "flip_minus_plain": paired(true, plain, flip, boot),
+        "flip_minus_plain": paired_differences(true, plain, flip, boot),
     }
     return report, crops
 

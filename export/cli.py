@@ -1,5 +1,5 @@
-"""`agecam export` and `agecam calibrate`, registered through the agecam.commands entry point; torch loads
-only when they run."""
+"""`agecam export`, `agecam calibrate` and `agecam ensemble`, registered through the agecam.commands entry
+point; torch loads only when they run."""
 
 from __future__ import annotations
 
@@ -44,6 +44,22 @@ def _add_calibrate(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_calibrate)
 
 
+def _ensemble(args: argparse.Namespace) -> int:
+    from export.ensemble import ensemble_models
+
+    print(json.dumps(ensemble_models([Path(model) for model in args.models], Path(args.out)), indent=2))
+    return 0
+
+
+def _add_ensemble(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "ensemble", help="put several exported age models in one ONNX file whose age_probs is their mean"
+    )
+    parser.add_argument("models", nargs="+", help="two or more exported MODEL.onnx files with age_probs")
+    parser.add_argument("--out", required=True, help="the ONNX file to write (then run agecam calibrate on it)")
+    parser.set_defaults(handler=_ensemble)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("export", help="export a checkpoint to a checked ONNX age model")
     parser.add_argument("checkpoint", help="a runs/NAME/best.pt checkpoint")
@@ -70,3 +86,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.set_defaults(handler=_export)
     _add_calibrate(subparsers)
+    _add_ensemble(subparsers)

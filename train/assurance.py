@@ -62,3 +62,14 @@ def assurance_metrics(
                 for m in [labels == label]
             }
     return report
+
+
+def paired_differences(true: np.ndarray, base: np.ndarray, other: np.ndarray, boot: Bootstrap) -> dict[str, object]:
+    """other - base per photo (absolute error, or the under-25 outcome within each Challenge 25 group), with a
+    bootstrap interval: two estimates of the same photos, compared photo by photo."""
+    true, base, other = (np.asarray(values, np.float64) for values in (true, base, other))
+    diffs = {"mae": np.abs(other - true) - np.abs(base - true)}
+    base_rates = challenge_outcomes(true, base < CHALLENGE_AGE)
+    other_rates = challenge_outcomes(true, other < CHALLENGE_AGE)
+    diffs |= {key: other_rates[key].astype(np.float64) - base_rates[key] for key in base_rates}
+    return {key: boot.estimate(values) for key, values in diffs.items()}

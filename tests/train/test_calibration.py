@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edge.vision.model_contract import temper_probs
-from train.assurance import assurance_metrics
+from train.assurance import assurance_metrics, paired_differences
 from train.calibration import below, calibration_report, ece, fit_temperature, nll
 from train.intervals import Bootstrap
 
@@ -72,3 +72,16 @@ def test_assurance_figures_count_the_right_people() -> None:
     assert report["within_years"]["2"]["value"] == 0.4 and report["within_years"]["5"]["value"] == 0.5
     assert set(report["by_gender"]) == {"0", "1"} and "by_race" not in report  # no labels: no section
     assert report["by_gender"]["0"]["name"] == "male" and report["by_gender"]["0"]["n"] == 5
+
+
+def test_paired_differences_compare_the_same_photos() -> None:
+    true = np.array([14, 15, 16, 17, 30, 40, 50, 60], dtype=np.float64)
+    base = np.array([27, 26, 20, 28, 24, 40, 50, 60], dtype=np.float64)
+    better = np.array([16, 15, 18, 22, 30, 41, 50, 60], dtype=np.float64)  # every teen under 25, no false alarm
+    boot = Bootstrap(resamples=200)
+    same = paired_differences(true, base, base, boot)
+    assert same["mae"]["value"] == 0 and same["mae"]["ci95"] == [0.0, 0.0]
+    diff = paired_differences(true, base, better, boot)
+    assert diff["mae"]["value"] == pytest.approx((2 + 0 + 2 + 5 + 0 + 1) / 8 - (13 + 11 + 4 + 11 + 6) / 8)
+    assert diff["c25_teen_recall"]["value"] == 0.75 and diff["c25_teen_recall"]["n"] == 4
+    assert diff["c25_false_alarm"]["value"] == -0.25 and diff["mae"]["ci95"][1] < 0

@@ -1,0 +1,184 @@
+"""`agecam ensemble`: several exported age models in one ONNX file that the till runs as one model.
+
+Each member's `age_probs` is tempered by its own `agecam.age_temperature` inside the graph, the members'
+distributions are averaged (a linear pool, as the till pools a customer's samples), and `age` and `age_std`
+are that mean's expected value and spread. The members must share the crop (size, margin) and the ages,
+since the till cuts one crop per face for the whole file. Run `agecam calibrate` on the result: the mean of
+several calibrated distributions is wider than each, and its own temperature is fitted on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from edge.errors import ModelError
+from edge.vision.age_model import AgeModel
+from edge.vision.model_contract import INPUT_NAME, KEY_PREFIX, OUTPUT_AGE, OUTPUT_PROBS, OUTPUT_STD, ModelInfo
+from export.errors import ExportError
+
+Nodes = list[onnx.NodeProto]
+Tensors = list[onnx.TensorProto]
+SHARED_KEYS = ("input_size", "crop_margin", "age_min", "age_max")  # one crop and one age range for every member
+
+
+def _check_members(paths: list[Path]) -> list[ModelInfo]:
+    """Every member passes the till's contract, has age_probs, and shares the crop and ages of the first."""
+    if len(paths) < 2:
+        raise ExportError("an ensemble needs at least two models: name two or more MODEL.onnx files")
+    infos = []
+    for path in paths:
+        try:
+            info = AgeModel(path, ["CPUExecutionProvider"]).info
+        except ModelError as error:
+            raise ExportError(f"{error}: only till-ready models can be ensembled") from None
+        if OUTPUT_PROBS not in info.outputs:
+            raise ExportError(f"{path}: the model has no '{OUTPUT_PROBS}' output: an ensemble averages age_probs")
+        for key in SHARED_KEYS:
+            if infos and float(info.metadata[key]) != float(infos[0].metadata[key]):
+                first = infos[0].metadata[key]
+                raise ExportError(
+                    f"{path}: {KEY_PREFIX}{key} is {info.metadata[key]} where {paths[0].name} has {first}: "
+                    "ensemble models exported for the same crop and ages"
+                )
+        infos.append(info)
+    return infos
+
+
+def _member_graph(path: Path, index: int) -> tuple[onnx.ModelProto, str]:
+    """The member cut down to face -> age_probs, every name prefixed; returns (model, its age_probs name)."""
+    model = onnx.utils.Extractor(onnx.load(str(path))).extract_model([INPUT_NAME], [OUTPUT_PROBS])
+    prefix = f"m{index}/"
+    return onnx.compose.add_prefix(model, prefix), prefix + OUTPUT_PROBS
+
+
+def _tempered(probs: str, temperature: float, name: str) -> tuple[Nodes, Tensors, str]:
+    """Nodes for softmax(log(p) / T), the contract's temper_probs; none when T is 1."""
+    if temperature == 1.0:
+        return [], [], probs
+    tiny, inverse = f"{name}/tiny", f"{name}/inverse_t"
+    constants = [
+        numpy_helper.from_array(np.array(1e-30, np.float32), tiny),
+        numpy_helper.from_array(np.array(1.0 / temperature, np.float32), inverse),
+    ]
+    nodes = [
+        helper.make_node("Max", [probs, tiny], [f"{name}/floored"]),
+        helper.make_node("Log", [f"{name}/floored"], [f"{name}/log"]),
+        helper.make_node("Mul", [f"{name}/log", inverse], [f"{name}/scaled"]),
+        helper.make_node("Softmax", [f"{name}/scaled"], [f"{name}/tempered"], axis=1),
+    ]
+    return nodes, constants, f"{name}/tempered"
+
+
+def _pooled_outputs(members: list[str], age_min: int, count: int) -> tuple[Nodes, Tensors]:
+    """age_probs = the members' mean; age and age_std its mean and spread, as the exporter computes them."""
+    ages = np.arange(age_min, age_min + count, dtype=np.float32)
+    constants = [
+        numpy_helper.from_array(np.array(1.0 / len(members), np.float32), "pool/weight"),
+        numpy_helper.from_array(ages, "pool/ages"),
+        numpy_helper.from_array(ages * ages, "pool/ages_squared"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "pool/zero"),
+    ]
+    nodes = [
+        helper.make_node("Sum", members, ["pool/sum"]),
+        helper.make_node("Mul", ["pool/sum", "pool/weight"], [OUTPUT_PROBS]),
+        helper.make_node("MatMul", [OUTPUT_PROBS, "pool/ages"], [OUTPUT_AGE]),
+        helper.make_node("MatMul", [OUTPUT_PROBS, "pool/ages_squared"], ["pool/second_moment"]),
+        helper.make_node("Mul", [OUTPUT_AGE, OUTPUT_AGE], ["pool/mean_squared"]),
+        helper.make_node("Sub", ["pool/second_moment", "pool/mean_squared"], ["pool/variance"]),
+        helper.make_node("Max", ["pool/variance", "pool/zero"], ["pool/variance_floored"]),
+        helper.make_node("Sqrt", ["pool/variance_floored"], [OUTPUT_STD]),
+    ]
+    return nodes, constants
+
+
+def _metadata(paths: list[Path], infos: list[ModelInfo]) -> dict[str, str]:
+    """The first member's contract keys; backbone, precision and training data of all; each member's origin."""
+    first = {KEY_PREFIX + key: value for key, value in infos[0].metadata.items()}
+    for key in ("age_temperature", "valid_metrics", "checkpoint_sha256"):  # the members' own, not the pool's
+        first.pop(KEY_PREFIX + key, None)
+    precisions = {info.metadata.get("precision", "unknown") for info in infos}
+    datasets = sorted({name for info in infos for name in _training_datasets(info)})
+    members = [
+        {
+            "file": path.name,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "backbone": info.metadata.get("backbone", "unknown"),
+            "age_temperature": info.age_temperature,
+            "checkpoint_sha256": info.metadata.get("checkpoint_sha256", ""),
+        }
+        for path, info in zip(paths, infos, strict=True)
+    ]
+    return first | {
+        f"{KEY_PREFIX}backbone": " + ".join(info.metadata.get("backbone", "unknown") for info in infos),
+        f"{KEY_PREFIX}precision": precisions.pop() if len(precisions) == 1 else "mixed",
+        f"{KEY_PREFIX}training_data": json.dumps({"datasets": datasets, "split": "train"}),
+        f"{KEY_PREFIX}ensemble": json.dumps(members),
+    }
+
+
+def _training_datasets(info: ModelInfo) -> list[str]:
+    try:
+        return list(json.loads(info.metadata.get("training_data", "{}")).get("datasets", []))
+    except (ValueError, AttributeError):
+        return []
+
+
+def build_ensemble(paths: list[Path], infos: list[ModelInfo]) -> onnx.ModelProto:
+    """One graph: the shared face input feeds every member; the pooled outputs follow the contract."""
+    nodes, initializers, pooled = [], [], []
+    for index, (path, info) in enumerate(zip(paths, infos, strict=True)):
+        member, probs = _member_graph(path, index)
+        nodes.append(helper.make_node("Identity", [INPUT_NAME], [f"m{index}/{INPUT_NAME}"]))
+        nodes += member.graph.node
+        initializers += member.graph.initializer
+        tempered_nodes, constants, tempered = _tempered(probs, info.age_temperature, f"m{index}/calibrated")
+        nodes += tempered_nodes
+        initializers += constants
+        pooled.append(tempered)
+    count = int(infos[0].age_max - infos[0].age_min) + 1
+    pool_nodes, pool_constants = _pooled_outputs(pooled, int(infos[0].age_min), count)
+    first = onnx.load(str(paths[0]), load_external_data=False)
+    face = next(value for value in first.graph.input if value.name == INPUT_NAME)
+    outputs = [
+        helper.make_tensor_value_info(OUTPUT_AGE, TensorProto.FLOAT, ["N"]),
+        helper.make_tensor_value_info(OUTPUT_STD, TensorProto.FLOAT, ["N"]),
+        helper.make_tensor_value_info(OUTPUT_PROBS, TensorProto.FLOAT, ["N", count]),
+    ]
+    graph = helper.make_graph(nodes + pool_nodes, "agecam_ensemble", [face], outputs, initializers + pool_constants)
+    opsets = {entry.domain: entry.version for path in paths for entry in onnx.load(str(path)).opset_import}
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()])
+    model.ir_version = max(onnx.load(str(path), load_external_data=False).ir_version for path in paths)
+    helper.set_model_props(model, _metadata(paths, infos))
+    onnx.checker.check_model(model)
+    return model
+
+
+def ensemble_models(paths: list[Path], out: Path) -> dict[str, object]:
+    """Write the ensemble of `paths` to `out` (atomically, after the till's own contract check)."""
+    if out.suffix != ".onnx" or not out.parent.is_dir():
+        raise ExportError(f"cannot write {out}: name the output MODEL.onnx in an existing folder")
+    infos = _check_members(paths)
+    model = build_ensemble(paths, infos)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".agecam-ensemble-") as folder:
+        written = Path(folder) / out.name
+        onnx.save(model, str(written))
+        try:
+            info = AgeModel(written, ["CPUExecutionProvider"]).info
+        except ModelError as error:
+            raise ExportError(f"the ensemble fails the till's check ({error}): {out} not written") from None
+        os.replace(written, out)
+    return {
+        "out": str(out),
+        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "members": json.loads(info.metadata["ensemble"]),
+        "model": info.describe(),
+        "next": f"agecam calibrate {out} --data DATASET... (fits the ensemble's own temperature on valid photos)",
+    }

@@ -1,0 +1,98 @@
+"""`agecam ensemble`: two exported models in one ONNX file that the till loads as one model. Its age_probs is
+the mean of the members' tempered age_probs, its age that mean's expectation; models that cannot share a crop
+are refused in one line with nothing written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from edge.errors import EXIT_EXPORT
+from edge.vision.age_model import AgeModel
+from edge.vision.model_contract import metadata_props, temper_probs
+from export.ensemble import ensemble_models
+
+from onnx_models import brightness_model, save
+
+
+def _member(folder: Path, name: str, offset: float = 5.0, temperature: float | None = None, size: int = 32) -> Path:
+    """The brightness model with its age offset moved (a second, different member) and a stored temperature."""
+    extra = {} if temperature is None else {"age_temperature": str(temperature)}
+    props = metadata_props(size, 0.3, 0, 100, backbone=name, precision="fp32", **extra)
+    model = brightness_model(size=size, probs=True, metadata=props)
+    for index, tensor in enumerate(model.graph.initializer):
+        if tensor.name == "offset":
+            model.graph.initializer[index].CopyFrom(numpy_helper.from_array(np.array(offset, np.float32), "offset"))
+    return save(model, folder / f"{name}.onnx")
+
+
+def _real_crops(tiny_appa: Path, size: int) -> list[np.ndarray]:
+    photos = sorted((tiny_appa / "images").iterdir())[:12]
+    return [cv2.resize(cv2.imread(str(photo), cv2.IMREAD_COLOR), (size, size)) for photo in photos]
+
+
+def test_the_ensemble_is_the_mean_of_its_tempered_members(
+    run_cli, tiny_appa: Path, tiny_utk: Path, small_utk: Path, tmp_path: Path, capsys
+) -> None:
+    young = _member(tmp_path, "young", offset=5.0)
+    older = _member(tmp_path, "older", offset=25.0, temperature=2.0)
+    out = tmp_path / "pair.onnx"
+    assert run_cli(["ensemble", str(young), str(older), "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [member["file"] for member in report["members"]] == ["young.onnx", "older.onnx"]
+    assert report["members"][1]["age_temperature"] == 2.0
+
+    crops = _real_crops(tiny_appa, 32)
+    members = [AgeModel(path, ["CPUExecutionProvider"]) for path in (young, older)]
+    pooled = np.mean([temper_probs(m.predict_with_probs(crops)[2], m.info.age_temperature) for m in members], axis=0)
+    till = AgeModel(out, ["CPUExecutionProvider"])
+    ages, spreads, probs = till.predict_with_probs(crops)
+    np.testing.assert_allclose(probs, pooled, atol=1e-6)
+    np.testing.assert_allclose(ages, pooled @ np.arange(101), atol=1e-3)
+    young_ages, older_ages = (m.predict_with_probs(crops)[0] for m in members)
+    assert np.all((ages > young_ages + 5) & (ages < older_ages - 5)), "the pool lies between its members"
+    assert np.all(spreads > 9), "two members 20 years apart make a wide pool (each alone is 3 years wide)"
+    assert till.info.metadata["backbone"] == "young + older" and till.info.age_temperature == 1.0
+
+    argv = ["calibrate", str(out), "--data", str(tiny_appa), str(tiny_utk), str(small_utk)]
+    assert run_cli([*argv, "--cache-dir", str(tmp_path / "crops")]) == 0, "the documented next step runs on it"
+    assert AgeModel(out, ["CPUExecutionProvider"]).info.age_temperature != 1.0
+
+
+@pytest.mark.parametrize("problem", ["crop_size", "no_age_probs", "one_model"])
+def test_models_that_cannot_be_pooled_are_refused_in_one_line(run_cli, tmp_path: Path, capsys, problem: str) -> None:
+    first = _member(tmp_path, "first")
+    second = {
+        "crop_size": lambda: _member(tmp_path, "second", size=48),
+        "no_age_probs": lambda: save(brightness_model(), tmp_path / "second.onnx"),
+        "one_model": lambda: None,
+    }[problem]()
+    models = [str(first)] + ([str(second)] if second else [])
+    out = tmp_path / "pair.onnx"
+    assert run_cli(["ensemble", *models, "--out", str(out)]) == EXIT_EXPORT
+    line = capsys.readouterr().out.strip()
+    assert "\n" not in line
+    expected = {"crop_size": ["second.onnx", "input_size"], "no_age_probs": ["second.onnx", "age_probs"]}
+    assert all(word in line for word in expected.get(problem, ["at least two"]))
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_an_ensemble_of_int8_exports_keeps_every_member_graph(tiny_appa: Path, tmp_path: Path) -> None:
+    """The bundled int8 model twice over: quantised graphs merge, and the pool of a model with itself is
+    the model (tempered): a renamed or lost member node would change the numbers."""
+    bundled = Path(__file__).resolve().parents[2] / "models" / "agecam-mobilenetv2-int8.onnx"
+    copy = tmp_path / "copy.onnx"
+    copy.write_bytes(bundled.read_bytes())
+    out = tmp_path / "twice.onnx"
+    ensemble_models([bundled, copy], out)
+    alone, twice = AgeModel(bundled, ["CPUExecutionProvider"]), AgeModel(out, ["CPUExecutionProvider"])
+    crops = _real_crops(tiny_appa, 224)
+    expected = temper_probs(alone.predict_with_probs(crops)[2], alone.info.age_temperature)
+    np.testing.assert_allclose(twice.predict_with_probs(crops)[2], expected, atol=1e-5)
+    assert len(onnx.load(str(out)).graph.initializer) > len(onnx.load(str(bundled)).graph.initializer)
