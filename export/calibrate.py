@@ -6,15 +6,13 @@ the int8 file's own outputs rather than the fp32 network's."""
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from edge.errors import ModelError
 from edge.vision.age_model import AgeModel
 from edge.vision.model_contract import CONTRACT_VERSION, KEY_PREFIX, OUTPUT_PROBS, temper_probs
+from export.checked_write import check_output_path, write_checked
 from export.errors import ExportError
 from export.onnx_graph import update_metadata
 from export.temperature import spread_valid_crops
@@ -26,8 +24,7 @@ def calibrate_model(
     model_path: Path, out: Path, folders: list[str], count: int = 1024, cache_dir: str | None = None
 ) -> dict[str, object]:
     """Fit T on `count` valid crops spread over the datasets and write `out` (atomically; it may be the input)."""
-    if out.suffix != ".onnx" or not out.parent.is_dir():
-        raise ExportError(f"cannot write {out}: name the output MODEL.onnx in an existing folder")
+    check_output_path(out)
     model = AgeModel(model_path, ["CPUExecutionProvider"])
     if OUTPUT_PROBS not in model.info.outputs:
         raise ExportError(f"{model_path}: the model has no '{OUTPUT_PROBS}' output: there is nothing to calibrate")
@@ -41,14 +38,7 @@ def calibrate_model(
     probs, age_min = model.predict_with_probs(crops)[2].astype(np.float64), int(model.info.age_min)
     temperature, previous = fit_temperature(probs, ages, age_min), model.info.age_temperature
     values = {f"{KEY_PREFIX}age_temperature": str(temperature), f"{KEY_PREFIX}contract_version": CONTRACT_VERSION}
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".agecam-calibrate-") as folder:
-        written = Path(folder) / out.name
-        update_metadata(model_path, written, values)
-        try:  # the written file must pass the till's own contract check before it replaces anything
-            AgeModel(written, ["CPUExecutionProvider"])
-        except ModelError as error:
-            raise ExportError(f"the calibrated model fails its check ({error}): {out} left as it was") from None
-        os.replace(written, out)
+    write_checked(out, lambda path: update_metadata(model_path, path, values), "calibrated model")
     return {
         "out": str(out),
         "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 from edge.errors import ModelError
 from edge.vision.age_model import AgeModel
 from edge.vision.model_contract import INPUT_NAME, KEY_PREFIX, OUTPUT_AGE, OUTPUT_PROBS, OUTPUT_STD, ModelInfo
+from export.checked_write import check_output_path, write_checked
 from export.errors import ExportError
 
 Nodes = list[onnx.NodeProto]
@@ -163,18 +162,9 @@ def build_ensemble(paths: list[Path], infos: list[ModelInfo]) -> onnx.ModelProto
 
 def ensemble_models(paths: list[Path], out: Path) -> dict[str, object]:
     """Write the ensemble of `paths` to `out` (atomically, after the till's own contract check)."""
-    if out.suffix != ".onnx" or not out.parent.is_dir():
-        raise ExportError(f"cannot write {out}: name the output MODEL.onnx in an existing folder")
-    infos = _check_members(paths)
-    model = build_ensemble(paths, infos)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".agecam-ensemble-") as folder:
-        written = Path(folder) / out.name
-        onnx.save(model, str(written))
-        try:
-            info = AgeModel(written, ["CPUExecutionProvider"]).info
-        except ModelError as error:
-            raise ExportError(f"the ensemble fails the till's check ({error}): {out} not written") from None
-        os.replace(written, out)
+    check_output_path(out)
+    model = build_ensemble(paths, _check_members(paths))
+    info = write_checked(out, lambda path: onnx.save(model, str(path)), "ensemble")
     return {
         "out": str(out),
         "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
