@@ -51,11 +51,29 @@ def _check_members(paths: list[Path]) -> list[ModelInfo]:
     return infos
 
 
-def _member_graph(path: Path, index: int) -> tuple[onnx.ModelProto, str]:
+def _member_graph(model: onnx.ModelProto, index: int) -> tuple[onnx.ModelProto, str]:
     """The member cut down to face -> age_probs, every name prefixed; returns (model, its age_probs name)."""
-    model = onnx.utils.Extractor(onnx.load(str(path))).extract_model([INPUT_NAME], [OUTPUT_PROBS])
+    extracted = onnx.utils.Extractor(model).extract_model([INPUT_NAME], [OUTPUT_PROBS])
     prefix = f"m{index}/"
-    return onnx.compose.add_prefix(model, prefix), prefix + OUTPUT_PROBS
+    return onnx.compose.add_prefix(extracted, prefix), prefix + OUTPUT_PROBS
+
+
+def _standard_opset(model: onnx.ModelProto) -> int:
+    return next(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx"))
+
+
+def _opsets(paths: list[Path], models: list[onnx.ModelProto]) -> list[onnx.OperatorSetIdProto]:
+    """The members' operator sets: one version of the standard ops for all (an op's meaning can change between
+    versions), the highest of each other domain (quantization's com.microsoft and the like)."""
+    versions: dict[str, set[int]] = {}
+    for model in models:
+        for entry in model.opset_import:
+            versions.setdefault(entry.domain or "", set()).add(entry.version)
+    standard = versions.get("", set())
+    if len(standard) > 1:
+        found = ", ".join(f"{path.name} {_standard_opset(model)}" for path, model in zip(paths, models, strict=True))
+        raise ExportError(f"the members use different ONNX opsets ({found}): export them with one agecam version")
+    return [helper.make_opsetid(domain, max(found)) for domain, found in versions.items()]
 
 
 def _tempered(probs: str, temperature: float, name: str) -> tuple[Nodes, Tensors, str]:
@@ -132,9 +150,10 @@ def _training_datasets(info: ModelInfo) -> list[str]:
 
 def build_ensemble(paths: list[Path], infos: list[ModelInfo]) -> onnx.ModelProto:
     """One graph: the shared face input feeds every member; the pooled outputs follow the contract."""
+    models = [onnx.load(str(path)) for path in paths]
     nodes, initializers, pooled = [], [], []
-    for index, (path, info) in enumerate(zip(paths, infos, strict=True)):
-        member, probs = _member_graph(path, index)
+    for index, (model, info) in enumerate(zip(models, infos, strict=True)):
+        member, probs = _member_graph(model, index)
         nodes.append(helper.make_node("Identity", [INPUT_NAME], [f"m{index}/{INPUT_NAME}"]))
         nodes += member.graph.node
         initializers += member.graph.initializer
@@ -144,20 +163,18 @@ def build_ensemble(paths: list[Path], infos: list[ModelInfo]) -> onnx.ModelProto
         pooled.append(tempered)
     count = int(infos[0].age_max - infos[0].age_min) + 1
     pool_nodes, pool_constants = _pooled_outputs(pooled, int(infos[0].age_min), count)
-    first = onnx.load(str(paths[0]), load_external_data=False)
-    face = next(value for value in first.graph.input if value.name == INPUT_NAME)
+    face = next(value for value in models[0].graph.input if value.name == INPUT_NAME)
     outputs = [
         helper.make_tensor_value_info(OUTPUT_AGE, TensorProto.FLOAT, ["N"]),
         helper.make_tensor_value_info(OUTPUT_STD, TensorProto.FLOAT, ["N"]),
         helper.make_tensor_value_info(OUTPUT_PROBS, TensorProto.FLOAT, ["N", count]),
     ]
     graph = helper.make_graph(nodes + pool_nodes, "agecam_ensemble", [face], outputs, initializers + pool_constants)
-    opsets = {entry.domain: entry.version for path in paths for entry in onnx.load(str(path)).opset_import}
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()])
-    model.ir_version = max(onnx.load(str(path), load_external_data=False).ir_version for path in paths)
-    helper.set_model_props(model, _metadata(paths, infos))
-    onnx.checker.check_model(model)
-    return model
+    ensemble = helper.make_model(graph, opset_imports=_opsets(paths, models))
+    ensemble.ir_version = max(model.ir_version for model in models)
+    helper.set_model_props(ensemble, _metadata(paths, infos))
+    onnx.checker.check_model(ensemble)
+    return ensemble
 
 
 def ensemble_models(paths: list[Path], out: Path) -> dict[str, object]:

@@ -21,14 +21,18 @@ from export.ensemble import ensemble_models
 from onnx_models import brightness_model, save
 
 
-def _member(folder: Path, name: str, offset: float = 5.0, temperature: float | None = None, size: int = 32) -> Path:
-    """The brightness model with its age offset moved (a second, different member) and a stored temperature."""
+def _member(
+    folder: Path, name: str, offset: float = 5.0, temperature: float | None = None, size: int = 32, opset: int = 17
+) -> Path:
+    """The brightness model with its age offset moved (a second, different member), a stored temperature, and
+    another standard opset if asked (16 reads the same graph)."""
     extra = {} if temperature is None else {"age_temperature": str(temperature)}
     props = metadata_props(size, 0.3, 0, 100, backbone=name, precision="fp32", **extra)
     model = brightness_model(size=size, probs=True, metadata=props)
     for index, tensor in enumerate(model.graph.initializer):
         if tensor.name == "offset":
             model.graph.initializer[index].CopyFrom(numpy_helper.from_array(np.array(offset, np.float32), "offset"))
+    model.opset_import[0].version = opset
     return save(model, folder / f"{name}.onnx")
 
 
@@ -65,12 +69,13 @@ def test_the_ensemble_is_the_mean_of_its_tempered_members(
     assert AgeModel(out, ["CPUExecutionProvider"]).info.age_temperature != 1.0
 
 
-@pytest.mark.parametrize("problem", ["crop_size", "no_age_probs", "one_model"])
+@pytest.mark.parametrize("problem", ["crop_size", "no_age_probs", "opset", "one_model"])
 def test_models_that_cannot_be_pooled_are_refused_in_one_line(run_cli, tmp_path: Path, capsys, problem: str) -> None:
     first = _member(tmp_path, "first")
     second = {
         "crop_size": lambda: _member(tmp_path, "second", size=48),
         "no_age_probs": lambda: save(brightness_model(), tmp_path / "second.onnx"),
+        "opset": lambda: _member(tmp_path, "second", opset=16),
         "one_model": lambda: None,
     }[problem]()
     models = [str(first)] + ([str(second)] if second else [])
@@ -78,7 +83,11 @@ def test_models_that_cannot_be_pooled_are_refused_in_one_line(run_cli, tmp_path:
     assert run_cli(["ensemble", *models, "--out", str(out)]) == EXIT_EXPORT
     line = capsys.readouterr().out.strip()
     assert "\n" not in line
-    expected = {"crop_size": ["second.onnx", "input_size"], "no_age_probs": ["second.onnx", "age_probs"]}
+    expected = {
+        "crop_size": ["second.onnx", "input_size"],
+        "no_age_probs": ["second.onnx", "age_probs"],
+        "opset": ["first.onnx 17", "second.onnx 16"],
+    }
     assert all(word in line for word in expected.get(problem, ["at least two"]))
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
