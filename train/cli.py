@@ -68,8 +68,7 @@ def _eval(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         print(f"report: {report['report']}", file=sys.stderr)  # stdout is the JSON alone
     else:
-        print(format_report(report))
-        print(f"report: {report['report']}")
+        print(format_report(report))  # ends with the report folder
     return 0
 
 
