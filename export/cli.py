@@ -47,7 +47,8 @@ def _add_calibrate(subparsers: argparse._SubParsersAction) -> None:
 def _ensemble(args: argparse.Namespace) -> int:
     from export.ensemble import ensemble_models
 
-    print(json.dumps(ensemble_models([Path(model) for model in args.models], Path(args.out)), indent=2))
+    report = ensemble_models([Path(model) for model in args.models], Path(args.out), args.flip)
+    print(json.dumps(report, indent=2))
     return 0
 
 
@@ -55,7 +56,12 @@ def _add_ensemble(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "ensemble", help="put several exported age models in one ONNX file whose age_probs is their mean"
     )
-    parser.add_argument("models", nargs="+", help="two or more exported MODEL.onnx files with age_probs")
+    parser.add_argument(
+        "models", nargs="+", help="exported MODEL.onnx files with age_probs (two or more, or one with --flip)"
+    )
+    parser.add_argument(
+        "--flip", action="store_true", help="each member also scores every crop's mirror image (flip TTA in the file)"
+    )
     parser.add_argument("--out", required=True, help="the ONNX file to write (then run agecam calibrate on it)")
     parser.set_defaults(handler=_ensemble)
 

@@ -1,10 +1,14 @@
 """`agecam ensemble`: several exported age models in one ONNX file that the till runs as one model.
 
-Each member's `age_probs` is tempered by its own `agecam.age_temperature` inside the graph, the members'
-distributions are averaged (a linear pool, as the till pools a customer's samples), and `age` and `age_std`
-are that mean's expected value and spread. The members must share the crop (size, margin) and the ages,
-since the till cuts one crop per face for the whole file. Run `agecam calibrate` on the result: the mean of
-several calibrated distributions is wider than each, and its own temperature is fitted on it.
+Each member's `age_probs` is tempered by its own `agecam.age_temperature` inside the graph and the members'
+distributions are averaged (a linear pool, as the till pools a customer's samples); `age` and `age_std` are
+the expected value and spread of the mean of the untempered distributions, so that, as in an export, a
+temperature calibrates the probabilities without moving the estimate. The members must share the crop (size,
+margin) and the ages, since the till cuts one crop per face for the whole file. With `flip`, every member also
+scores the mirror image of each crop and the pool takes both (flip test-time augmentation inside the file,
+`agecam.flip_tta`, so `agecam eval` and every till get the same figures); one model alone may then be
+"ensembled" with its mirror. Run `agecam calibrate` on the result: the mean of several calibrated
+distributions is wider than each, and its own temperature is fitted on it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,15 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edge.errors import ModelError
 from edge.vision.age_model import AgeModel
-from edge.vision.model_contract import INPUT_NAME, KEY_PREFIX, OUTPUT_AGE, OUTPUT_PROBS, OUTPUT_STD, ModelInfo
+from edge.vision.model_contract import (
+    CONTRACT_VERSION,
+    INPUT_NAME,
+    KEY_PREFIX,
+    OUTPUT_AGE,
+    OUTPUT_PROBS,
+    OUTPUT_STD,
+    ModelInfo,
+)
 from export.checked_write import check_output_path, write_checked
 from export.errors import ExportError
 
@@ -28,10 +40,10 @@ Tensors = list[onnx.TensorProto]
 SHARED_KEYS = ("input_size", "crop_margin", "age_min", "age_max")  # one crop and one age range for every member
 
 
-def _check_members(paths: list[Path]) -> list[ModelInfo]:
+def _check_members(paths: list[Path], flip: bool) -> list[ModelInfo]:
     """Every member passes the till's contract, has age_probs, and shares the crop and ages of the first."""
-    if len(paths) < 2:
-        raise ExportError("an ensemble needs at least two models: name two or more MODEL.onnx files")
+    if len(paths) < (1 if flip else 2):
+        raise ExportError("an ensemble needs at least two models (or one with --flip): name more MODEL.onnx files")
     infos = []
     for path in paths:
         try:
@@ -40,6 +52,8 @@ def _check_members(paths: list[Path]) -> list[ModelInfo]:
             raise ExportError(f"{error}: only till-ready models can be ensembled") from None
         if OUTPUT_PROBS not in info.outputs:
             raise ExportError(f"{path}: the model has no '{OUTPUT_PROBS}' output: an ensemble averages age_probs")
+        if flip and info.flip_tta:
+            raise ExportError(f"{path}: the model already mirrors each crop ({KEY_PREFIX}flip_tta): leave out --flip")
         for key in SHARED_KEYS:
             if infos and float(info.metadata[key]) != float(infos[0].metadata[key]):
                 first = infos[0].metadata[key]
@@ -94,20 +108,58 @@ def _tempered(probs: str, temperature: float, name: str) -> tuple[Nodes, Tensors
     return nodes, constants, f"{name}/tempered"
 
 
-def _pooled_outputs(members: list[str], age_min: int, count: int) -> tuple[Nodes, Tensors]:
-    """age_probs = the members' mean; age and age_std its mean and spread, as the exporter computes them."""
+def _mirrored_input() -> tuple[Nodes, Tensors, str]:
+    """The crops followed by their mirror images (width reversed): one batch of 2N for each member."""
+    constants = [
+        numpy_helper.from_array(np.array([-1], np.int64), "flip/start"),
+        numpy_helper.from_array(np.array([np.iinfo(np.int64).min], np.int64), "flip/end"),
+        numpy_helper.from_array(np.array([2], np.int64), "flip/width_axis"),
+        numpy_helper.from_array(np.array([-1], np.int64), "flip/step"),
+    ]
+    nodes = [
+        helper.make_node(
+            "Slice", [INPUT_NAME, "flip/start", "flip/end", "flip/width_axis", "flip/step"], ["flip/mirror"]
+        ),
+        helper.make_node("Concat", [INPUT_NAME, "flip/mirror"], ["flip/both"], axis=0),
+    ]
+    return nodes, constants, "flip/both"
+
+
+def _mean_of_halves(probs: str, count: int, opset: int, name: str) -> tuple[Nodes, Tensors, str]:
+    """[2N, K] rows of crops then mirrors -> [N, K]: each crop's mean with its mirror."""
+    shape = numpy_helper.from_array(np.array([2, -1, count], np.int64), f"{name}/pair_shape")
+    axes = numpy_helper.from_array(np.array([0], np.int64), f"{name}/pair_axis")
+    reshape = helper.make_node("Reshape", [probs, shape.name], [f"{name}/pairs"])
+    if opset >= 18:  # ReduceMean's axes became an input in opset 18
+        mean = helper.make_node("ReduceMean", [f"{name}/pairs", axes.name], [f"{name}/mean"], keepdims=0)
+        return [reshape, mean], [shape, axes], f"{name}/mean"
+    mean = helper.make_node("ReduceMean", [f"{name}/pairs"], [f"{name}/mean"], axes=[0], keepdims=0)
+    return [reshape, mean], [shape], f"{name}/mean"
+
+
+def _then_halves(step: tuple[Nodes, Tensors, str], count: int, opset: int, name: str) -> tuple[Nodes, Tensors, str]:
+    nodes, constants, probs = _mean_of_halves(step[2], count, opset, name)
+    return step[0] + nodes, step[1] + constants, probs
+
+
+def _pooled_outputs(raw: list[str], tempered: list[str], age_min: int, count: int) -> tuple[Nodes, Tensors]:
+    """age_probs = the mean of the members' tempered distributions; age and age_std the expected value and
+    spread of the mean of their raw ones, as each member's own outputs are: a temperature calibrates the
+    probabilities and leaves the estimate alone (it would move the expected value, and MAE with it)."""
     ages = np.arange(age_min, age_min + count, dtype=np.float32)
     constants = [
-        numpy_helper.from_array(np.array(1.0 / len(members), np.float32), "pool/weight"),
+        numpy_helper.from_array(np.array(1.0 / len(raw), np.float32), "pool/weight"),
         numpy_helper.from_array(ages, "pool/ages"),
         numpy_helper.from_array(ages * ages, "pool/ages_squared"),
         numpy_helper.from_array(np.array(0.0, np.float32), "pool/zero"),
     ]
     nodes = [
-        helper.make_node("Sum", members, ["pool/sum"]),
-        helper.make_node("Mul", ["pool/sum", "pool/weight"], [OUTPUT_PROBS]),
-        helper.make_node("MatMul", [OUTPUT_PROBS, "pool/ages"], [OUTPUT_AGE]),
-        helper.make_node("MatMul", [OUTPUT_PROBS, "pool/ages_squared"], ["pool/second_moment"]),
+        helper.make_node("Sum", tempered, ["pool/tempered_sum"]),
+        helper.make_node("Mul", ["pool/tempered_sum", "pool/weight"], [OUTPUT_PROBS]),
+        helper.make_node("Sum", raw, ["pool/raw_sum"]),
+        helper.make_node("Mul", ["pool/raw_sum", "pool/weight"], ["pool/raw"]),
+        helper.make_node("MatMul", ["pool/raw", "pool/ages"], [OUTPUT_AGE]),
+        helper.make_node("MatMul", ["pool/raw", "pool/ages_squared"], ["pool/second_moment"]),
         helper.make_node("Mul", [OUTPUT_AGE, OUTPUT_AGE], ["pool/mean_squared"]),
         helper.make_node("Sub", ["pool/second_moment", "pool/mean_squared"], ["pool/variance"]),
         helper.make_node("Max", ["pool/variance", "pool/zero"], ["pool/variance_floored"]),
@@ -116,7 +168,7 @@ def _pooled_outputs(members: list[str], age_min: int, count: int) -> tuple[Nodes
     return nodes, constants
 
 
-def _metadata(paths: list[Path], infos: list[ModelInfo]) -> dict[str, str]:
+def _metadata(paths: list[Path], infos: list[ModelInfo], flip: bool) -> dict[str, str]:
     """The first member's contract keys; backbone, precision and training data of all; each member's origin."""
     first = {KEY_PREFIX + key: value for key, value in infos[0].metadata.items()}
     for key in ("age_temperature", "valid_metrics", "checkpoint_sha256"):  # the members' own, not the pool's
@@ -138,6 +190,8 @@ def _metadata(paths: list[Path], infos: list[ModelInfo]) -> dict[str, str]:
         f"{KEY_PREFIX}precision": precisions.pop() if len(precisions) == 1 else "mixed",
         f"{KEY_PREFIX}training_data": json.dumps({"datasets": datasets, "split": "train"}),
         f"{KEY_PREFIX}ensemble": json.dumps(members),
+        f"{KEY_PREFIX}flip_tta": "true" if flip else "false",
+        f"{KEY_PREFIX}contract_version": CONTRACT_VERSION,
     }
 
 
@@ -148,21 +202,31 @@ def _training_datasets(info: ModelInfo) -> list[str]:
         return []
 
 
-def build_ensemble(paths: list[Path], infos: list[ModelInfo]) -> onnx.ModelProto:
-    """One graph: the shared face input feeds every member; the pooled outputs follow the contract."""
+def build_ensemble(paths: list[Path], infos: list[ModelInfo], flip: bool = False) -> onnx.ModelProto:
+    """One graph: the shared face input (with its mirror images, with `flip`) feeds every member; the pooled
+    outputs follow the contract."""
     models = [onnx.load(str(path)) for path in paths]
-    nodes, initializers, pooled = [], [], []
+    opsets = _opsets(paths, models)
+    standard = next(entry.version for entry in opsets if entry.domain == "")
+    count = int(infos[0].age_max - infos[0].age_min) + 1
+    nodes, initializers, source = [], [], INPUT_NAME
+    if flip:
+        nodes, initializers, source = _mirrored_input()
+    raw, tempered = [], []
     for index, (model, info) in enumerate(zip(models, infos, strict=True)):
         member, probs = _member_graph(model, index)
-        nodes.append(helper.make_node("Identity", [INPUT_NAME], [f"m{index}/{INPUT_NAME}"]))
+        nodes.append(helper.make_node("Identity", [source], [f"m{index}/{INPUT_NAME}"]))
         nodes += member.graph.node
         initializers += member.graph.initializer
-        tempered_nodes, constants, tempered = _tempered(probs, info.age_temperature, f"m{index}/calibrated")
-        nodes += tempered_nodes
-        initializers += constants
-        pooled.append(tempered)
-    count = int(infos[0].age_max - infos[0].age_min) + 1
-    pool_nodes, pool_constants = _pooled_outputs(pooled, int(infos[0].age_min), count)
+        steps = {"raw": ([], [], probs), "tempered": _tempered(probs, info.age_temperature, f"m{index}/calibrated")}
+        if flip:  # each crop's mean with its mirror image, raw and tempered alike
+            steps = {key: _then_halves(step, count, standard, f"m{index}/{key}_flip") for key, step in steps.items()}
+        for step_nodes, step_constants, _ in steps.values():
+            nodes += step_nodes
+            initializers += step_constants
+        raw.append(steps["raw"][2])
+        tempered.append(steps["tempered"][2])
+    pool_nodes, pool_constants = _pooled_outputs(raw, tempered, int(infos[0].age_min), count)
     face = next(value for value in models[0].graph.input if value.name == INPUT_NAME)
     outputs = [
         helper.make_tensor_value_info(OUTPUT_AGE, TensorProto.FLOAT, ["N"]),
@@ -170,22 +234,23 @@ def build_ensemble(paths: list[Path], infos: list[ModelInfo]) -> onnx.ModelProto
         helper.make_tensor_value_info(OUTPUT_PROBS, TensorProto.FLOAT, ["N", count]),
     ]
     graph = helper.make_graph(nodes + pool_nodes, "agecam_ensemble", [face], outputs, initializers + pool_constants)
-    ensemble = helper.make_model(graph, opset_imports=_opsets(paths, models))
+    ensemble = helper.make_model(graph, opset_imports=opsets)
     ensemble.ir_version = max(model.ir_version for model in models)
-    helper.set_model_props(ensemble, _metadata(paths, infos))
+    helper.set_model_props(ensemble, _metadata(paths, infos, flip))
     onnx.checker.check_model(ensemble)
     return ensemble
 
 
-def ensemble_models(paths: list[Path], out: Path) -> dict[str, object]:
+def ensemble_models(paths: list[Path], out: Path, flip: bool = False) -> dict[str, object]:
     """Write the ensemble of `paths` to `out` (atomically, after the till's own contract check)."""
     check_output_path(out)
-    model = build_ensemble(paths, _check_members(paths))
+    model = build_ensemble(paths, _check_members(paths, flip), flip)
     info = write_checked(out, lambda path: onnx.save(model, str(path)), "ensemble")
     return {
         "out": str(out),
         "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
         "members": json.loads(info.metadata["ensemble"]),
         "model": info.describe(),
+        "flip_tta": info.flip_tta,
         "next": f"agecam calibrate {out} --data DATASET... (fits the ensemble's own temperature on valid photos)",
     }

@@ -111,6 +111,9 @@ class AgeModel:
         self.outputs = (OUTPUT_AGE, OUTPUT_STD) + ((OUTPUT_PROBS,) if OUTPUT_PROBS in self.info.outputs else ())
         self.width = int(self.info.age_max - self.info.age_min) + 1  # age_probs columns
         self._self_test(self.session)
+        if flip and self.info.flip_tta:  # mirroring again would only double the time
+            log.info("age model %s averages each face with its mirror image itself: age_model.flip skipped", path.name)
+            self.flip = False
         available = ort.get_available_providers()
         chosen = [name for name in providers if name in available]
         opened, engines = time.perf_counter(), ""

@@ -16,9 +16,9 @@ from edge.vision.faces import CropSpec
 if TYPE_CHECKING:  # sessions come from edge.vision.age_model, which imports ONNX Runtime
     import onnxruntime as ort
 
-# 1.1 added the optional agecam.age_temperature. A minor version only adds optional keys, so any 1.x model
-# runs here (a plain "1" model has no temperature: T = 1).
-CONTRACT_VERSION = "1.1"
+# 1.1 added the optional agecam.age_temperature, 1.2 the optional agecam.flip_tta. A minor version only adds
+# optional keys, so any 1.x model runs here (a plain "1" model has no temperature: T = 1).
+CONTRACT_VERSION = "1.2"
 READABLE_VERSION = re.compile(r"1(\.\d+)?")
 KEY_PREFIX = "agecam."
 REQUIRED_KEYS = ("contract_version", "input_size", "crop_margin", "age_min", "age_max")
@@ -38,6 +38,7 @@ class ModelInfo:
     outputs: tuple[str, ...]
     metadata: dict[str, str] = field(default_factory=dict)
     age_temperature: float = 1.0  # calibrates age_probs: p^(1/T), renormalised (temper_probs)
+    flip_tta: bool = False  # the graph already averages each crop with its mirror image (contract 1.2)
 
     def describe(self) -> str:
         backbone = self.metadata.get("backbone", "unknown backbone")
@@ -107,7 +108,15 @@ def read_model_info(session: ort.InferenceSession, origin: str) -> ModelInfo:
         )
     _check_input(session, int(size), origin)
     outputs = _check_outputs(session, int(age_max - age_min) + 1, origin)
-    return ModelInfo(CropSpec(int(size), margin), age_min, age_max, outputs, metadata, _temperature(metadata, origin))
+    temperature, flip_tta = _temperature(metadata, origin), _flip_tta(metadata, origin)
+    return ModelInfo(CropSpec(int(size), margin), age_min, age_max, outputs, metadata, temperature, flip_tta)
+
+
+def _flip_tta(metadata: dict[str, str], origin: str) -> bool:
+    value = metadata.get("flip_tta", "false")
+    if value not in ("true", "false"):
+        raise ModelError(f"{origin}: metadata {KEY_PREFIX}flip_tta={value!r} must be 'true' or 'false'")
+    return value == "true"
 
 
 def _temperature(metadata: dict[str, str], origin: str) -> float:

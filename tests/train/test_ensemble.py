@@ -1,6 +1,7 @@
-"""`agecam ensemble`: two exported models in one ONNX file that the till loads as one model. Its age_probs is
-the mean of the members' tempered age_probs, its age that mean's expectation; models that cannot share a crop
-are refused in one line with nothing written."""
+"""`agecam ensemble`: exported models in one ONNX file that the till loads as one model. Its age_probs is the
+mean of the members' tempered age_probs, its age the mean of their ages; with --flip each member also scores
+the mirror images, exactly as the till's own flip does. Models that cannot share a crop are refused in one
+line with nothing written."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from onnx import numpy_helper
 
 from edge.errors import EXIT_EXPORT
 from edge.vision.age_model import AgeModel
-from edge.vision.model_contract import metadata_props, temper_probs
+from edge.vision.model_contract import CONTRACT_VERSION, metadata_props, temper_probs
 from export.ensemble import ensemble_models
 
 from onnx_models import brightness_model, save
@@ -58,12 +59,13 @@ def test_the_ensemble_is_the_mean_of_its_tempered_members(
     till = AgeModel(out, ["CPUExecutionProvider"])
     ages, spreads, probs = till.predict_with_probs(crops)
     np.testing.assert_allclose(probs, pooled, atol=1e-6)
-    np.testing.assert_allclose(ages, pooled @ np.arange(101), atol=1e-3)
     young_ages, older_ages = (m.predict_with_probs(crops)[0] for m in members)
+    np.testing.assert_allclose(ages, (young_ages + older_ages) / 2, atol=1e-3)  # a temperature moves no age
     assert np.all((ages > young_ages + 5) & (ages < older_ages - 5)), "the pool lies between its members"
     assert np.all(spreads > 9), "two members 20 years apart make a wide pool (each alone is 3 years wide)"
     assert till.info.metadata["backbone"] == "young + older" and till.info.age_temperature == 1.0
 
+    assert till.info.flip_tta is False and till.info.metadata["contract_version"] == CONTRACT_VERSION
     argv = ["calibrate", str(out), "--data", str(tiny_appa), str(tiny_utk), str(small_utk)]
     assert run_cli([*argv, "--cache-dir", str(tmp_path / "crops")]) == 0, "the documented next step runs on it"
     assert AgeModel(out, ["CPUExecutionProvider"]).info.age_temperature != 1.0
@@ -105,3 +107,26 @@ def test_an_ensemble_of_int8_exports_keeps_every_member_graph(tiny_appa: Path, t
     expected = temper_probs(alone.predict_with_probs(crops)[2], alone.info.age_temperature)
     np.testing.assert_allclose(twice.predict_with_probs(crops)[2], expected, atol=1e-5)
     assert len(onnx.load(str(out)).graph.initializer) > len(onnx.load(str(bundled)).graph.initializer)
+
+
+def test_flip_in_the_file_is_the_tills_own_flip_and_is_not_applied_twice(
+    run_cli, tiny_appa: Path, tmp_path: Path, capsys
+) -> None:
+    """The bundled model (not mirror-symmetric) with --flip: the till's samples from the file equal those of
+    the plain model with age_model.flip, and the till skips its own flip on such a file."""
+    bundled = Path(__file__).resolve().parents[2] / "models" / "agecam-mobilenetv2-int8.onnx"
+    out = tmp_path / "mirrored.onnx"
+    assert run_cli(["ensemble", str(bundled), "--flip", "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["flip_tta"] is True
+    crops = _real_crops(tiny_appa, 224)
+    tills_flip = AgeModel(bundled, ["CPUExecutionProvider"], flip=True).samples(crops)
+    plain = AgeModel(bundled, ["CPUExecutionProvider"]).samples(crops)
+    mirrored = AgeModel(out, ["CPUExecutionProvider"], flip=True)
+    assert mirrored.flip is False and mirrored.info.flip_tta is True
+    in_file = mirrored.samples(crops)
+    np.testing.assert_allclose(in_file.ages, tills_flip.ages, atol=1e-3)
+    np.testing.assert_allclose(in_file.stds, tills_flip.stds, atol=1e-3)
+    np.testing.assert_allclose(in_file.probs, tills_flip.probs, atol=1e-6)
+    assert np.abs(in_file.ages - plain.ages).max() > 0.05, "the mirror images changed something"
+    assert run_cli(["ensemble", str(out), "--flip", "--out", str(tmp_path / "twice.onnx")]) == EXIT_EXPORT
+    assert "flip_tta" in capsys.readouterr().out

@@ -65,7 +65,7 @@ def test_fp32_export_carries_the_contract_metadata(exported, checkpoint):
     report = exported["fp32"]
     props = {p.key: p.value for p in onnx.load(report["out"]).metadata_props}
     data = load_checkpoint(checkpoint)
-    assert props["agecam.contract_version"] == "1.1" and props["agecam.input_size"] == "64"
+    assert props["agecam.contract_version"] == "1.2" and props["agecam.input_size"] == "64"
     assert props["agecam.backbone"] == "mobilenet_v2" and props["agecam.precision"] == "fp32"
     assert json.loads(props["agecam.valid_metrics"]) == json.loads(json.dumps(data["valid_metrics"]))
     assert len(props["agecam.checkpoint_sha256"]) == 64 and props["agecam.code_version"].startswith("0.")

@@ -1,4 +1,5 @@
-"""Contract versions: 1.1 adds the optional age_temperature; version 1 models still load, with T = 1."""
+"""Contract versions: 1.1 adds the optional age_temperature, 1.2 the optional flip_tta; version 1 models still
+load, with T = 1 and no flip in the file."""
 
 from __future__ import annotations
 
@@ -22,10 +23,20 @@ def test_a_version_1_model_without_a_temperature_reads_as_t_1() -> None:
     assert _info(old).age_temperature == 1.0
 
 
-def test_the_written_version_is_1_1_and_carries_the_temperature() -> None:
+def test_the_written_version_is_1_2_and_carries_the_temperature() -> None:
     props = metadata_props(32, 0.3, 0, 100, age_temperature=1.25)
-    assert props["agecam.contract_version"] == CONTRACT_VERSION == "1.1"
-    assert _info(props).age_temperature == 1.25
+    assert props["agecam.contract_version"] == CONTRACT_VERSION == "1.2"
+    assert _info(props).age_temperature == 1.25 and _info(props).flip_tta is False
+
+
+@pytest.mark.parametrize(("value", "flip_tta"), [("true", True), ("false", False), ("yes", None), ("1", None)])
+def test_flip_tta_is_true_or_false_and_nothing_else(value: str, flip_tta: bool | None) -> None:
+    props = metadata_props(32, 0.3, 0, 100, flip_tta=value)
+    if flip_tta is None:
+        with pytest.raises(ModelError, match=f"agecam.flip_tta='{value}'"):
+            _info(props)
+    else:
+        assert _info(props).flip_tta is flip_tta
 
 
 @pytest.mark.parametrize(("version", "readable"), [("1.7", True), ("2", False), ("1.x", False), ("11", False)])
