@@ -190,7 +190,7 @@ def _metadata(paths: list[Path], infos: list[ModelInfo], flip: bool) -> dict[str
         f"{KEY_PREFIX}precision": precisions.pop() if len(precisions) == 1 else "mixed",
         f"{KEY_PREFIX}training_data": json.dumps({"datasets": datasets, "split": "train"}),
         f"{KEY_PREFIX}ensemble": json.dumps(members),
-        f"{KEY_PREFIX}flip_tta": "true" if flip else "false",
+        f"{KEY_PREFIX}flip_tta": "true" if flip or all(info.flip_tta for info in infos) else "false",
         f"{KEY_PREFIX}contract_version": CONTRACT_VERSION,
     }
 

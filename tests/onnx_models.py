@@ -33,13 +33,20 @@ def brightness_model(
     outputs: tuple[str, str] = ("age", "age_std"),
     probs: bool = False,
     probs_nan_above: float | None = None,  # age_probs NaN for crops whose age is above this (a fault)
+    left_half: bool = False,  # the level of the crop's left half only: a model that is not mirror-symmetric
 ) -> onnx.ModelProto:
     constant = {
         name: helper.make_tensor(name, TensorProto.FLOAT, [], [value])
         for name, value in (("scale", AGE_PER_LEVEL), ("offset", AGE_OFFSET), ("std", AGE_STD), ("zero", 0.0))
     }
-    nodes = [
-        helper.make_node("Cast", ["face"], ["pixels"], to=TensorProto.FLOAT),
+    nodes = [helper.make_node("Cast", ["face"], ["all_pixels"], to=TensorProto.FLOAT)]
+    if left_half:
+        for name, value in (("half_start", 0), ("half_end", size // 2), ("width_axis", 2)):
+            constant[name] = helper.make_tensor(name, TensorProto.INT64, [1], [value])
+        nodes.append(helper.make_node("Slice", ["all_pixels", "half_start", "half_end", "width_axis"], ["pixels"]))
+    else:
+        nodes.append(helper.make_node("Identity", ["all_pixels"], ["pixels"]))
+    nodes += [
         helper.make_node("ReduceMean", ["pixels"], ["level"], axes=[1, 2, 3], keepdims=0),
         helper.make_node("Mul", ["level", "scale"], ["scaled"]),
         helper.make_node("Add", ["scaled", "offset"], [outputs[0]]),

@@ -102,3 +102,29 @@ def _run_cli(argv: list[str]) -> int:
 @pytest.fixture(scope="session")
 def run_cli():
     return _run_cli
+
+
+TINY_TRAIN = [
+    "train",
+    "--name",
+    "exp",
+    "--epochs1",
+    "2",
+    "--epochs2",
+    "1",
+    "--views",
+    "1",
+    "--crop-size",
+    "64",
+    "--threads",
+    "2",
+]
+
+
+@pytest.fixture(scope="session")
+def checkpoint(run_cli, tiny_appa: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model trained through the trainer on real photos (64 px crops), for export and ensemble tests."""
+    base = tmp_path_factory.mktemp("export-run")
+    argv = [*TINY_TRAIN, "--data", str(tiny_appa), "--runs-dir", str(base), "--cache-dir", str(base / "crops")]
+    assert run_cli(argv) == 0
+    return base / "exp" / "best.pt"

@@ -20,30 +20,6 @@ from clips import clip
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TRAIN = [
-    "train",
-    "--name",
-    "exp",
-    "--epochs1",
-    "2",
-    "--epochs2",
-    "1",
-    "--views",
-    "1",
-    "--crop-size",
-    "64",
-    "--threads",
-    "2",
-]
-
-
-@pytest.fixture(scope="module")
-def checkpoint(run_cli, tiny_appa: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("export-run")
-    argv = [*TRAIN, "--data", str(tiny_appa), "--runs-dir", str(base), "--cache-dir", str(base / "crops")]
-    assert run_cli(argv) == 0
-    return base / "exp" / "best.pt"
-
 
 @pytest.fixture(scope="module")
 def exported(checkpoint: Path, tiny_appa: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:

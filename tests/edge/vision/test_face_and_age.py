@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config import DATA_DIR, CustomerConfig
+from edge.config import CustomerConfig
 from edge.vision.age_model import AgeModel
 from edge.vision.customer import CustomerAge, mixture_quantile, weighted_median
 from edge.vision.detector import FaceDetector, detect_main_face
@@ -15,7 +15,7 @@ from edge.vision.model_outputs import AgeSamples
 from edge.vision.quality import face_quality, frontal_score
 
 from clips import clip
-from onnx_models import expected_age
+from onnx_models import brightness_model, expected_age, save
 
 
 @pytest.fixture(scope="module")
@@ -209,9 +209,9 @@ def test_batched_inference_equals_one_by_one(tiny_model, detector, frame):
     assert model.predict([])[0].shape == (0,)
 
 
-def test_flip_averages_each_face_with_its_mirror_image(detector, frame):
-    bundled = DATA_DIR / "models" / "agecam-mobilenetv2-int8.onnx"  # a real model: not mirror-symmetric
-    plain, flipped = (AgeModel(bundled, ["CPUExecutionProvider"], flip=flip) for flip in (False, True))
+def test_flip_averages_each_face_with_its_mirror_image(detector, frame, tmp_path):
+    one_sided = save(brightness_model(probs=True, left_half=True), tmp_path / "left.onnx")  # not mirror-symmetric
+    plain, flipped = (AgeModel(one_sided, ["CPUExecutionProvider"], flip=flip) for flip in (False, True))
     crops = [crop_face(frame, face, plain.info.crop) for face in detector.detect(frame)]
     mirrors = [np.ascontiguousarray(crop[:, ::-1]) for crop in crops]
     once, mirrored, both = plain.samples(crops), plain.samples(mirrors), flipped.samples(crops)
