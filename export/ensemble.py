@@ -82,7 +82,8 @@ def _opsets(paths: list[Path], models: list[onnx.ModelProto]) -> list[onnx.Opera
     versions: dict[str, set[int]] = {}
     for model in models:
         for entry in model.opset_import:
-            versions.setdefault(entry.domain or "", set()).add(entry.version)
+            domain = "" if entry.domain in ("", "ai.onnx") else entry.domain  # two spellings of the standard ops
+            versions.setdefault(domain, set()).add(entry.version)
     standard = versions.get("", set())
     if len(standard) > 1:
         found = ", ".join(f"{path.name} {_standard_opset(model)}" for path, model in zip(paths, models, strict=True))
