@@ -34,6 +34,7 @@ from edge.vision.model_contract import (
 )
 from export.checked_write import check_output_path, write_checked
 from export.errors import ExportError
+from export.provenance import code_version
 
 Nodes = list[onnx.NodeProto]
 Tensors = list[onnx.TensorProto]
@@ -183,6 +184,7 @@ def _metadata(paths: list[Path], infos: list[ModelInfo], flip: bool) -> dict[str
             "backbone": info.metadata.get("backbone", "unknown"),
             "age_temperature": info.age_temperature,
             "checkpoint_sha256": info.metadata.get("checkpoint_sha256", ""),
+            "code_version": info.metadata.get("code_version", ""),
         }
         for path, info in zip(paths, infos, strict=True)
     ]
@@ -191,6 +193,7 @@ def _metadata(paths: list[Path], infos: list[ModelInfo], flip: bool) -> dict[str
         f"{KEY_PREFIX}precision": precisions.pop() if len(precisions) == 1 else "mixed",
         f"{KEY_PREFIX}training_data": json.dumps({"datasets": datasets, "split": "train"}),
         f"{KEY_PREFIX}ensemble": json.dumps(members),
+        f"{KEY_PREFIX}code_version": code_version(),
         f"{KEY_PREFIX}flip_tta": "true" if flip or all(info.flip_tta for info in infos) else "false",
         f"{KEY_PREFIX}contract_version": CONTRACT_VERSION,
     }

@@ -4,34 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import warnings
 from pathlib import Path
 
 import onnx
 import torch
 
-from edge import __version__
 from edge.vision.model_contract import INPUT_NAME, OUTPUT_AGE, OUTPUT_PROBS, OUTPUT_STD, metadata_props
+from export.provenance import code_version
 from train.checkpoint import crop_spec
 
 OPSET = 17
-
-
-def code_version() -> str:
-    """agecam's version and, in a git checkout, the commit (with -dirty for uncommitted changes)."""
-    try:
-        commit = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parent,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
-    return f"{__version__}+{commit}"
 
 
 def model_metadata(data: dict, checkpoint: Path, precision: str, temperature: float | None = None) -> dict[str, str]:

@@ -65,6 +65,7 @@ def test_the_ensemble_is_the_mean_of_its_tempered_members(
     assert np.all((ages > young_ages + 5) & (ages < older_ages - 5)), "the pool lies between its members"
     assert np.all(spreads > 9), "two members 20 years apart make a wide pool (each alone is 3 years wide)"
     assert till.info.metadata["backbone"] == "young + older" and till.info.age_temperature == 1.0
+    assert till.info.metadata["code_version"].startswith("0.") and "checkpoint_sha256" not in till.info.metadata
 
     assert till.info.flip_tta is False and till.info.metadata["contract_version"] == CONTRACT_VERSION
     argv = ["calibrate", str(out), "--data", str(tiny_appa), str(tiny_utk), str(small_utk)]
