@@ -141,3 +141,32 @@ def test_flip_in_the_file_is_the_tills_own_flip_and_is_not_applied_twice(
     assert np.abs(in_file.ages - plain.samples(crops).ages).max() > 0.01, "the mirror images changed something"
     assert run_cli(["ensemble", str(out), "--flip", "--out", str(tmp_path / "twice.onnx")]) == EXIT_EXPORT
     assert "flip_tta" in capsys.readouterr().out
+
+
+def _at_opset_18(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The same graph for ONNX opset 18, where ReduceMean takes its axes as an input."""
+    for node in model.graph.node:
+        if node.op_type == "ReduceMean":
+            axes = next(attribute for attribute in node.attribute if attribute.name == "axes")
+            name = f"{node.output[0]}_axes"
+            model.graph.initializer.append(numpy_helper.from_array(np.array(axes.ints, np.int64), name))
+            node.input.append(name)
+            node.attribute.remove(axes)
+    model.opset_import[0].version = 18
+    onnx.checker.check_model(model)
+    return model
+
+
+def test_flip_in_the_file_at_opset_18_is_the_tills_flip(tiny_appa: Path, tmp_path: Path) -> None:
+    """A one-sided test model (not mirror-symmetric) at opset 18: the in-file mean of each crop and its mirror
+    uses that opset's ReduceMean, and still equals the till's own flip."""
+    one_sided = save(_at_opset_18(brightness_model(probs=True, left_half=True)), tmp_path / "one-sided.onnx")
+    out = tmp_path / "mirrored.onnx"
+    ensemble_models([one_sided], out, flip=True)
+    crops = _real_crops(tiny_appa, 32)
+    tills_flip = AgeModel(one_sided, ["CPUExecutionProvider"], flip=True).samples(crops)
+    in_file = AgeModel(out, ["CPUExecutionProvider"]).samples(crops)
+    np.testing.assert_allclose(in_file.ages, tills_flip.ages, atol=1e-4)
+    np.testing.assert_allclose(in_file.probs, tills_flip.probs, atol=1e-6)
+    plain = AgeModel(one_sided, ["CPUExecutionProvider"]).samples(crops)
+    assert np.abs(in_file.ages - plain.ages).max() > 0.05, "the mirror images changed something"
