@@ -5,7 +5,6 @@ the int8 file's own outputs rather than the fp32 network's."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -38,10 +37,10 @@ def calibrate_model(
     probs, age_min = model.predict_with_probs(crops)[2].astype(np.float64), int(model.info.age_min)
     temperature, previous = fit_temperature(probs, ages, age_min), model.info.age_temperature
     values = {f"{KEY_PREFIX}age_temperature": str(temperature), f"{KEY_PREFIX}contract_version": CONTRACT_VERSION}
-    write_checked(out, lambda path: update_metadata(model_path, path, values), "calibrated model")
+    written = write_checked(out, lambda path: update_metadata(model_path, path, values), "calibrated model")
     return {
         "out": str(out),
-        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "sha256": written.sha256,
         "age_temperature": temperature,
         "previous_temperature": previous,
         "crops": len(crops),

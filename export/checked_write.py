@@ -10,7 +10,6 @@ from pathlib import Path
 
 from edge.errors import ModelError
 from edge.vision.age_model import AgeModel
-from edge.vision.model_contract import ModelInfo
 from export.errors import ExportError
 
 
@@ -19,14 +18,15 @@ def check_output_path(out: Path) -> None:
         raise ExportError(f"cannot write {out}: name the output MODEL.onnx in an existing folder")
 
 
-def write_checked(out: Path, write: Callable[[Path], None], what: str) -> ModelInfo:
-    """`write(path)` into a temporary file beside `out`, check it as the till would, then replace `out`."""
+def write_checked(out: Path, write: Callable[[Path], None], what: str) -> AgeModel:
+    """`write(path)` into a temporary file beside `out`, check it as the till would, then replace `out`;
+    returns the model as the till loaded it (its info and SHA-256)."""
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".agecam-write-") as folder:
         written = Path(folder) / out.name
         write(written)
         try:
-            info = AgeModel(written, ["CPUExecutionProvider"]).info
+            model = AgeModel(written, ["CPUExecutionProvider"])
         except ModelError as error:
             raise ExportError(f"the {what} fails the till's check ({error}): {out} left as it was") from None
         os.replace(written, out)
-    return info
+    return model

@@ -13,7 +13,6 @@ distributions is wider than each, and its own temperature is fitted on it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -41,29 +40,30 @@ Tensors = list[onnx.TensorProto]
 SHARED_KEYS = ("input_size", "crop_margin", "age_min", "age_max")  # one crop and one age range for every member
 
 
-def _check_members(paths: list[Path], flip: bool) -> list[ModelInfo]:
+def _check_members(paths: list[Path], flip: bool) -> list[AgeModel]:
     """Every member passes the till's contract, has age_probs, and shares the crop and ages of the first."""
     if len(paths) < (1 if flip else 2):
         raise ExportError("an ensemble needs at least two models (or one with --flip): name more MODEL.onnx files")
-    infos = []
+    members: list[AgeModel] = []
     for path in paths:
         try:
-            info = AgeModel(path, ["CPUExecutionProvider"]).info
+            member = AgeModel(path, ["CPUExecutionProvider"])
         except ModelError as error:
             raise ExportError(f"{error}: only till-ready models can be ensembled") from None
+        info = member.info
         if OUTPUT_PROBS not in info.outputs:
             raise ExportError(f"{path}: the model has no '{OUTPUT_PROBS}' output: an ensemble averages age_probs")
         if flip and info.flip_tta:
             raise ExportError(f"{path}: the model already mirrors each crop ({KEY_PREFIX}flip_tta): leave out --flip")
         for key in SHARED_KEYS:
-            if infos and float(info.metadata[key]) != float(infos[0].metadata[key]):
-                first = infos[0].metadata[key]
+            if members and float(info.metadata[key]) != float(members[0].info.metadata[key]):
+                first = members[0].info.metadata[key]
                 raise ExportError(
                     f"{path}: {KEY_PREFIX}{key} is {info.metadata[key]} where {paths[0].name} has {first}: "
                     "ensemble models exported for the same crop and ages"
                 )
-        infos.append(info)
-    return infos
+        members.append(member)
+    return members
 
 
 def _member_graph(model: onnx.ModelProto, index: int) -> tuple[onnx.ModelProto, str]:
@@ -139,11 +139,6 @@ def _mean_of_halves(probs: str, count: int, opset: int, name: str) -> tuple[Node
     return [reshape, mean], [shape], f"{name}/mean"
 
 
-def _then_halves(step: tuple[Nodes, Tensors, str], count: int, opset: int, name: str) -> tuple[Nodes, Tensors, str]:
-    nodes, constants, probs = _mean_of_halves(step[2], count, opset, name)
-    return step[0] + nodes, step[1] + constants, probs
-
-
 def _pooled_outputs(raw: list[str], tempered: list[str], age_min: int, count: int) -> tuple[Nodes, Tensors]:
     """age_probs = the mean of the members' tempered distributions; age and age_std the expected value and
     spread of the mean of their raw ones, as each member's own outputs are: a temperature calibrates the
@@ -170,29 +165,30 @@ def _pooled_outputs(raw: list[str], tempered: list[str], age_min: int, count: in
     return nodes, constants
 
 
-def _metadata(paths: list[Path], infos: list[ModelInfo], flip: bool) -> dict[str, str]:
+def _metadata(members: list[AgeModel], flip: bool) -> dict[str, str]:
     """The first member's contract keys; backbone, precision and training data of all; each member's origin."""
+    infos = [member.info for member in members]
     first = {KEY_PREFIX + key: value for key, value in infos[0].metadata.items()}
     for key in ("age_temperature", "valid_metrics", "checkpoint_sha256"):  # the members' own, not the pool's
         first.pop(KEY_PREFIX + key, None)
     precisions = {info.metadata.get("precision", "unknown") for info in infos}
     datasets = sorted({name for info in infos for name in _training_datasets(info)})
-    members = [
+    origins = [
         {
-            "file": path.name,
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "backbone": info.metadata.get("backbone", "unknown"),
-            "age_temperature": info.age_temperature,
-            "checkpoint_sha256": info.metadata.get("checkpoint_sha256", ""),
-            "code_version": info.metadata.get("code_version", ""),
+            "file": member.path.name,
+            "sha256": member.sha256,
+            "backbone": member.info.metadata.get("backbone", "unknown"),
+            "age_temperature": member.info.age_temperature,
+            "checkpoint_sha256": member.info.metadata.get("checkpoint_sha256", ""),
+            "code_version": member.info.metadata.get("code_version", ""),
         }
-        for path, info in zip(paths, infos, strict=True)
+        for member in members
     ]
     return first | {
         f"{KEY_PREFIX}backbone": " + ".join(info.metadata.get("backbone", "unknown") for info in infos),
         f"{KEY_PREFIX}precision": precisions.pop() if len(precisions) == 1 else "mixed",
         f"{KEY_PREFIX}training_data": json.dumps({"datasets": datasets, "split": "train"}),
-        f"{KEY_PREFIX}ensemble": json.dumps(members),
+        f"{KEY_PREFIX}ensemble": json.dumps(origins),
         f"{KEY_PREFIX}code_version": code_version(),
         f"{KEY_PREFIX}flip_tta": "true" if flip or all(info.flip_tta for info in infos) else "false",
         f"{KEY_PREFIX}contract_version": CONTRACT_VERSION,
@@ -206,31 +202,40 @@ def _training_datasets(info: ModelInfo) -> list[str]:
         return []
 
 
-def build_ensemble(paths: list[Path], infos: list[ModelInfo], flip: bool = False) -> onnx.ModelProto:
+def build_ensemble(members: list[AgeModel], flip: bool = False) -> onnx.ModelProto:
     """One graph: the shared face input (with its mirror images, with `flip`) feeds every member; the pooled
     outputs follow the contract."""
+    paths = [member.path for member in members]
     models = [onnx.load(str(path)) for path in paths]
     opsets = _opsets(paths, models)
     standard = next(entry.version for entry in opsets if entry.domain == "")
-    count = int(infos[0].age_max - infos[0].age_min) + 1
-    nodes, initializers, source = [], [], INPUT_NAME
-    if flip:
-        nodes, initializers, source = _mirrored_input()
+    first = members[0].info
+    count = int(first.age_max - first.age_min) + 1
+    nodes, initializers = [], []
+
+    def add(step: tuple[Nodes, Tensors, str]) -> str:
+        nodes.extend(step[0])
+        initializers.extend(step[1])
+        return step[2]
+
+    source = add(_mirrored_input()) if flip else INPUT_NAME
     raw, tempered = [], []
-    for index, (model, info) in enumerate(zip(models, infos, strict=True)):
-        member, probs = _member_graph(model, index)
+    for index, (model, member) in enumerate(zip(models, members, strict=True)):
+        cut, probs = _member_graph(model, index)
         nodes.append(helper.make_node("Identity", [source], [f"m{index}/{INPUT_NAME}"]))
-        nodes += member.graph.node
-        initializers += member.graph.initializer
-        steps = {"raw": ([], [], probs), "tempered": _tempered(probs, info.age_temperature, f"m{index}/calibrated")}
-        if flip:  # each crop's mean with its mirror image, raw and tempered alike
-            steps = {key: _then_halves(step, count, standard, f"m{index}/{key}_flip") for key, step in steps.items()}
-        for step_nodes, step_constants, _ in steps.values():
-            nodes += step_nodes
-            initializers += step_constants
-        raw.append(steps["raw"][2])
-        tempered.append(steps["tempered"][2])
-    pool_nodes, pool_constants = _pooled_outputs(raw, tempered, int(infos[0].age_min), count)
+        nodes.extend(cut.graph.node)
+        initializers.extend(cut.graph.initializer)
+        calibrated = add(_tempered(probs, member.info.age_temperature, f"m{index}/calibrated"))
+        if flip:  # each crop's mean with its mirror image, raw and tempered alike (one mean when T is 1)
+            mean = add(_mean_of_halves(probs, count, standard, f"m{index}/raw_flip"))
+            if calibrated == probs:
+                calibrated = mean
+            else:
+                calibrated = add(_mean_of_halves(calibrated, count, standard, f"m{index}/tempered_flip"))
+            probs = mean
+        raw.append(probs)
+        tempered.append(calibrated)
+    pool_nodes, pool_constants = _pooled_outputs(raw, tempered, int(first.age_min), count)
     face = next(value for value in models[0].graph.input if value.name == INPUT_NAME)
     outputs = [
         helper.make_tensor_value_info(OUTPUT_AGE, TensorProto.FLOAT, ["N"]),
@@ -240,7 +245,7 @@ def build_ensemble(paths: list[Path], infos: list[ModelInfo], flip: bool = False
     graph = helper.make_graph(nodes + pool_nodes, "agecam_ensemble", [face], outputs, initializers + pool_constants)
     ensemble = helper.make_model(graph, opset_imports=opsets)
     ensemble.ir_version = max(model.ir_version for model in models)
-    helper.set_model_props(ensemble, _metadata(paths, infos, flip))
+    helper.set_model_props(ensemble, _metadata(members, flip))
     onnx.checker.check_model(ensemble)
     return ensemble
 
@@ -248,11 +253,12 @@ def build_ensemble(paths: list[Path], infos: list[ModelInfo], flip: bool = False
 def ensemble_models(paths: list[Path], out: Path, flip: bool = False) -> dict[str, object]:
     """Write the ensemble of `paths` to `out` (atomically, after the till's own contract check)."""
     check_output_path(out)
-    model = build_ensemble(paths, _check_members(paths, flip), flip)
-    info = write_checked(out, lambda path: onnx.save(model, str(path)), "ensemble")
+    model = build_ensemble(_check_members(paths, flip), flip)
+    written = write_checked(out, lambda path: onnx.save(model, str(path)), "ensemble")
+    info = written.info
     return {
         "out": str(out),
-        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "sha256": written.sha256,
         "members": json.loads(info.metadata["ensemble"]),
         "model": info.describe(),
         "flip_tta": info.flip_tta,

@@ -149,8 +149,8 @@ def trunk_outputs_per_dataset(
     Returns the outputs and the cache's state: hit, miss, partial, or off (no cache_dir)."""
     parts, hits, start = [], [], 0
     for dataset, group in itertools.groupby(samples, key=lambda sample: sample.dataset):
-        end = start + len(list(group))
-        files = [f"{s.dataset}/{s.file_name}" for s in samples[start:end]]
+        files = [f"{dataset}/{sample.file_name}" for sample in group]
+        end = start + len(files)
         cache_file = None if cache_dir is None else cache_dir / f"{trunk_key({**key, 'files': files})}.pt"
         desc = f"trunk train {dataset}"
         out, hit = cached_trunk_outputs(

@@ -44,7 +44,8 @@ class AgeModelConfig(Section):
     threads: Annotated[int, Field(ge=0, le=64)] = 0
     batch_padding: Literal["auto", "on", "off"] = "auto"
     # Each crop also scored mirrored, the two averaged: 0.07-0.1 years of MAE on valid for about twice the
-    # model's time per sampled face, and no difference a customer would notice (docs/training.md): off.
+    # model's time per sampled face. The bundled model does it inside its file (contract 1.2's flip_tta), and
+    # the till never flips such a model twice, so this is for other models (docs/training.md).
     flip: bool = False
 
     @field_validator("providers")
