@@ -102,7 +102,9 @@ def test_traffic_keeps_every_hour_of_the_day(app_client, review_db):
     page = app_client(login="vic").get(f"/?from={day}&to={day}").text
     chart = page.split("Customers by hour</h2>", 1)[1].split("</svg>", 1)[0]
     assert re.findall(r">(\d\d)</text>", chart) == [f"{hour:02d}" for hour in range(0, 24, 2)]
-    assert len(re.findall(r"<rect ", chart)) == 1, "one hour with customers, 23 empty slots"
+    with sqlite3.connect(review_db) as connection:  # the replay runs at the wall clock: it may span an hour's end
+        busy = connection.execute("SELECT count(DISTINCT hour) FROM hourly_stats WHERE customers > 0").fetchone()[0]
+    assert 1 <= busy <= 2 and len(re.findall(r"<rect ", chart)) == busy, "a bar per busy hour, the rest empty slots"
     ticks = [int(tick) for tick in re.findall(r'text-anchor="end">(-?[\d.]+)</text>', chart)]
     assert ticks == list(range(0, ticks[-1] + 1, ticks[1])) and ticks[-1] >= 6, "integer customer axis"
 
