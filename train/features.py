@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from numpy.lib import format as npy_format
 from torch import nn
 from tqdm import tqdm
 
@@ -71,9 +72,10 @@ def trunk_outputs(
     device: torch.device,
     desc: str,
     profile: Profile = "till",
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """float16 [len(crops), views, C, H, W] trunk outputs; view 0 is the clean crop, the rest augmented under
-    the profile."""
+    the profile. Written into `out` when given (a slice of a larger tensor: no second copy)."""
     if not crops:
         raise ValueError("no crops to extract features from")
     size = crops[0].shape[0]
@@ -85,7 +87,7 @@ def trunk_outputs(
     # On a CPU the model needs every core; on a GPU the augmentations are the bottleneck, so spread them.
     batch_size, workers = (32, 1) if on_cpu else (256, min(16, os.cpu_count() or 1))
     jobs = [(i, v) for i in range(len(crops)) for v in range(views)]
-    result: torch.Tensor | None = None
+    result = out
     with ThreadPoolExecutor(workers) as pool:
         for start in tqdm(range(0, len(jobs), batch_size), desc=desc, unit="batch", leave=False):
             chunk = jobs[start : start + batch_size]
@@ -98,31 +100,46 @@ def trunk_outputs(
     return result
 
 
-def cached_trunk_outputs(
-    trunk: nn.Module,
-    preprocess: Preprocess,
-    crops: list[np.ndarray],
-    views: int,
-    seed: int,
-    device: torch.device,
-    desc: str,
-    cache_file: Path | None,
-    profile: Profile = "till",
-) -> tuple[torch.Tensor, bool]:
-    """trunk_outputs, loaded from cache_file when present (the key must cover everything that changes them);
-    returns (outputs, whether it was a cache hit)."""
-    if cache_file is not None and cache_file.is_file():
-        try:
-            return torch.load(cache_file, map_location="cpu", weights_only=True), True
-        except (OSError, RuntimeError, EOFError):
-            cache_file.unlink(missing_ok=True)  # a torn file from a killed run: recompute it
-    outputs = trunk_outputs(trunk, preprocess, crops, views, seed, device, desc, profile)
-    if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(cache_file.name + ".tmp")
-        torch.save(outputs, tmp)
-        tmp.replace(cache_file)
-    return outputs, False
+NPY_HEADERS = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
+READ_BYTES = 1 << 26
+
+
+def output_shape(trunk: nn.Module, preprocess: Preprocess, size: int, device: torch.device) -> tuple[int, ...]:
+    """The trunk's output shape for one crop, [C, H, W]."""
+    return tuple(_torch_runner(trunk, preprocess, device)(np.zeros((1, size, size, 3), np.uint8)).shape[1:])
+
+
+def load_cached(cache_file: Path, out: torch.Tensor) -> bool:
+    """Reads cache_file's outputs straight into out; False when there is no usable file (a torn one, from a
+    killed run, or one of another shape is removed). No second copy, and no memory map: mapped pages would
+    count against the run's memory as well."""
+    if not cache_file.is_file():
+        return False
+    try:
+        with cache_file.open("rb") as handle:
+            shape, fortran, dtype = NPY_HEADERS[npy_format.read_magic(handle)](handle)
+            if shape == tuple(out.shape) and not fortran and dtype == np.float16:
+                target = memoryview(out.numpy()).cast("B")
+                filled = 0
+                while filled < len(target):  # in 64 MB reads; a file that ends early is a torn one
+                    got = handle.readinto(target[filled : filled + READ_BYTES])
+                    if not got:
+                        raise EOFError(cache_file)
+                    filled += got
+                return True
+    except (OSError, ValueError, KeyError, EOFError):
+        pass
+    cache_file.unlink(missing_ok=True)
+    return False
+
+
+def save_cached(cache_file: Path, outputs: torch.Tensor) -> None:
+    """Writes outputs (a slice is saved alone, unlike torch.save) atomically: a killed run leaves no torn file."""
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_name(cache_file.name + ".tmp")
+    with tmp.open("wb") as handle:
+        np.save(handle, outputs.numpy())
+    tmp.replace(cache_file)
 
 
 @dataclass(frozen=True)
@@ -146,21 +163,37 @@ def trunk_outputs_per_dataset(
 ) -> tuple[torch.Tensor, str]:
     """The training views' trunk outputs, computed and cached one dataset at a time (samples come grouped by
     dataset), so a run with a dataset held out reuses what the run on all of them cached (agecam candidates).
-    Returns the outputs and the cache's state: hit, miss, partial, or off (no cache_dir)."""
-    parts, hits, start = [], [], 0
+    Every dataset's part is written into one preallocated tensor: joining parts afterwards would hold the
+    largest thing in training twice (13 GB at 8 views from block 4). Returns the outputs and the cache's state:
+    hit, miss, partial, or off (no cache_dir)."""
+    if not crops:
+        raise ValueError("no crops to extract features from")
+    shape = output_shape(trunk, preprocess, crops[0].shape[0], device)
+    result = torch.empty((len(crops), views.count, *shape), dtype=torch.float16)
+    hits, start = [], 0
     for dataset, group in itertools.groupby(samples, key=lambda sample: sample.dataset):
         files = [f"{dataset}/{sample.file_name}" for sample in group]
-        end = start + len(files)
-        cache_file = None if cache_dir is None else cache_dir / f"{trunk_key({**key, 'files': files})}.pt"
-        desc = f"trunk train {dataset}"
-        out, hit = cached_trunk_outputs(
-            trunk, preprocess, crops[start:end], views.count, views.seed, device, desc, cache_file, views.profile
-        )
-        parts.append(out)
+        part, end = result[start : start + len(files)], start + len(files)
+        cache_file = None if cache_dir is None else cache_dir / f"{trunk_key({**key, 'files': files})}.npy"
+        hit = cache_file is not None and load_cached(cache_file, part)
+        if not hit:
+            trunk_outputs(
+                trunk,
+                preprocess,
+                crops[start:end],
+                views.count,
+                views.seed,
+                device,
+                f"trunk train {dataset}",
+                views.profile,
+                out=part,
+            )
+            if cache_file is not None:
+                save_cached(cache_file, part)
         hits.append(hit)
         start = end
     state = "off" if cache_dir is None else "hit" if all(hits) else "miss" if not any(hits) else "partial"
-    return (parts[0] if len(parts) == 1 else torch.cat(parts)), state
+    return result, state
 
 
 def trunk_key(parts: dict[str, object]) -> str:
