@@ -7,11 +7,13 @@ a GPU it runs in PyTorch.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import io
 import itertools
 import json
+import logging
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -100,6 +102,7 @@ def trunk_outputs(
     return result
 
 
+log = logging.getLogger(__name__)
 NPY_HEADERS = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
 READ_BYTES = 1 << 26
 
@@ -134,12 +137,18 @@ def load_cached(cache_file: Path, out: torch.Tensor) -> bool:
 
 
 def save_cached(cache_file: Path, outputs: torch.Tensor) -> None:
-    """Writes outputs (a slice is saved alone, unlike torch.save) atomically: a killed run leaves no torn file."""
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    """Writes outputs (a slice is saved alone, unlike torch.save) atomically: a killed run leaves no torn file.
+    A cache that cannot be written (a full disk, say) costs the next run the time, not this run its result."""
     tmp = cache_file.with_name(cache_file.name + ".tmp")
-    with tmp.open("wb") as handle:
-        np.save(handle, outputs.numpy())
-    tmp.replace(cache_file)
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("wb") as handle:
+            np.save(handle, outputs.numpy())
+        tmp.replace(cache_file)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        log.warning("trunk outputs not cached in %s: %s", cache_file, error)
 
 
 @dataclass(frozen=True)

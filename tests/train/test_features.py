@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from edge.assets import DETECTOR_ASSET as DETECTOR_FILE
@@ -56,3 +57,17 @@ def test_trunk_outputs_are_cached_per_dataset_and_read_back_equal(
     again, state = outputs(store)
     assert state == "partial" and torch.equal(again, computed)
     assert torn.stat().st_size == whole and not list(store.glob("*.tmp"))  # recomputed and written whole
+
+
+def test_a_cache_that_cannot_be_written_costs_no_outputs(
+    assets: Path, tiny_appa: Path, cache_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    samples, crops = _train_crops(assets, cache_dir, [tiny_appa])
+    trunk, front = build_blocks("mobilenet_v2", pretrained=True)[:4].eval(), Preprocess.for_backbone("mobilenet_v2")
+    views, cpu = TrainViews(1, seed=0), torch.device("cpu")
+    blocked = cache_dir / "trunk"
+    blocked.write_text("a file where the cache folder should be")
+    outputs, state = trunk_outputs_per_dataset(trunk, front, samples, crops, views, cpu, blocked, KEY)
+    expected, _ = trunk_outputs_per_dataset(trunk, front, samples, crops, views, cpu, None, KEY)
+    assert state == "miss" and torch.equal(outputs, expected)
+    assert "trunk outputs not cached" in caplog.text and blocked.is_file()
