@@ -17,14 +17,11 @@ import numpy as np
 
 from edge.vision.age_model import AgeModel
 from edge.vision.model_contract import temper_probs
-from train.assets import cache_root, detector_path
 from train.assurance import paired_differences
 from train.calibration import ece_by_threshold
-from train.crops import CropCache
-from train.datasets import load_dataset
-from train.errors import DataError
 from train.intervals import Bootstrap
 from train.metrics import age_metrics
+from train.splits import valid_faces
 
 
 def model_figures(model: AgeModel, crops: list[np.ndarray], true: np.ndarray) -> tuple[dict[str, object], np.ndarray]:
@@ -38,15 +35,9 @@ def model_figures(model: AgeModel, crops: list[np.ndarray], true: np.ndarray) ->
 
 
 def dataset_report(models: dict[str, AgeModel], folder: str, cache_dir: str | None, boot: Bootstrap) -> dict:
-    dataset = load_dataset(folder)
-    samples = dataset.split("valid")
-    if not samples:
-        raise DataError(f"{folder}: no valid split")
-    first = next(iter(models.values()))
-    cache = CropCache(cache_root(cache_dir), detector_path(None), first.info.crop)
-    kept, crops = cache.crops_for(dataset, samples, f"crops {dataset.name}")
-    true = np.array([sample.age for sample in kept], np.float64)
-    report: dict[str, object] = {"photos": len(samples), "faces": len(kept)}
+    faces = valid_faces(folder, next(iter(models.values())).info.crop, cache_dir)
+    crops, true = faces.crops, faces.ages
+    report: dict[str, object] = {"photos": faces.photos, "faces": len(crops)}
     estimates = {}
     for name, model in models.items():
         report[name], estimates[name] = model_figures(model, crops, true)

@@ -17,13 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from edge.vision.age_model import AgeModel, age_model_threads
-from train.assets import cache_root, detector_path
 from train.assurance import paired_differences
-from train.crops import CropCache
-from train.datasets import load_dataset
-from train.errors import DataError
 from train.intervals import Bootstrap
 from train.metrics import age_metrics
+from train.splits import valid_faces
 
 TIMING_BATCH, TIMING_RUNS = 8, 30
 
@@ -48,19 +45,14 @@ def dataset_report(
     model: AgeModel, folder: str, cache_dir: str | None, boot: Bootstrap
 ) -> tuple[dict[str, object], list[np.ndarray]]:
     """The dataset's figures, and its face crops (for timing)."""
-    dataset = load_dataset(folder)
-    samples = dataset.split("valid")
-    if not samples:
-        raise DataError(f"{folder}: no valid split")
-    cache = CropCache(cache_root(cache_dir), detector_path(None), model.info.crop)
-    kept, crops = cache.crops_for(dataset, samples, f"crops {dataset.name}")
-    true = np.array([sample.age for sample in kept], np.float64)
+    faces = valid_faces(folder, model.info.crop, cache_dir)
+    crops, true = faces.crops, faces.ages
     plain = model.predict(crops)[0].astype(np.float64)
     mirror = model.predict(mirrored(crops))[0].astype(np.float64)
     flip = (plain + mirror) / 2
     report = {
-        "photos": len(samples),
-        "faces": len(kept),
+        "photos": faces.photos,
+        "faces": len(crops),
         "mean_abs_plain_vs_mirror": round(float(np.abs(plain - mirror).mean()), 4),
         "plain": age_metrics(true, plain),
         "flip": age_metrics(true, flip),

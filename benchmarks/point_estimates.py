@@ -23,12 +23,11 @@ import numpy as np
 
 from edge.vision.age_model import AgeModel
 from edge.vision.model_contract import temper_probs
-from train.assets import cache_root, detector_path
 from train.assurance import paired_differences
-from train.crops import CropCache
 from train.datasets import load_dataset
 from train.intervals import Bootstrap
 from train.metrics import age_metrics
+from train.splits import valid_faces
 
 BIN_YEARS = 5
 
@@ -83,14 +82,11 @@ def main() -> None:
     boot, report = Bootstrap(args.resamples), {}
     for path in args.models:
         model = AgeModel(Path(path), ["CPUExecutionProvider"])
-        cache = CropCache(cache_root(args.cache_dir), detector_path(None), model.info.crop)
         for folder in args.data:
-            dataset = load_dataset(folder)
-            kept, crops = cache.crops_for(dataset, dataset.split("valid"), f"crops {dataset.name}")
-            true = np.array([sample.age for sample in kept], np.float64)
-            found = estimates(model, crops, prior, args.strengths)
-            base = found["file age (mean)"]
-            report[f"{Path(path).name} on {dataset.name}"] = {
+            faces = valid_faces(folder, model.info.crop, args.cache_dir)
+            found = estimates(model, faces.crops, prior, args.strengths)
+            base, true = found["file age (mean)"], faces.ages
+            report[f"{Path(path).name} on {faces.dataset.name}"] = {
                 name: {**figures(true, est), "minus file age": paired_differences(true, base, est, boot)}
                 for name, est in found.items()
             }

@@ -19,6 +19,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -122,18 +123,22 @@ def load_cached(cache_file: Path, out: torch.Tensor) -> bool:
         with cache_file.open("rb") as handle:
             shape, fortran, dtype = NPY_HEADERS[npy_format.read_magic(handle)](handle)
             if shape == tuple(out.shape) and not fortran and dtype == np.float16:
-                target = memoryview(out.numpy()).cast("B")
-                filled = 0
-                while filled < len(target):  # in 64 MB reads; a file that ends early is a torn one
-                    got = handle.readinto(target[filled : filled + READ_BYTES])
-                    if not got:
-                        raise EOFError(cache_file)
-                    filled += got
+                _read_into(handle, memoryview(out.numpy()).cast("B"))
                 return True
     except (OSError, ValueError, KeyError, EOFError):
         pass
     cache_file.unlink(missing_ok=True)
     return False
+
+
+def _read_into(handle: BinaryIO, target: memoryview) -> None:
+    """Fills target in 64 MB reads; a file that ends early (a torn one) raises EOFError."""
+    filled = 0
+    while filled < len(target):
+        got = handle.readinto(target[filled : filled + READ_BYTES])
+        if not got:
+            raise EOFError(handle.name)
+        filled += got
 
 
 def save_cached(cache_file: Path, outputs: torch.Tensor) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from edge.vision.faces import CropSpec
+from train.assets import cache_root, detector_path
 from train.config import TrainConfig
 from train.crops import CropCache
 from train.datasets import Dataset, Sample, load_dataset
@@ -56,3 +59,24 @@ def load_splits(cfg: TrainConfig, cache: CropCache) -> tuple[list[Dataset], Spli
     if not valid:
         raise DataError(f"no valid photos with a face in {', '.join(cfg.data)}: a split column or more data")
     return datasets, train, valid
+
+
+@dataclass(frozen=True)
+class ValidFaces:
+    """A dataset's valid photos with a detected face, cropped as the till crops them."""
+
+    dataset: Dataset
+    photos: int  # in the valid split, with a face or not
+    crops: list[np.ndarray]
+    ages: np.ndarray  # float64, one per crop
+
+
+def valid_faces(folder: str | Path, crop: CropSpec, cache_dir: str | None = None) -> ValidFaces:
+    """For the benchmarks that score models photo by photo on `valid`; DataError when there is no valid split."""
+    dataset = load_dataset(folder)
+    samples = dataset.split("valid")
+    if not samples:
+        raise DataError(f"{folder}: no valid split")
+    cache = CropCache(cache_root(cache_dir), detector_path(None), crop)
+    kept, crops = cache.crops_for(dataset, samples, f"crops {dataset.name}")
+    return ValidFaces(dataset, len(samples), crops, np.array([sample.age for sample in kept], np.float64))

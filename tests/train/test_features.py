@@ -18,6 +18,13 @@ from train.features import TrainViews, trunk_outputs_per_dataset
 from train.model import Preprocess
 
 KEY = {"backbone": "mobilenet_v2", "cut": 4}
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def trunk(assets: Path) -> tuple[torch.nn.Module, Preprocess]:
+    """MobileNetV2's ImageNet blocks 0-3 (the default cut) and its input normalisation."""
+    return build_blocks("mobilenet_v2", pretrained=True)[:4].eval(), Preprocess.for_backbone("mobilenet_v2")
 
 
 def _train_crops(assets: Path, cache_dir: Path, folders: list[Path]) -> tuple[list, list[np.ndarray]]:
@@ -32,14 +39,13 @@ def _train_crops(assets: Path, cache_dir: Path, folders: list[Path]) -> tuple[li
 
 
 def test_trunk_outputs_are_cached_per_dataset_and_read_back_equal(
-    assets: Path, tiny_appa: Path, small_utk: Path, cache_dir: Path
+    assets: Path, trunk, tiny_appa: Path, small_utk: Path, cache_dir: Path
 ) -> None:
     samples, crops = _train_crops(assets, cache_dir, [tiny_appa, small_utk])
-    trunk, front = build_blocks("mobilenet_v2", pretrained=True)[:4].eval(), Preprocess.for_backbone("mobilenet_v2")
-    views, cpu, store = TrainViews(2, seed=0), torch.device("cpu"), cache_dir / "trunk"
+    views, store = TrainViews(2, seed=0), cache_dir / "trunk"
 
     def outputs(folder: Path | None) -> tuple[torch.Tensor, str]:
-        return trunk_outputs_per_dataset(trunk, front, samples, crops, views, cpu, folder, KEY)
+        return trunk_outputs_per_dataset(*trunk, samples, crops, views, CPU, folder, KEY)
 
     computed, state = outputs(store)
     assert state == "miss" and computed.shape == (len(crops), 2, 24, 56, 56) and computed.dtype == torch.float16
@@ -60,14 +66,12 @@ def test_trunk_outputs_are_cached_per_dataset_and_read_back_equal(
 
 
 def test_a_cache_that_cannot_be_written_costs_no_outputs(
-    assets: Path, tiny_appa: Path, cache_dir: Path, caplog: pytest.LogCaptureFixture
+    assets: Path, trunk, tiny_appa: Path, cache_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     samples, crops = _train_crops(assets, cache_dir, [tiny_appa])
-    trunk, front = build_blocks("mobilenet_v2", pretrained=True)[:4].eval(), Preprocess.for_backbone("mobilenet_v2")
-    views, cpu = TrainViews(1, seed=0), torch.device("cpu")
-    blocked = cache_dir / "trunk"
+    views, blocked = TrainViews(1, seed=0), cache_dir / "trunk"
     blocked.write_text("a file where the cache folder should be")
-    outputs, state = trunk_outputs_per_dataset(trunk, front, samples, crops, views, cpu, blocked, KEY)
-    expected, _ = trunk_outputs_per_dataset(trunk, front, samples, crops, views, cpu, None, KEY)
+    outputs, state = trunk_outputs_per_dataset(*trunk, samples, crops, views, CPU, blocked, KEY)
+    expected, _ = trunk_outputs_per_dataset(*trunk, samples, crops, views, CPU, None, KEY)
     assert state == "miss" and torch.equal(outputs, expected)
     assert "trunk outputs not cached" in caplog.text and blocked.is_file()
