@@ -106,7 +106,7 @@ def test_lower_bound_mode_compares_the_interval_low_end():
 
 
 def test_risk_is_the_default_and_the_older_lower_bound_spelling_still_counts_without_a_mode():
-    assert PolicyConfig().decision == "risk" and PolicyConfig().risk == 0.2
+    assert PolicyConfig().decision == "risk" and PolicyConfig().risk == 0.25
     assert PolicyConfig(use_lower_bound=True).decision == "lower_bound", "a config from before modes"
     assert PolicyConfig(use_lower_bound=True, mode="estimate").decision == "lower_bound"
     assert PolicyConfig(use_lower_bound=True, mode="risk").decision == "risk", "an explicit mode wins"
