@@ -50,8 +50,8 @@ def csv_text(header: list[str], rows: list[list[object]]) -> str:
     return buffer.getvalue()
 
 
-# Digits of a float column in a table (others: one). p_under gets two: with one, 0.24 and 0.26 both read
-# 0.3, on either side of the default policy.risk 0.25.
+# Digits of a float column in a table (others: one). p_under gets two: with one, a p_under of 0.25, which
+# meets the default policy.risk 0.25, would read 0.2.
 DIGITS = {"p_under": 2}
 
 

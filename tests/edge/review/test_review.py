@@ -52,7 +52,7 @@ def test_events_as_csv_and_table(agecam, default_run):
     assert table[0].split()[:4] == ["kind", "at", "type", "severity"] and len(table) == 1 + sum(
         row["kind"] == "flag" for row in rows
     )
-    column = table[0].index("p_under")  # two digits: 0.24 and 0.26 lie on either side of policy.risk 0.25
+    column = table[0].index("p_under")  # two digits, as policy.risk (0.25) has
     flags = [row for row in rows if row["kind"] == "flag"]
     assert [line[column:].split()[0] for line in table[1:]] == [f"{float(row['p_under']):.2f}" for row in flags]
 
