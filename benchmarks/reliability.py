@@ -15,135 +15,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
-import http.client
 import json
 import os
 import random
-import resource
 import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-import yaml
-from slow_clients import attack
-
-ROOT = Path(__file__).resolve().parents[1]
-CLIP = "videos/face-demographics-walking-and-pause.gif"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def post(port: int, body: bytes, timeout: float = 5) -> int:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/events", data=body, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read()).get("id", -1) if response.status == 202 else -response.status
-    except urllib.error.HTTPError as error:
-        return -error.code
-
-
-class Service:
-    """`agecam run` on a looping clip with the POS endpoint, in a folder of its own."""
-
-    def __init__(self, folder: Path, model: Path | None, source: str | None = None, log: bool = False) -> None:
-        self.port = free_port()
-        self.db = folder / "state" / "agecam.db"
-        self.log = folder / "agecam.log" if log else None  # INFO, with a status line (fps) every 10 s
-        assets = Path(os.environ.get("AGECAM_ASSETS", Path.home() / ".cache" / "agecam"))
-        config = {
-            "source": {
-                "uri": source or str(assets / CLIP),
-                "loop": source is None,
-                "reconnect_initial_s": 0.1,
-                "reconnect_max_s": 0.5,
-            },
-            "state": {"dir": str(folder / "state")},
-            "pos": {"enabled": True, "port": self.port},
-            "logging": {"level": "INFO" if log else "WARNING"},
-        }
-        if model:
-            config["age_model"] = {"path": str(model.resolve())}
-        self.config = folder / "config.yaml"
-        self.config.write_text(yaml.safe_dump(config))
-        self.process: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 60, nofile: int | None = None) -> None:
-        """`nofile`: the process's descriptor limit (systemd's default soft limit is 1024)."""
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "edge.cli", "--config", str(self.config), "run"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=self.log.open("w") if self.log else subprocess.DEVNULL,
-            preexec_fn=limit,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1).read()
-                return
-            if self.process.poll() is not None:
-                raise RuntimeError(f"agecam run exited with {self.process.returncode}")
-            time.sleep(0.1)
-        raise RuntimeError("agecam run did not start in time")
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        assert self.process is not None
-        self.process.send_signal(sig)
-        return self.process.wait(timeout=30)
-
-    def rss_kb(self) -> int:
-        assert self.process is not None
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
-
-
-def sales(till: str, start: int) -> list[bytes]:
-    """One sale of a restricted item: start, scan, ID check, end (4 events)."""
-    txn = {"till_id": till, "cashier_id": "c1", "transaction_id": f"{till}-{start}"}
-    events = [
-        {"type": "transaction_start"},
-        {"type": "item_scanned", "category": "wine"},
-        {"type": "id_checked", "result": "passed"},
-        {"type": "transaction_end"},
-    ]
-    return [json.dumps({**event, **txn}).encode() for event in events]
-
-
-def poster(port: int, acknowledged: list[int], stop: threading.Event, pause_s: float = 0.0) -> None:
-    number = 0
-    while not stop.is_set():
-        for body in sales("till-1", number):
-            # The service is killed mid-request on purpose: a broken reply is simply not an acknowledgement.
-            with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
-                if (reply := post(port, body, timeout=2)) > 0:
-                    acknowledged.append(reply)
-        number += 1
-        stop.wait(pause_s)
-
-
-def check_database(db: Path, acknowledged: list[int]) -> dict:
-    with contextlib.closing(sqlite3.connect(db)) as connection:
-        integrity = connection.execute("PRAGMA integrity_check").fetchone()[0]
-        stored = {row[0] for row in connection.execute("SELECT id FROM pos_events")}
-        customers = connection.execute("SELECT count(*) FROM customers").fetchone()[0]
-    return {"integrity": integrity, "lost": len(set(acknowledged) - stored), "customers": customers}
+from restart_midsale import restart
+from service_process import CLIP, ROOT, Service, check_database, free_port, post, poster, sales
+from slow_clients import slowclients
 
 
 def kill9(model: Path | None, kills: int, seed: int = 0) -> dict:
@@ -336,131 +221,6 @@ def soak(model: Path | None, minutes: float, sample_every_s: float = 30.0) -> di
         "lost_events": result["lost"],
         "integrity": result["integrity"],
         "samples": samples,
-    }
-
-
-def status_fps(log: Path) -> list[tuple[float, float]]:
-    """(Unix time, fps over the 10 s before it) from the run's status lines."""
-    samples = []
-    for line in log.read_text().splitlines():
-        if " status: " in line and " fps," in line:
-            when = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
-            samples.append((when, float(line.split(" status: ")[1].split(" fps")[0])))
-    return samples
-
-
-def fps_between(samples: list[tuple[float, float]], start: float, end: float) -> list[float]:
-    return [fps for when, fps in samples if when - 10 >= start and when <= end]
-
-
-def slowclients(
-    model: Path | None, connections: int, seconds: float, baseline_s: float = 30, nofile: int = 1024
-) -> dict:
-    """A quiet phase, then `connections` slow-header connections for `seconds`; a POS posts throughout."""
-    with tempfile.TemporaryDirectory() as folder:
-        service = Service(Path(folder), model, log=True)
-        service.start(nofile=nofile)
-        pid = service.process.pid
-        start = time.time()
-        quiet = attack(service.port, pid, 0, baseline_s)
-        middle = time.time()
-        during = attack(service.port, pid, connections, seconds)
-        end = time.time()
-        time.sleep(2)
-        after = post(service.port, sales("till-after", 0)[0])
-        alive = service.process.poll() is None
-        code = service.stop()
-        samples = status_fps(service.log)
-        with contextlib.closing(sqlite3.connect(service.db)) as connection:
-            rows = connection.execute("SELECT http_status, count(*), sum(count) FROM pos_rejects GROUP BY 1").fetchall()
-        log_lines = len(service.log.read_text().splitlines())
-    return {
-        "descriptor_limit": nofile,
-        "attack_s": seconds,
-        "before": {**quiet, "fps": fps_between(samples, start, middle)},
-        "during": {**during, "fps": fps_between(samples, middle, end)},
-        "alive_after": alive,
-        "good_event_after": after > 0,
-        "exit_code": code,
-        "pos_rejects": {str(status): {"rows": n, "requests": total} for status, n, total in rows},
-        "log_lines": log_lines,
-    }
-
-
-def sale_flag(db: Path, pos_id: str) -> tuple[str, str] | None:
-    """The sale's status and its flag's type, once it has a flag."""
-    with contextlib.closing(sqlite3.connect(db, timeout=10)) as connection:
-        return connection.execute(
-            "SELECT t.status, a.type FROM transactions t JOIN alerts a ON a.transaction_id = t.id"
-            " WHERE t.pos_transaction_id = ? AND a.kind = 'flag'",
-            (pos_id,),
-        ).fetchone()
-
-
-def unapplied(db: Path) -> int:
-    """POS events of the last run that its policy never applied (the restart applies them)."""
-    with contextlib.closing(sqlite3.connect(db, timeout=10)) as connection:
-        return connection.execute(
-            "SELECT (SELECT count(*) FROM pos_events e WHERE e.run_id = r.id) - coalesce(r.pos_applied, 0)"
-            " FROM runs r ORDER BY r.id DESC LIMIT 1"
-        ).fetchone()[0]
-
-
-def restart_round(service: Service, index: int, pause_s: float, timeout_s: float) -> dict:
-    """transaction_start and a restricted item_scanned, kill -9 after `pause_s`, restart, transaction_end."""
-    txn = {"till_id": "till-r", "cashier_id": "c1", "transaction_id": f"R{index}"}
-    sale = [{"type": "transaction_start", **txn}, {"type": "item_scanned", "category": "wine", **txn}]
-    acknowledged = [post(service.port, json.dumps(event).encode()) > 0 for event in sale]
-    time.sleep(pause_s)
-    service.stop(signal.SIGKILL)
-    left = unapplied(service.db)
-    killed = time.monotonic()
-    service.start()
-    restart_s = time.monotonic() - killed
-    acknowledged.append(post(service.port, json.dumps({"type": "transaction_end", **txn}).encode()) > 0)
-    sent, found = time.monotonic(), None
-    while found is None and time.monotonic() - sent < timeout_s:
-        found = sale_flag(service.db, txn["transaction_id"])
-        time.sleep(0.05)
-    return {
-        "acknowledged": all(acknowledged),
-        "unapplied_at_kill": left,
-        "restart_s": round(restart_s, 2),
-        "flag_after_end_s": round(time.monotonic() - sent, 2) if found else None,
-        "status": found[0] if found else None,
-        "flag": found[1] if found else None,
-    }
-
-
-def restart(model: Path | None, rounds: int, seed: int = 0, timeout_s: float = 15.0) -> dict:
-    """A sale cut by kill -9 between its restricted scan and its end must come out completed and flagged
-    after the restart. Odd rounds kill at once, before the main loop applies the events; even ones after
-    a random pause. Every restricted sale without an ID check is flagged here (threshold 100):
-    sold_without_id_check with a face in the zone, no_face without one."""
-    rng = random.Random(seed)
-    with tempfile.TemporaryDirectory() as folder:
-        service = Service(Path(folder), model)
-        config = yaml.safe_load(service.config.read_text())
-        service.config.write_text(yaml.safe_dump({**config, "policy": {"threshold": 100}}))
-        service.start()
-        results = [
-            restart_round(service, index, 0.0 if index % 2 else rng.uniform(0.1, 1.0), timeout_s)
-            for index in range(rounds)
-        ]
-        code = service.stop()
-        integrity = check_database(service.db, [])["integrity"]
-    flagged = [result for result in results if result["status"] == "completed" and result["flag"]]
-    latencies = sorted(result["flag_after_end_s"] for result in flagged)
-    return {
-        "rounds": rounds,
-        "flagged": len(flagged),
-        "kills_with_unapplied_events": sum(result["unapplied_at_kill"] > 0 for result in results),
-        "flag_types": {kind: sum(r["flag"] == kind for r in flagged) for kind in sorted({r["flag"] for r in flagged})},
-        "restart_s_median": sorted(result["restart_s"] for result in results)[rounds // 2],
-        "flag_after_end_s_max": latencies[-1] if latencies else None,
-        "exit_code": code,
-        "integrity": integrity,
-        "rounds_detail": results,
     }
 
 

@@ -3,20 +3,26 @@
 `attack(port, pid, count, seconds)` holds `count` connections that dribble one header byte a second each,
 reopening those the server drops, for a bounded time; meanwhile a POS posts a valid event every half
 second. It reports what the attacker saw, what the POS got (statuses, latency), and the server process's
-peak threads and open descriptors. Used by `reliability.py slowclients`; traffic goes to 127.0.0.1 only.
+peak threads and open descriptors; traffic goes to 127.0.0.1 only. `slowclients(...)` runs it against a real
+`agecam run` (`reliability.py slowclients`), a quiet phase first, and adds the run's fps from its status lines.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import socket
+import sqlite3
 import statistics
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from service_process import Service, post, sales
 
 HEAD = b"POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-Padding: "
 TICK_S = 0.25
@@ -154,4 +160,52 @@ def attack(port: int, pid: int, count: int, seconds: float) -> dict:
         },
         "server_peak": {"threads": peak[0], "open_fds": peak[1]},
         "legit_posts": summarise_posts(posts),
+    }
+
+
+def status_fps(log: Path) -> list[tuple[float, float]]:
+    """(Unix time, fps over the 10 s before it) from the run's status lines."""
+    samples = []
+    for line in log.read_text().splitlines():
+        if " status: " in line and " fps," in line:
+            when = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            samples.append((when, float(line.split(" status: ")[1].split(" fps")[0])))
+    return samples
+
+
+def fps_between(samples: list[tuple[float, float]], start: float, end: float) -> list[float]:
+    return [fps for when, fps in samples if when - 10 >= start and when <= end]
+
+
+def slowclients(
+    model: Path | None, connections: int, seconds: float, baseline_s: float = 30, nofile: int = 1024
+) -> dict:
+    """A quiet phase, then `connections` slow-header connections for `seconds`; a POS posts throughout."""
+    with tempfile.TemporaryDirectory() as folder:
+        service = Service(Path(folder), model, log=True)
+        service.start(nofile=nofile)
+        pid = service.process.pid
+        start = time.time()
+        quiet = attack(service.port, pid, 0, baseline_s)
+        middle = time.time()
+        during = attack(service.port, pid, connections, seconds)
+        end = time.time()
+        time.sleep(2)
+        after = post(service.port, sales("till-after", 0)[0])
+        alive = service.process.poll() is None
+        code = service.stop()
+        samples = status_fps(service.log)
+        with contextlib.closing(sqlite3.connect(service.db)) as connection:
+            rows = connection.execute("SELECT http_status, count(*), sum(count) FROM pos_rejects GROUP BY 1").fetchall()
+        log_lines = len(service.log.read_text().splitlines())
+    return {
+        "descriptor_limit": nofile,
+        "attack_s": seconds,
+        "before": {**quiet, "fps": fps_between(samples, start, middle)},
+        "during": {**during, "fps": fps_between(samples, middle, end)},
+        "alive_after": alive,
+        "good_event_after": after > 0,
+        "exit_code": code,
+        "pos_rejects": {str(status): {"rows": n, "requests": total} for status, n, total in rows},
+        "log_lines": log_lines,
     }
