@@ -28,3 +28,13 @@ def test_the_balanced_candidates_are_the_bundles_recipe_with_balance_and_the_las
         assert (recipe.name, recipe.backbone, recipe.balance, recipe.keep) == (name, backbone, 0.5, "last")
         changed = {k for k, v in recipe.model_dump().items() if v != bundle[k]}
         assert changed <= {"name", "backbone", "balance", "keep"}
+
+
+def test_the_short_balanced_candidate_differs_from_the_balanced_one_only_in_its_stage_2_length() -> None:
+    balanced = load_recipe(str(RECIPES / "mobilenet_v2-balanced-gpu.yaml"), {"data": ["d"]}).model_dump()
+    short = load_recipe(str(RECIPES / "mobilenet_v2-balanced-12-gpu.yaml"), {"data": ["d"]}).model_dump()
+    assert (short["stage2"]["epochs"], balanced["stage2"]["epochs"]) == (12, 20)
+    assert {k: v for k, v in short["stage2"].items() if k != "epochs"} == {
+        k: v for k, v in balanced["stage2"].items() if k != "epochs"
+    }
+    assert {k for k, v in short.items() if v != balanced[k]} == {"name", "stage2"}
