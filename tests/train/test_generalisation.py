@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from edge.errors import EXIT_DATA, EXIT_TRAIN
-from train.augment import view
+from train.augment import DOMAIN_LOOKS, view
 from train.candidates import PlannedRun, plan, summarise
 from train.loop import EpochSettings, balanced_weights
 
@@ -34,6 +34,20 @@ def test_domains_views_are_repeatable_and_include_unseen_looks(crop: np.ndarray)
     assert not any(np.array_equal(v[..., 0], v[..., 2]) for v in till)  # the till profile never greys
     contrast = np.mean([v.std() for v in views]), np.mean([v.std() for v in till])
     assert contrast[0] < contrast[1]  # faded, scanned and small faces: less contrast on average
+
+
+def test_each_domain_look_alone_changes_the_face_its_own_way(crop: np.ndarray) -> None:
+    looks = {name: look(crop, np.random.default_rng(3)) for name, look in DOMAIN_LOOKS.items()}
+    assert all(out.shape == crop.shape and out.dtype == np.uint8 for out in looks.values())
+    assert all(not np.array_equal(out, crop) for out in looks.values())
+    grey = looks["grey"]
+    assert np.array_equal(grey[..., 0], grey[..., 2]) and not np.array_equal(crop[..., 0], crop[..., 2])
+    assert looks["low_contrast"].std() < 0.75 * crop.std()
+
+    def sharpness(image: np.ndarray) -> float:
+        return float(cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
+
+    assert sharpness(looks["small"]) < 0.5 * sharpness(crop) and sharpness(looks["scanner"]) < sharpness(crop)
 
 
 def test_balanced_weights_favour_rare_ages() -> None:
