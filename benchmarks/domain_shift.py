@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from edge.vision.age_model import AgeModel
 from train.assurance import paired_differences
-from train.augment import DOMAIN_LOOKS
+from train.augment import DOMAIN_LOOKS, Look
 from train.intervals import Bootstrap
 from train.metrics import age_metrics
 from train.splits import valid_faces
-
-Look = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
 def _old_print(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -55,7 +52,7 @@ def look_figures(
 
 def dataset_report(model: AgeModel, folder: str, args: argparse.Namespace, boot: Bootstrap) -> dict[str, object]:
     faces = valid_faces(folder, model.info.crop, args.cache_dir)
-    true = faces.ages.astype(np.float64)
+    true = faces.ages  # float64 already
     report: dict[str, object] = {"photos": faces.photos, "faces": len(faces.crops)}
     report["clean"], clean = look_figures(model, faces.crops, true, boot)
     for offset, (name, look) in enumerate(LOOKS.items(), start=1):

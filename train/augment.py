@@ -16,6 +16,7 @@ import numpy as np
 
 AUGMENT_VERSION = 1  # bump when a profile's augmentations change: cached trunk outputs depend on them
 Profile = Literal["till", "domains"]
+Look = Callable[[np.ndarray, np.random.Generator], np.ndarray]  # one look: (crop, rng) -> crop
 
 
 def _affine(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -91,7 +92,7 @@ def _till(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 # The unseen-domain looks, in the order `_domains` applies them (the scan or the camera before the
 # compression). benchmarks/domain_shift.py applies each alone to `valid` faces.
-DOMAIN_LOOKS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
+DOMAIN_LOOKS: dict[str, Look] = {
     "grey": lambda crop, rng: _grey(crop),
     "cast": _cast,
     "low_contrast": _low_contrast,
