@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from train.datasets import BadRow, Dataset, Sample
 
 FACE, NO_FACE, UNREADABLE = "face", "no_face", "unreadable"
 DATASET_MIN_FACE_PX = 20  # dataset photos are small tight crops; the till's 40 px would drop faces
+# Photos are detected in parallel on a miss: one YuNet per thread (OpenCV releases the GIL while it runs).
+CROP_WORKERS = min(8, os.cpu_count() or 1)
 
 
 @dataclass
@@ -57,18 +61,24 @@ class CropCache:
         spec: CropSpec,
         min_face_px: int = DATASET_MIN_FACE_PX,
         enabled: bool = True,
+        workers: int = CROP_WORKERS,
     ) -> None:
         self.root, self.detector_path, self.spec = root, detector_path, spec
-        self.min_face_px, self.enabled = min_face_px, enabled
-        self._detector: FaceDetector | None = None
+        self.min_face_px, self.enabled, self.workers = min_face_px, enabled, max(1, workers)
+        self._local, self._built_lock = threading.local(), threading.Lock()
+        self.detectors_built = 0
         self.stats = CropStats()
         self.detector_key = f"yunet{_file_sha(detector_path)}-min{min_face_px}" if detector_path.is_file() else ""
 
     @property
     def detector(self) -> FaceDetector:
-        if self._detector is None:  # built on the first miss: a fully cached run never loads YuNet
-            self._detector = FaceDetector(self.detector_path, min_face_px=self.min_face_px)
-        return self._detector
+        """This thread's YuNet (it keeps its input size, so threads cannot share one)."""
+        detector = getattr(self._local, "detector", None)
+        if detector is None:  # built on the first miss: a fully cached run never loads YuNet
+            detector = self._local.detector = FaceDetector(self.detector_path, min_face_px=self.min_face_px)
+            with self._built_lock:
+                self.detectors_built += 1
+        return detector
 
     def _entry(self, ds_key: str, sample: Sample) -> Path:
         spec = f"s{self.spec.size}-m{self.spec.margin:g}-{self.detector_key}"
@@ -86,40 +96,57 @@ class CropCache:
 
     def get(self, ds_key: str, sample: Sample) -> tuple[str, np.ndarray | None]:
         """(status, crop): status is FACE with a crop, or NO_FACE / UNREADABLE with None."""
+        status, crop, hit = self._lookup(ds_key, sample)
+        self._count(hit)
+        return status, crop
+
+    def _count(self, hit: bool) -> None:
+        if hit:
+            self.stats.hits += 1
+        else:
+            self.stats.misses += 1
+
+    def _lookup(self, ds_key: str, sample: Sample) -> tuple[str, np.ndarray | None, bool]:
+        """(status, crop, read from the cache); safe to call from several threads at once."""
         entry = self._entry(ds_key, sample)
         png, none = entry.with_name(entry.name + ".png"), entry.with_name(entry.name + ".noface")
         if self.enabled and png.is_file():
             crop = cv2.imread(str(png), cv2.IMREAD_COLOR)
             if crop is not None and crop.shape[:2] == (self.spec.size, self.spec.size):
-                self.stats.hits += 1
-                return FACE, crop
+                return FACE, crop, True
         if self.enabled and none.is_file():
-            self.stats.hits += 1
-            return NO_FACE, None
-        self.stats.misses += 1
+            return NO_FACE, None, True
         status, crop = self._compute(sample)
         if self.enabled and status != UNREADABLE:
             entry.parent.mkdir(parents=True, exist_ok=True)
             target = png if crop is not None else none
-            tmp = target.with_name(target.name + f".{os.getpid()}.tmp" + target.suffix)
+            tmp = target.with_name(target.name + f".{os.getpid()}-{threading.get_ident()}.tmp" + target.suffix)
             if crop is not None:
                 cv2.imwrite(str(tmp), crop)
             else:
                 tmp.touch()
             os.replace(tmp, target)  # atomic: a killed run never leaves a half-written crop
-        return status, crop
+        return status, crop, False
 
     def crops_for(self, ds: Dataset, samples: list[Sample], desc: str) -> tuple[list[Sample], list[np.ndarray]]:
         """Crops of the samples with a face; photos without one are counted and skipped."""
         kept, crops = [], []
-        for sample in tqdm(samples, desc=desc, unit="photo", leave=False):
-            status, crop = self.get(ds.key, sample)
-            if status == FACE:
-                kept.append(sample)
-                crops.append(crop)
-            else:
-                counts = self.stats.no_face if status == NO_FACE else self.stats.unreadable
-                counts[ds.name] = counts.get(ds.name, 0) + 1
-                if status == UNREADABLE:
-                    ds.bad_rows.append(BadRow(ds.name, 0, sample.file_name, "image unreadable"))
+        with ThreadPoolExecutor(self.workers) as pool:
+            found = pool.map(lambda sample: self._lookup(ds.key, sample), samples)  # results in the samples' order
+            for sample, (status, crop, hit) in tqdm(
+                zip(samples, found, strict=True), total=len(samples), desc=desc, unit="photo", leave=False
+            ):
+                self._count(hit)
+                self._keep(ds, sample, status, crop, kept, crops)
         return kept, crops
+
+    def _keep(self, ds: Dataset, sample: Sample, status: str, crop: np.ndarray | None, kept: list, crops: list) -> None:
+        """Keep a crop with a face; count (and, if unreadable, report) a photo without one."""
+        if status == FACE:
+            kept.append(sample)
+            crops.append(crop)
+            return
+        counts = self.stats.no_face if status == NO_FACE else self.stats.unreadable
+        counts[ds.name] = counts.get(ds.name, 0) + 1
+        if status == UNREADABLE:
+            ds.bad_rows.append(BadRow(ds.name, 0, sample.file_name, "image unreadable"))

@@ -31,7 +31,20 @@ def test_crops_match_edge_and_are_cached(assets: Path, tiny_appa: Path, cache_di
     assert again.stats.hits == 6 and again.stats.misses == 0
     assert [s.file_name for s in kept2] == [s.file_name for s in kept]
     assert all(np.array_equal(a, b) for a, b in zip(crops, crops2, strict=True))
-    assert again._detector is None  # a fully cached run never loads YuNet
+    assert again.detectors_built == 0  # a fully cached run never loads YuNet
+
+
+def test_parallel_detection_gives_the_serial_crops_in_order(assets: Path, tiny_appa: Path, cache_dir: Path) -> None:
+    ds = load_dataset(tiny_appa)
+    samples = ds.samples[:24]
+    serial = CropCache(cache_dir, assets / DETECTOR_FILE, DEFAULT_CROP, enabled=False, workers=1)
+    parallel = CropCache(cache_dir, assets / DETECTOR_FILE, DEFAULT_CROP, enabled=False, workers=4)
+    kept1, crops1 = serial.crops_for(ds, samples, "serial")
+    kept4, crops4 = parallel.crops_for(ds, samples, "parallel")
+    assert [s.file_name for s in kept4] == [s.file_name for s in kept1] and len(kept1) >= 20
+    assert all(np.array_equal(a, b) for a, b in zip(crops1, crops4, strict=True))
+    assert parallel.stats.as_dict() == serial.stats.as_dict() and parallel.stats.misses == 24
+    assert serial.detectors_built == 1 and 1 < parallel.detectors_built <= 4  # one YuNet per working thread
 
 
 def test_no_face_is_counted_and_cached(assets: Path, tiny_appa: Path, cache_dir: Path, tmp_path: Path) -> None:
