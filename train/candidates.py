@@ -11,6 +11,7 @@ an interrupted matrix continues where it stopped.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ def run_matrix(
     datasets = [load_dataset(path).name for path in data]
     runs_dir = Path(str(overrides.get("runs_dir") or "runs"))
     valid: dict[PlannedRun, dict] = {}
+    devices: dict[PlannedRun, str] = {}
     for run in plan(names, datasets, seeds):
         metrics_file = runs_dir / run.name / "metrics.json"
         if metrics_file.is_file():
@@ -80,8 +82,8 @@ def run_matrix(
         else:
             log.info("%s: training", run.name)
             metrics = _train(run, {**overrides, "data": data, "runs_dir": str(runs_dir)}, config_path)
-        valid[run] = metrics["valid"]
-    return summarise(valid, list(names), datasets, seeds)
+        valid[run], devices[run] = metrics["valid"], str(metrics.get("device", "unknown"))
+    return summarise(valid, list(names), datasets, seeds, devices)
 
 
 def _stats(values: list[float | None]) -> dict[str, object]:
@@ -96,9 +98,15 @@ def _stats(values: list[float | None]) -> dict[str, object]:
 
 
 def summarise(
-    valid: dict[PlannedRun, dict], recipes: list[str], datasets: list[str], seeds: list[int]
+    valid: dict[PlannedRun, dict],
+    recipes: list[str],
+    datasets: list[str],
+    seeds: list[int],
+    devices: dict[PlannedRun, str] | None = None,
 ) -> dict[str, object]:
-    """Per recipe: each figure's MAE (and teen rate under 25) over the seeds, the score, and the choice."""
+    """Per recipe: each figure's MAE (and teen rate under 25) over the seeds, the score, the devices its runs
+    were trained on (a CPU and a GPU run of one recipe differ by rounding, which a reader should know), and
+    the choice."""
     table = {}
     for recipe in recipes:
         figures = {}
@@ -114,7 +122,8 @@ def summarise(
                     "teens_under_25": _stats([row["c25_teen_recall"] for row in rows]),
                 }
         score = float(np.mean([figure["mae"]["mean"] for figure in figures.values()]))
-        table[recipe] = {"figures": figures, "score": round(score, 3)}
+        trained_on = collections.Counter(device for run, device in (devices or {}).items() if run.recipe == recipe)
+        table[recipe] = {"figures": figures, "score": round(score, 3), "trained_on": dict(sorted(trained_on.items()))}
     chosen = min(table, key=lambda name: table[name]["score"])
     return {"seeds": seeds, "datasets": datasets, "recipes": table, "chosen": chosen}
 
@@ -123,15 +132,16 @@ def markdown(summary: dict) -> str:
     """The comparison as a markdown table: MAE mean ± spread per figure, and the score."""
     names = list(next(iter(summary["recipes"].values()))["figures"])
     lines = [
-        "| recipe | " + " | ".join(names) + " | score (mean MAE) |",
-        "|---|" + "---|" * (len(names) + 1),
+        "| recipe | " + " | ".join(names) + " | score (mean MAE) | runs trained on |",
+        "|---|" + "---|" * (len(names) + 2),
     ]
     for recipe, row in summary["recipes"].items():
         cells = [
             f"{row['figures'][n]['mae']['mean']:.2f} ± {row['figures'][n]['mae']['spread'] / 2:.2f}" for n in names
         ]
         mark = " (chosen)" if recipe == summary["chosen"] else ""
-        lines.append(f"| {recipe}{mark} | " + " | ".join(cells) + f" | {row['score']:.3f} |")
+        trained_on = ", ".join(f"{device} {count}" for device, count in row.get("trained_on", {}).items())
+        lines.append(f"| {recipe}{mark} | " + " | ".join(cells) + f" | {row['score']:.3f} | {trained_on or '-'} |")
     seeds = ", ".join(str(s) for s in summary["seeds"])
     lines.append(f"\nMAE in years, mean over seeds {seeds} ± half their spread; cross: trained without that dataset.")
     return "\n".join(lines)

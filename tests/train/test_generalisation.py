@@ -98,8 +98,10 @@ def test_summary_scores_the_mean_of_in_domain_and_cross_figures() -> None:
             valid[PlannedRun(recipe, None, seed, None)] = rows(5 + shift + seed, 4 + shift)
             valid[PlannedRun(recipe, None, seed, "appa")] = rows(7 + shift, 4.5)  # appa unseen: its cross figure
             valid[PlannedRun(recipe, None, seed, "utk")] = rows(5.5, 6 + shift)
-    summary = summarise(valid, ["weak", "strong"], ["appa", "utk"], [0, 1])
+    devices = {run: "cuda" if run.seed == 0 else "cpu" for run in valid}
+    summary = summarise(valid, ["weak", "strong"], ["appa", "utk"], [0, 1], devices)
     strong = summary["recipes"]["strong"]
+    assert strong["trained_on"] == {"cpu": 3, "cuda": 3}
     assert strong["figures"]["appa valid"]["mae"] == {"per_seed": [5.0, 6.0], "mean": 5.5, "spread": 1.0}
     assert strong["figures"]["appa cross"]["mae"]["mean"] == 7.0 and strong["figures"]["utk cross"]["mae"]["mean"] == 6
     assert strong["score"] == pytest.approx((5.5 + 7 + 4 + 6) / 4)
@@ -140,7 +142,10 @@ def test_candidates_trains_every_holdout_and_resumes(
     assert [trained[name]["trunk_cache"] for name in trained] == ["miss", "hit", "hit"]
     cross = summary["recipes"]["tiny"]["figures"][f"{appa} cross"]["mae"]["mean"]
     assert cross == pytest.approx(trained[f"without-{appa}"]["valid"][appa]["mae"], abs=1e-3)
+    device = trained["all"]["device"]  # each run's device, read from its metrics.json
+    assert device in ("cpu", "cuda") and summary["recipes"]["tiny"]["trained_on"] == {device: 3}
     assert "| tiny (chosen) |" in (runs / "candidates.md").read_text()
+    assert (runs / "candidates.md").read_text().splitlines()[2].endswith(f"| {device} 3 |")
     stamp = (runs / "tiny-seed0-all" / "metrics.json").stat().st_mtime_ns
     capsys.readouterr()
     assert run_cli(argv) == 0  # a second call reads the finished runs and retrains nothing
