@@ -129,7 +129,7 @@ def summarise(
 
 
 def markdown(summary: dict) -> str:
-    """The comparison as a markdown table: MAE mean ± spread per figure, and the score."""
+    """The comparison as a markdown table: MAE mean ± spread per figure, the score, and the devices."""
     names = list(next(iter(summary["recipes"].values()))["figures"])
     lines = [
         "| recipe | " + " | ".join(names) + " | score (mean MAE) | runs trained on |",
