@@ -102,7 +102,7 @@ def summarise(
     recipes: list[str],
     datasets: list[str],
     seeds: list[int],
-    devices: dict[PlannedRun, str] | None = None,
+    devices: dict[PlannedRun, str],
 ) -> dict[str, object]:
     """Per recipe: each figure's MAE (and teen rate under 25) over the seeds, the score, the devices its runs
     were trained on (a CPU and a GPU run of one recipe differ by rounding, which a reader should know), and
@@ -122,7 +122,7 @@ def summarise(
                     "teens_under_25": _stats([row["c25_teen_recall"] for row in rows]),
                 }
         score = float(np.mean([figure["mae"]["mean"] for figure in figures.values()]))
-        trained_on = collections.Counter(device for run, device in (devices or {}).items() if run.recipe == recipe)
+        trained_on = collections.Counter(device for run, device in devices.items() if run.recipe == recipe)
         table[recipe] = {"figures": figures, "score": round(score, 3), "trained_on": dict(sorted(trained_on.items()))}
     chosen = min(table, key=lambda name: table[name]["score"])
     return {"seeds": seeds, "datasets": datasets, "recipes": table, "chosen": chosen}
@@ -140,7 +140,7 @@ def markdown(summary: dict) -> str:
             f"{row['figures'][n]['mae']['mean']:.2f} ± {row['figures'][n]['mae']['spread'] / 2:.2f}" for n in names
         ]
         mark = " (chosen)" if recipe == summary["chosen"] else ""
-        trained_on = ", ".join(f"{device} {count}" for device, count in row.get("trained_on", {}).items())
+        trained_on = ", ".join(f"{device} {count}" for device, count in row["trained_on"].items())
         lines.append(f"| {recipe}{mark} | " + " | ".join(cells) + f" | {row['score']:.3f} | {trained_on or '-'} |")
     seeds = ", ".join(str(s) for s in summary["seeds"])
     lines.append(f"\nMAE in years, mean over seeds {seeds} ± half their spread; cross: trained without that dataset.")
