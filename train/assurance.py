@@ -1,6 +1,7 @@
 """Age-assurance figures the way NIST FATE and ACCS evaluations report them, each with a 95 % bootstrap interval:
-Challenge 25 rates, the share of each teen age estimated under 25, false alarms by adult age band, the share
-within 2 and 5 years, and MAE and the Challenge 25 rates by gender and by race where the labels have them.
+MAE and the signed mean error, Challenge 25 rates, the share of each teen age estimated under 25, false alarms
+by adult age band, the share within 2 and 5 years, and MAE and the Challenge 25 rates by gender and by race
+where the labels have them.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def assurance_metrics(
         "bootstrap": boot.describe(),
         "ci95": {
             "mae": boot.interval(err),
+            "mean_error": boot.interval(pred - true),
             **{key: boot.interval(values) for key, values in challenge_outcomes(true, under).items()},
         },
         "under25_by_age": {str(year): boot.estimate(under[np.floor(true) == year]) for year in TEEN_YEARS},

@@ -18,6 +18,14 @@ def _estimate(entry: dict) -> str:
     return f"{_pct(entry['value'])}{_ci(entry['ci95'])} (n {entry['n']})"
 
 
+def _mean_error(report: dict, ci: dict) -> str:
+    interval = ci.get("mean_error")
+    bounds = f" [{interval[0]:+.2f} to {interval[1]:+.2f}]" if interval else ""
+    by_bin = report["mean_error_by_age_bin"].items()
+    bins = "  ".join(f"{band} {value:+.1f}" for band, value in by_bin if value is not None)
+    return f"mean error {report['mean_error']:+.2f}{bounds} years (+: estimated older); by age: {bins}"
+
+
 def _rates(report: dict, ci: dict) -> list[str]:
     labels = {
         "c25_minor_recall": "minors (<18) estimated under 25",
@@ -59,6 +67,7 @@ def format_report(report: dict) -> str:
         f"{report['data']} ({report['split']}): {report['n']} photos, {report['no_face']} with no face found",
         f"MAE {report['mae']:.2f}{_ci(ci.get('mae'), False)} years"
         f"  within 2 years {_estimate(report['within_years']['2'])}  within 5 {_estimate(report['within_years']['5'])}",
+        _mean_error(report, ci),
         "Challenge 25 (95 % bootstrap intervals):",
         *_rates(report, ci),
         "  under 25, by age:",

@@ -10,6 +10,7 @@ from edge.vision.model_contract import temper_probs
 from train.assurance import assurance_metrics, paired_differences
 from train.calibration import below, calibration_report, ece, fit_temperature, nll
 from train.intervals import Bootstrap
+from train.metrics import age_metrics
 
 AGES = np.arange(0, 101)
 
@@ -72,6 +73,19 @@ def test_assurance_figures_count_the_right_people() -> None:
     assert report["within_years"]["2"]["value"] == 0.4 and report["within_years"]["5"]["value"] == 0.5
     assert set(report["by_gender"]) == {"0", "1"} and "by_race" not in report  # no labels: no section
     assert report["by_gender"]["0"]["name"] == "male" and report["by_gender"]["0"]["n"] == 5
+
+
+def test_mean_error_keeps_the_sign_that_mae_drops() -> None:
+    """Children estimated older and adults younger: MAE adds them up, the mean error per bin shows which way."""
+    true = np.array([5, 8, 40, 50], dtype=np.float64)
+    pred = np.array([9, 12, 37, 47], dtype=np.float64)
+    figures = age_metrics(true, pred)
+    assert figures["mae"] == 3.5 and figures["mean_error"] == 0.5
+    assert figures["mean_error_by_age_bin"]["0-12"] == 4.0 and figures["mean_error_by_age_bin"]["35-44"] == -3.0
+    assert figures["mean_error_by_age_bin"]["13-17"] is None
+    report = assurance_metrics(true, pred, {}, Bootstrap(resamples=200))
+    low, high = report["ci95"]["mean_error"]
+    assert -3.0 <= low <= 0.5 <= high <= 4.0 and report["ci95"]["mae"][0] >= 3.0
 
 
 def test_paired_differences_compare_the_same_photos() -> None:

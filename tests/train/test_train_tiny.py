@@ -73,9 +73,12 @@ def test_eval_json(run_cli, tiny_run: Path, tiny_appa: Path, capsys: pytest.Capt
     assert set(report["mae_by_age_bin"]) == {"0-12", "13-17", "18-24", "25-34", "35-44", "45-59", "60+"}
     for name in ("mae_by_age.png", "pred_vs_true.png", "curves.png", "reliability.png", "metrics.json"):
         assert (out / name).is_file()
-    assert set(report["ci95"]) == {"mae", "c25_minor_recall", "c25_teen_recall", "c25_false_alarm"}
+    assert set(report["ci95"]) == {"mae", "mean_error", "c25_minor_recall", "c25_teen_recall", "c25_false_alarm"}
     low, high = report["ci95"]["mae"]
     assert low <= report["mae"] <= high and report["bootstrap"]["resamples"] == 1000
+    low, high = report["ci95"]["mean_error"]  # signed: the tiny model's errors do not all cancel or all agree
+    assert low <= report["mean_error"] <= high and abs(report["mean_error"]) <= report["mae"]
+    assert set(report["mean_error_by_age_bin"]) == set(report["mae_by_age_bin"])
     assert list(report["under25_by_age"]) == ["13", "14", "15", "16", "17"]
     assert list(report["false_alarm_by_age"]) == ["25-29", "30-39", "40+"]
     assert sum(entry["n"] for entry in report["false_alarm_by_age"].values()) == sum(a >= 25 for a in ages(tiny_appa))
@@ -101,6 +104,7 @@ def test_eval_by_gender_and_race_and_readable_text(
     assert run_cli([*argv, "--cache-dir", str(tiny_run.parent / "crops"), "--resamples", "200"]) == 0
     text = capsys.readouterr().out
     assert "Challenge 25 (95 % bootstrap intervals):" in text and "race" in text and f"report: {out}" in text
+    assert f"mean error {json.loads((out / 'metrics.json').read_text())['mean_error']:+.2f} [" in text
     report = json.loads((out / "metrics.json").read_text())
     assert report["bootstrap"]["resamples"] == 200
     for attribute in ("gender", "race"):
