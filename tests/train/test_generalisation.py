@@ -13,7 +13,7 @@ import torch
 
 from edge.errors import EXIT_DATA, EXIT_TRAIN
 from train.augment import DOMAIN_LOOKS, view
-from train.candidates import PlannedRun, plan, summarise
+from train.candidates import PlannedRun, markdown, plan, summarise
 from train.loop import EpochSettings, balanced_weights
 
 
@@ -89,14 +89,17 @@ def test_plan_covers_each_holdout_per_seed() -> None:
 
 
 def test_summary_scores_the_mean_of_in_domain_and_cross_figures() -> None:
-    def rows(appa: float, utk: float) -> dict[str, dict]:
-        return {"appa": {"mae": appa, "c25_teen_recall": 0.9}, "utk": {"mae": utk, "c25_teen_recall": None}}
+    def rows(appa: float, utk: float, children: float | None = None) -> dict[str, dict]:
+        """children: the signed error for 0-12 on appa, as runs trained since it was recorded have it."""
+        by_bin = {} if children is None else {"mean_error_by_age_bin": {"0-12": children, "13-17": -9.0}}
+        return {"appa": {"mae": appa, "c25_teen_recall": 0.9, **by_bin}, "utk": {"mae": utk, "c25_teen_recall": None}}
 
     valid = {}
     for recipe, shift in (("weak", 1.0), ("strong", 0.0)):
         for seed in (0, 1):
+            children = 2.0 + seed if recipe == "strong" else None
             valid[PlannedRun(recipe, None, seed, None)] = rows(5 + shift + seed, 4 + shift)
-            valid[PlannedRun(recipe, None, seed, "appa")] = rows(7 + shift, 4.5)  # appa unseen: its cross figure
+            valid[PlannedRun(recipe, None, seed, "appa")] = rows(7 + shift, 4.5, children)  # appa unseen: cross
             valid[PlannedRun(recipe, None, seed, "utk")] = rows(5.5, 6 + shift)
     devices = {run: "cuda" if run.seed == 0 else "cpu" for run in valid}
     summary = summarise(valid, ["weak", "strong"], ["appa", "utk"], [0, 1], devices)
@@ -108,6 +111,13 @@ def test_summary_scores_the_mean_of_in_domain_and_cross_figures() -> None:
     assert summary["chosen"] == "strong" and summary["recipes"]["weak"]["score"] == pytest.approx(strong["score"] + 1)
     assert strong["figures"]["appa valid"]["teens_under_25"]["mean"] == 0.9
     assert strong["figures"]["utk valid"]["teens_under_25"] == {"per_seed": [None, None], "mean": None, "spread": None}
+    children = strong["figures"]["appa cross"]["children_mean_error"]
+    assert children == {"per_seed": [2.0, 3.0], "mean": 2.5, "spread": 1.0}
+    assert strong["figures"]["appa valid"]["children_mean_error"]["mean"] is None  # those runs did not record it
+    text = markdown(summary)
+    line = "strong: children's (0-12) mean error on the dataset never seen (+: older): appa cross +2.5, utk cross -"
+    assert line in text.splitlines()
+    assert "weak: children" not in text
 
 
 def test_candidates_trains_every_holdout_and_resumes(
@@ -142,6 +152,10 @@ def test_candidates_trains_every_holdout_and_resumes(
     assert [trained[name]["trunk_cache"] for name in trained] == ["miss", "hit", "hit"]
     cross = summary["recipes"]["tiny"]["figures"][f"{appa} cross"]["mae"]["mean"]
     assert cross == pytest.approx(trained[f"without-{appa}"]["valid"][appa]["mae"], abs=1e-3)
+    children = trained[f"without-{utk}"]["valid"][utk]["mean_error_by_age_bin"]["0-12"]  # the trainer records it
+    assert children is not None  # small_utk's valid split has children
+    figure = summary["recipes"]["tiny"]["figures"][f"{utk} cross"]["children_mean_error"]["mean"]
+    assert figure == pytest.approx(children, abs=1e-3)
     device = trained["all"]["device"]  # each run's device, read from its metrics.json
     assert device in ("cpu", "cuda") and summary["recipes"]["tiny"]["trained_on"] == {device: 3}
     assert "| tiny (chosen) |" in (runs / "candidates.md").read_text()
