@@ -40,12 +40,13 @@ def assurance_metrics(
 ) -> dict[str, object]:
     """The report's interval figures; `groups` maps an attribute (gender, race) to its labels, -1 for none."""
     true, pred = np.asarray(true, np.float64), np.asarray(pred, np.float64)
-    err, under = np.abs(pred - true), pred < CHALLENGE_AGE
+    signed, under = pred - true, pred < CHALLENGE_AGE
+    err = np.abs(signed)
     report: dict[str, object] = {
         "bootstrap": boot.describe(),
         "ci95": {
             "mae": boot.interval(err),
-            "mean_error": boot.interval(pred - true),
+            "mean_error": boot.interval(signed),
             **{key: boot.interval(values) for key, values in challenge_outcomes(true, under).items()},
         },
         "under25_by_age": {str(year): boot.estimate(under[np.floor(true) == year]) for year in TEEN_YEARS},

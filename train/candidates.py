@@ -119,11 +119,11 @@ def summarise(
                     for run, by_dataset in valid.items()
                     if (run.recipe, run.holdout) == (recipe, holdout)
                 ]
-                by_bin = [row.get("mean_error_by_age_bin", {}) for row in rows]  # runs trained before it: none
                 figures[f"{dataset} {kind}"] = {
                     "mae": _stats([row["mae"] for row in rows]),
                     "teens_under_25": _stats([row["c25_teen_recall"] for row in rows]),
-                    "children_mean_error": _stats([errors.get(CHILDREN) for errors in by_bin]),
+                    # runs trained before the trainer recorded mean_error_by_age_bin give None
+                    "children_mean_error": _stats([row.get("mean_error_by_age_bin", {}).get(CHILDREN) for row in rows]),
                 }
         score = float(np.mean([figure["mae"]["mean"] for figure in figures.values()]))
         trained_on = collections.Counter(device for run, device in devices.items() if run.recipe == recipe)
