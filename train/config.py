@@ -48,6 +48,11 @@ class TrainConfig(BaseModel):
     # Age balancing: each epoch samples photos with weight (photos in their 5-year age bin)^-balance;
     # 0 is uniform, 1 every bin equally often (children, teens and 60+ are rare in both datasets).
     balance: Annotated[float, Field(ge=0, le=1)] = 0.0
+    # C-Mixup (Yao et al., NeurIPS 2022) in stage 2: each batch's trunk outputs are blended with those of
+    # batch-mates of a similar age (drawn with weight exp(-(age difference / mixup_years)^2 / 2)), and the
+    # loss with both ages, at a blend weight drawn from Beta(mixup, mixup) per batch; 0 is off.
+    mixup: Annotated[float, Field(ge=0)] = 0.0
+    mixup_years: Positive = 5.0
     sigma: Positive = 2.0  # label distribution width (years) for the dist head
     l1_weight: Annotated[float, Field(ge=0)] = 0.1
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.2

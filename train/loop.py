@@ -1,6 +1,7 @@
 """One epoch of each training stage, and prediction, all on cached trunk outputs.
 
-Stage 1 trains the head on pooled features of the frozen tail; stage 2 trains tail and head.
+Stage 1 trains the head on pooled features of the frozen tail; stage 2 trains tail and head, optionally on
+C-Mixup blends of similar-aged photos.
 Each epoch draws one random cached view per photo.
 """
 
@@ -18,6 +19,23 @@ from train.model import AgeNet
 
 
 @dataclass(frozen=True)
+class Mixup:
+    """C-Mixup's draws for one epoch: a similar-aged partner for each photo of a batch, and a blend weight."""
+
+    alpha: float
+    years: float
+    rng: np.random.Generator
+
+    def draw(self, ages: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """(partner index within the batch for each photo, the blend weight of the photo itself)."""
+        a = ages.double().numpy()
+        kernel = np.exp(-0.5 * ((a[:, None] - a[None, :]) / self.years) ** 2)  # the photo itself weighs 1
+        cumulative = np.cumsum(kernel / kernel.sum(axis=1, keepdims=True), axis=1)
+        picks = (cumulative < self.rng.random((len(a), 1))).sum(axis=1).clip(max=len(a) - 1)
+        return torch.from_numpy(picks), float(self.rng.beta(self.alpha, self.alpha))
+
+
+@dataclass(frozen=True)
 class EpochSettings:
     """What both stages' epochs share: the labels, the optimiser, batching and the loss's knobs."""
 
@@ -30,6 +48,7 @@ class EpochSettings:
     l1_weight: float
     after_step: Callable[[], None] | None = None  # e.g. updating a weight average
     weights: torch.Tensor | None = None  # per-photo sampling weights (age balancing); None: each photo once
+    mixup: Mixup | None = None  # stage 2 only
 
     def batches(self, n: int) -> list[torch.Tensor]:
         """One epoch's batches of photo indices: a permutation, or n weighted draws with replacement."""
@@ -39,9 +58,16 @@ class EpochSettings:
             order = torch.multinomial(self.weights, n, replacement=True, generator=self.generator)
         return [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
 
-    def step(self, net: AgeNet, out: torch.Tensor, index: torch.Tensor) -> float:
-        """One optimisation step on a batch; returns the batch loss times its size."""
-        loss = net.loss(out, self.ages[index].to(self.device), self.sigma, self.l1_weight)
+    def step(
+        self, net: AgeNet, out: torch.Tensor, index: torch.Tensor, blend: tuple[torch.Tensor, float] | None = None
+    ) -> float:
+        """One optimisation step on a batch, its inputs blended with `blend`'s partners if given (mixup);
+        returns the batch loss times its size."""
+        ages = self.ages[index].to(self.device)
+        loss = net.loss(out, ages, self.sigma, self.l1_weight)
+        if blend is not None:
+            partner, weight = blend
+            loss = weight * loss + (1 - weight) * net.loss(out, ages[partner], self.sigma, self.l1_weight)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
@@ -105,7 +131,11 @@ def stage2_epoch(net: AgeNet, trunk_out: torch.Tensor, epoch: EpochSettings, des
         if len(index) < 2:  # BatchNorm cannot train on a single sample
             continue
         x = trunk_out[index, view_of[index]].to(epoch.device).float()
-        total += epoch.step(net, net.head(net.pooled(x)), index)
+        blend = None if epoch.mixup is None else epoch.mixup.draw(epoch.ages[index])
+        if blend is not None:
+            partner, weight = blend
+            x = weight * x + (1 - weight) * x[partner.to(epoch.device)]
+        total += epoch.step(net, net.head(net.pooled(x)), index, blend)
     return total / len(trunk_out)
 
 

@@ -183,6 +183,7 @@ class Trainer:
                 self.cfg.l1_weight,
                 after_step,
                 weights,
+                self._mixup(stage, epoch),
             )
             if stage == 1:
                 loss = loop.stage1_epoch(self.net, pooled, settings)
@@ -192,6 +193,13 @@ class Trainer:
             self._end_epoch(stage, epoch, loss, self._evaluate(valid_pooled), time.time() - start, optimizer, scheduler)
             self._timed(f"stage{stage}_s", start)
             start = time.time()
+
+    def _mixup(self, stage: int, epoch: int) -> loop.Mixup | None:
+        """Stage 2's C-Mixup draws for an epoch, seeded per epoch so that --resume draws the same."""
+        if stage != 2 or not self.cfg.mixup:
+            return None
+        rng = np.random.default_rng([self.cfg.seed, stage, epoch])
+        return loop.Mixup(self.cfg.mixup, self.cfg.mixup_years, rng)
 
     def _start_average(self, state: dict | None) -> Callable[[], None] | None:
         """Stage 2's weight average (cfg.ema), restored on --resume; returns its per-step update, or None."""

@@ -135,3 +135,20 @@ def test_resume_continues_and_existing_run_is_refused(
     assert any(not torch.equal(last["state_dict"][k], v) for k, v in last["train_state_dict"].items())
     assert run_cli([*argv, "--head", "l1"]) == 9  # a recipe that does not fit last.pt: one line, no traceback
     assert "does not match this recipe" in capsys.readouterr().out
+
+
+def test_a_recipes_mixup_changes_stage_2_alone(run_cli, tiny_run: Path, tiny_appa: Path, tmp_path: Path) -> None:
+    recipe = tmp_path / "mixup.yaml"
+    recipe.write_text("mixup: 2.0\nmixup_years: 30\n")
+    crops = ["--cache-dir", str(tiny_run.parent / "crops")]  # the tiny run's crops and trunk outputs
+    argv = [*TRAIN, "--recipe", str(recipe), "--data", str(tiny_appa), "--runs-dir", str(tmp_path), *crops]
+    assert run_cli(argv) == 0
+    plain, mixed = (json.loads((run / "metrics.json").read_text()) for run in (tiny_run, tmp_path / "tiny"))
+    assert mixed["trunk_cache"] == "hit"
+
+    def losses(metrics: dict, stage: int) -> list[float]:
+        return [h["train_loss"] for h in metrics["history"] if h["stage"] == stage]
+
+    assert losses(mixed, 1) == pytest.approx(losses(plain, 1), rel=1e-6)  # stage 1 does not mix
+    assert losses(mixed, 2) != pytest.approx(losses(plain, 2), rel=1e-3)
+    assert "mixup: 2.0" in (tmp_path / "tiny" / "config.yaml").read_text()
