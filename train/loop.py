@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -16,6 +17,17 @@ from tqdm import tqdm
 
 from train.backbones import SPECS
 from train.model import AgeNet
+
+
+class Blend(NamedTuple):
+    """One batch's C-Mixup: each photo's partner within the batch, and the weight of the photo itself."""
+
+    partner: torch.Tensor
+    weight: float
+
+    def mix(self, own: torch.Tensor, partners: torch.Tensor) -> torch.Tensor:
+        """The same blend for inputs and for losses."""
+        return self.weight * own + (1 - self.weight) * partners
 
 
 @dataclass(frozen=True)
@@ -26,13 +38,13 @@ class Mixup:
     years: float
     rng: np.random.Generator
 
-    def draw(self, ages: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """(partner index within the batch for each photo, the blend weight of the photo itself)."""
+    def draw(self, ages: torch.Tensor) -> Blend:
+        """A partner within the batch for each photo, and the blend weight."""
         a = ages.double().numpy()
         kernel = np.exp(-0.5 * ((a[:, None] - a[None, :]) / self.years) ** 2)  # the photo itself weighs 1
         cumulative = np.cumsum(kernel / kernel.sum(axis=1, keepdims=True), axis=1)
         picks = (cumulative < self.rng.random((len(a), 1))).sum(axis=1).clip(max=len(a) - 1)
-        return torch.from_numpy(picks), float(self.rng.beta(self.alpha, self.alpha))
+        return Blend(torch.from_numpy(picks), float(self.rng.beta(self.alpha, self.alpha)))
 
 
 @dataclass(frozen=True)
@@ -58,16 +70,13 @@ class EpochSettings:
             order = torch.multinomial(self.weights, n, replacement=True, generator=self.generator)
         return [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
 
-    def step(
-        self, net: AgeNet, out: torch.Tensor, index: torch.Tensor, blend: tuple[torch.Tensor, float] | None = None
-    ) -> float:
+    def step(self, net: AgeNet, out: torch.Tensor, index: torch.Tensor, blend: Blend | None = None) -> float:
         """One optimisation step on a batch, its inputs blended with `blend`'s partners if given (mixup);
         returns the batch loss times its size."""
         ages = self.ages[index].to(self.device)
         loss = net.loss(out, ages, self.sigma, self.l1_weight)
         if blend is not None:
-            partner, weight = blend
-            loss = weight * loss + (1 - weight) * net.loss(out, ages[partner], self.sigma, self.l1_weight)
+            loss = blend.mix(loss, net.loss(out, ages[blend.partner], self.sigma, self.l1_weight))
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
@@ -133,8 +142,7 @@ def stage2_epoch(net: AgeNet, trunk_out: torch.Tensor, epoch: EpochSettings, des
         x = trunk_out[index, view_of[index]].to(epoch.device).float()
         blend = None if epoch.mixup is None else epoch.mixup.draw(epoch.ages[index])
         if blend is not None:
-            partner, weight = blend
-            x = weight * x + (1 - weight) * x[partner.to(epoch.device)]
+            x = blend.mix(x, x[blend.partner.to(epoch.device)])
         total += epoch.step(net, net.head(net.pooled(x)), index, blend)
     return total / len(trunk_out)
 
