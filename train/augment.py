@@ -1,9 +1,11 @@
 """Augmentations on the uint8 BGR crops, deterministic per (seed, photo, view).
 
-Two profiles. `till`: what a till camera does to a face (flips, small shifts and rotations, colour, blur,
+Three profiles. `till`: what a till camera does to a face (flips, small shifts and rotations, colour, blur,
 JPEG artefacts, low resolution). `domains` adds looks that neither training set has but other photos do
 (issue #13: the model overestimated a child-heavy set from another dataset by 4.3 years): grayscale, strong
-colour casts, scanner blur, low contrast, heavy compression and small faces upscaled.
+colour casts, scanner blur, low contrast, heavy compression and small faces upscaled. `framing` gives half
+the till's views the framing of a photo cut close around the face: UTKFace's chips are, so their crops are
+mostly repeated border pixels, and APPA-REAL's are not, which lets a network tell the datasets apart.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import cv2
 import numpy as np
 
 AUGMENT_VERSION = 1  # bump when a profile's augmentations change: cached trunk outputs depend on them
-Profile = Literal["till", "domains"]
+Profile = Literal["till", "domains", "framing"]
 Look = Callable[[np.ndarray, np.random.Generator], np.ndarray]  # one look: (crop, rng) -> crop
 
 
@@ -76,6 +78,19 @@ def _scanner(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def tight_framing(crop: np.ndarray, rng: np.random.Generator, low: float = 0.5, high: float = 0.8125) -> np.ndarray:
+    """The crop of a photo that ended close around the face: the middle `low`-`high` of the crop's side is kept
+    and its border pixels repeat outwards, as `edge.vision.faces.crop_face` repeats them past a photo's edge.
+    At the default margin 0.3 that is a photo 0.8-1.3 face sides across; a UTKFace chip is about 0.85 (YuNet's
+    box is often larger than the chip)."""
+    size = crop.shape[0]
+    keep = min(size, max(8, round(rng.uniform(low, high) * size)))
+    start = (size - keep) // 2
+    end = size - keep - start
+    inner = crop[start : start + keep, start : start + keep]
+    return cv2.copyMakeBorder(inner, start, end, start, end, cv2.BORDER_REPLICATE)
+
+
 def _till(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     out = crop[:, ::-1].copy() if rng.random() < 0.5 else crop
     out = _affine(out, rng)
@@ -111,9 +126,18 @@ def _domains(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def _framing(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The till's view (the `till` profile's own draws), then for half the views a tight framing."""
+    out = _till(crop, rng)
+    return tight_framing(out, rng) if rng.random() < 0.5 else out
+
+
+PROFILES: dict[str, Look] = {"till": _till, "domains": _domains, "framing": _framing}
+
+
 def augment(crop: np.ndarray, rng: np.random.Generator, profile: Profile = "till") -> np.ndarray:
     """One random view of a crop under the profile."""
-    return _domains(crop, rng) if profile == "domains" else _till(crop, rng)
+    return PROFILES[profile](crop, rng)
 
 
 def view(crop: np.ndarray, seed: int, index: int, view_number: int, profile: Profile = "till") -> np.ndarray:

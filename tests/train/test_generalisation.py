@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from edge.errors import EXIT_DATA, EXIT_TRAIN
-from train.augment import DOMAIN_LOOKS, view
+from train.augment import DOMAIN_LOOKS, tight_framing, view
 from train.candidates import PlannedRun, markdown, plan, summarise
 from train.loop import EpochSettings, balanced_weights
 
@@ -48,6 +48,27 @@ def test_each_domain_look_alone_changes_the_face_its_own_way(crop: np.ndarray) -
         return float(cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
 
     assert sharpness(looks["small"]) < 0.5 * sharpness(crop) and sharpness(looks["scanner"]) < sharpness(crop)
+
+
+def test_tight_framing_keeps_the_middle_and_repeats_its_border(crop: np.ndarray) -> None:
+    out = tight_framing(crop, np.random.default_rng(5), low=0.625, high=0.625)  # a photo ending at the face box
+    keep, start = 140, 42  # the face box is 224 / 1.6 = 140 px in a crop with margin 0.3
+    assert out.shape == crop.shape and out.dtype == np.uint8
+    middle = slice(start, start + keep)
+    assert np.array_equal(out[middle, middle], crop[middle, middle])
+    assert np.array_equal(out[:, :start], np.repeat(out[:, start : start + 1], start, axis=1))  # left: one column
+    assert np.array_equal(out[-start:], np.repeat(out[-start - 1 : -start], start, axis=0))  # bottom: one row
+    assert not np.array_equal(out[:, :start], crop[:, :start])
+
+
+def test_framing_views_are_the_till_views_with_half_of_them_framed_tight(crop: np.ndarray) -> None:
+    assert view(crop, 0, 7, 0, "framing") is crop  # view 0 stays the clean crop
+    framing = [view(crop, 0, index, 2, "framing") for index in range(60)]
+    till = [view(crop, 0, index, 2, "till") for index in range(60)]
+    framed = [f for f, t in zip(framing, till, strict=True) if not np.array_equal(f, t)]
+    assert 15 <= len(framed) <= 45  # a tight framing for about half the views, the others as the till draws them
+    side = (224 - round(0.8125 * 224)) // 2  # the widest framing keeps 182 px: 21 repeated columns a side at least
+    assert all(np.array_equal(f[:, :side], np.repeat(f[:, side : side + 1], side, axis=1)) for f in framed)
 
 
 def test_balanced_weights_favour_rare_ages() -> None:

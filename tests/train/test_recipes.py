@@ -38,3 +38,10 @@ def test_the_short_balanced_candidate_differs_from_the_balanced_one_only_in_its_
         k: v for k, v in balanced["stage2"].items() if k != "epochs"
     }
     assert {k for k, v in short.items() if v != balanced[k]} == {"name", "stage2"}
+
+
+def test_the_framing_candidate_is_the_bundles_recipe_with_framing_and_the_last_epoch_kept() -> None:
+    bundle = load_recipe(str(RECIPES / "mobilenet_v2-gpu.yaml"), {"data": ["d"]}).model_dump()
+    recipe = load_recipe(str(RECIPES / "mobilenet_v2-framing-gpu.yaml"), {"data": ["d"]})
+    assert (recipe.name, recipe.augment, recipe.keep) == ("mobilenet_v2-framing-gpu", "framing", "last")
+    assert {k for k, v in recipe.model_dump().items() if v != bundle[k]} == {"name", "augment", "keep"}
