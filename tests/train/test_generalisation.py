@@ -1,9 +1,12 @@
-"""Issue #13's training measures for faces never seen: the `domains` augmentations, age balancing, keeping the
-last (averaged) epoch, held-out datasets, and `agecam candidates` on real photos with real tiny runs."""
+"""Issue #13's training measures for faces never seen: the `domains` and `framing` augmentations (and the crops'
+framing they answer), age balancing, keeping the last (averaged) epoch, held-out datasets, and `agecam
+candidates` on real photos with real tiny runs."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -186,3 +189,15 @@ def test_candidates_trains_every_holdout_and_resumes(
     assert run_cli(argv) == 0  # a second call reads the finished runs and retrains nothing
     assert (runs / "tiny-seed0-all" / "metrics.json").stat().st_mtime_ns == stamp
     assert json.loads((runs / "candidates.json").read_text()) == summary
+
+
+def test_crop_framing_finds_utkface_crops_mostly_border_and_appa_reals_mostly_photo(
+    tiny_appa: Path, tiny_utk: Path
+) -> None:
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "crop_framing.py"
+    argv = [sys.executable, str(script), "--data", str(tiny_appa), str(tiny_utk)]
+    report = json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+    appa, utk = report[str(tiny_appa)], report[str(tiny_utk)]
+    assert (appa["photos"], utk["photos"]) == (12, 16) and utk["faces"] == 16
+    assert utk["outside_mean"] > 0.5 and utk["crops_over_1_percent_outside"] == 1.0  # chips cut at the face
+    assert appa["outside_mean"] < 0.2  # photos with context around the face
