@@ -4,7 +4,8 @@ The crop covers the face box and a margin on every side (`edge.vision.faces.crop
 the photo, the photo's border pixels repeat. Photos cut close around the face (UTKFace's chips) give crops
 that are mostly such streaks; photos with context (APPA-REAL's) give almost none, and a till's camera none.
 Per dataset's `valid` photos with a face: the mean share of the crop outside the photo, its quartiles, and the
-share of crops with more than 1 % outside. Needs the [train] extra; never reads a test split.
+share of crops with more than 1 % outside (left out when no photo has a face). Needs the [train] extra;
+never reads a test split.
 
     python benchmarks/crop_framing.py --data DATASET... > framing.json
 """
@@ -38,14 +39,12 @@ def dataset_figures(folder: str, detector: FaceDetector, spec: CropSpec) -> dict
     dataset = load_dataset(folder)
     shares = [outside_share(cv2.imread(str(sample.path)), detector, spec) for sample in dataset.split("valid")]
     found = np.array([share for share in shares if share is not None])
-    quartiles = np.percentile(found, [25, 50, 75]).round(3).tolist() if found.size else None
-    return {
-        "photos": len(shares),
-        "faces": int(found.size),
-        "outside_mean": round(float(found.mean()), 3) if found.size else None,
-        "outside_quartiles": quartiles,
-        "crops_over_1_percent_outside": round(float((found > 0.01).mean()), 3) if found.size else None,
-    }
+    figures: dict[str, object] = {"photos": len(shares), "faces": int(found.size)}
+    if found.size:
+        figures["outside_mean"] = round(float(found.mean()), 3)
+        figures["outside_quartiles"] = np.percentile(found, [25, 50, 75]).round(3).tolist()
+        figures["crops_over_1_percent_outside"] = round(float((found > 0.01).mean()), 3)
+    return figures
 
 
 def main() -> None:

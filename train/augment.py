@@ -132,7 +132,7 @@ def _framing(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return tight_framing(out, rng) if rng.random() < 0.5 else out
 
 
-PROFILES: dict[str, Look] = {"till": _till, "domains": _domains, "framing": _framing}
+PROFILES: dict[Profile, Look] = {"till": _till, "domains": _domains, "framing": _framing}
 
 
 def augment(crop: np.ndarray, rng: np.random.Generator, profile: Profile = "till") -> np.ndarray:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from train.augment import Profile
 from train.errors import TrainError
 
 Positive = Annotated[float, Field(gt=0)]
@@ -44,7 +45,7 @@ class TrainConfig(BaseModel):
     crop_size: Annotated[int, Field(ge=32, le=512)] | None = None  # default: the backbone's input size
     crop_margin: Annotated[float, Field(ge=0, le=2)] = 0.3
     views: Annotated[int, Field(ge=1, le=32)] = 4  # cached views per training photo: 1 clean + augmented
-    augment: Literal["till", "domains", "framing"] = "till"  # train/augment.py: looks of unseen datasets
+    augment: Profile = "till"  # train/augment.py: the till camera, or with looks of unseen datasets
     # Age balancing: each epoch samples photos with weight (photos in their 5-year age bin)^-balance;
     # 0 is uniform, 1 every bin equally often (children, teens and 60+ are rare in both datasets).
     balance: Annotated[float, Field(ge=0, le=1)] = 0.0
