@@ -1,5 +1,5 @@
-"""`agecam export`, `agecam calibrate` and `agecam ensemble`, registered through the agecam.commands entry
-point; torch loads only when they run."""
+"""`agecam export`, `agecam calibrate`, `agecam ensemble` and `agecam members`, registered through the
+agecam.commands entry point; torch loads only when they run."""
 
 from __future__ import annotations
 
@@ -66,6 +66,22 @@ def _add_ensemble(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_ensemble)
 
 
+def _members(args: argparse.Namespace) -> int:
+    from export.members import cut_members
+
+    print(json.dumps(cut_members(Path(args.model), Path(args.out)), indent=2))
+    return 0
+
+
+def _add_members(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "members", help="cut the networks of an agecam ensemble file back out, each as a till-ready model"
+    )
+    parser.add_argument("model", help="an ONNX file written by agecam ensemble")
+    parser.add_argument("--out", required=True, help="an existing folder for the members (named as the pool recorded)")
+    parser.set_defaults(handler=_members)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("export", help="export a checkpoint to a checked ONNX age model")
     parser.add_argument("checkpoint", help="a runs/NAME/best.pt checkpoint")
@@ -93,3 +109,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_export)
     _add_calibrate(subparsers)
     _add_ensemble(subparsers)
+    _add_members(subparsers)

@@ -139,7 +139,7 @@ def _mean_of_halves(probs: str, count: int, opset: int, name: str) -> tuple[Node
     return [reshape, mean], [shape], f"{name}/mean"
 
 
-def _pooled_outputs(raw: list[str], tempered: list[str], age_min: int, count: int) -> tuple[Nodes, Tensors]:
+def pooled_outputs(raw: list[str], tempered: list[str], age_min: int, count: int) -> tuple[Nodes, Tensors]:
     """age_probs = the mean of the members' tempered distributions; age and age_std the expected value and
     spread of the mean of their raw ones, as each member's own outputs are: a temperature calibrates the
     probabilities and leaves the estimate alone (it would move the expected value, and MAE with it)."""
@@ -235,7 +235,7 @@ def build_ensemble(members: list[AgeModel], flip: bool = False) -> onnx.ModelPro
             probs = mean
         raw.append(probs)
         tempered.append(calibrated)
-    pool_nodes, pool_constants = _pooled_outputs(raw, tempered, int(first.age_min), count)
+    pool_nodes, pool_constants = pooled_outputs(raw, tempered, int(first.age_min), count)
     face = next(value for value in models[0].graph.input if value.name == INPUT_NAME)
     outputs = [
         helper.make_tensor_value_info(OUTPUT_AGE, TensorProto.FLOAT, ["N"]),

@@ -19,6 +19,7 @@ from edge.vision.age_model import AgeModel
 from edge.vision.model_contract import CONTRACT_VERSION, metadata_props, temper_probs
 from export.ensemble import ensemble_models
 from export.exporter import export_checkpoint
+from export.members import cut_members
 
 from onnx_models import brightness_model, save
 
@@ -170,3 +171,65 @@ def test_flip_in_the_file_at_opset_18_is_the_tills_flip(tiny_appa: Path, tmp_pat
     np.testing.assert_allclose(in_file.probs, tills_flip.probs, atol=1e-6)
     plain = AgeModel(one_sided, ["CPUExecutionProvider"]).samples(crops)
     assert np.abs(in_file.ages - plain.ages).max() > 0.05, "the mirror images changed something"
+
+
+def test_members_cut_from_a_pool_score_as_they_did_before_it(run_cli, tiny_appa: Path, tmp_path: Path, capsys) -> None:
+    """`agecam members`: each network of a pool comes back out with its own temperature and scores every crop
+    exactly as the file it was pooled from."""
+    young = _member(tmp_path, "young", offset=5.0)
+    older = _member(tmp_path, "older", offset=25.0, temperature=2.0)
+    pool = tmp_path / "pair.onnx"
+    ensemble_models([young, older], pool)
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    assert run_cli(["members", str(pool), "--out", str(cut)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [Path(member["out"]).name for member in report["members"]] == ["young.onnx", "older.onnx"]
+    crops = _real_crops(tiny_appa, 32)
+    for original in (young, older):
+        before = AgeModel(original, ["CPUExecutionProvider"])
+        after = AgeModel(cut / original.name, ["CPUExecutionProvider"])
+        (ages, spreads, probs), (cut_ages, cut_spreads, cut_probs) = (
+            model.predict_with_probs(crops) for model in (before, after)
+        )
+        np.testing.assert_allclose(cut_probs, probs, atol=1e-6)
+        # The cut reads age and age_std off age_probs, as every export does; the test model writes its own.
+        np.testing.assert_allclose(cut_ages, ages, atol=1e-3)
+        np.testing.assert_allclose(cut_spreads, spreads, atol=1e-3)
+        assert after.info.age_temperature == before.info.age_temperature
+        assert after.info.metadata["backbone"] == original.stem
+        assert json.loads(after.info.metadata["cut_from"])["file"] == "pair.onnx"
+
+
+def test_the_bundled_files_members_pool_back_to_the_same_file(tiny_appa: Path, tmp_path: Path) -> None:
+    """The bundled int8 pool taken apart and pooled again with the same flip: the same numbers, so a member
+    cut from it can be pooled with a new network."""
+    bundled = Path(__file__).resolve().parents[2] / "models" / "agecam-mobilenetv2-int8.onnx"
+    original = AgeModel(bundled, ["CPUExecutionProvider"])
+    members = [Path(member["out"]) for member in cut_members(bundled, tmp_path)["members"]]
+    recorded = json.loads(original.info.metadata["ensemble"])
+    assert len(members) == len(recorded) >= 2
+    cut = [AgeModel(path, ["CPUExecutionProvider"]) for path in members]
+    assert [model.info.age_temperature for model in cut] == [origin["age_temperature"] for origin in recorded]
+    assert all(model.info.flip_tta is False for model in cut), "the mirror images were the pool's"
+    again = tmp_path / "again.onnx"
+    ensemble_models(members, again, flip=original.info.flip_tta)
+    crops = _real_crops(tiny_appa, 224)
+    for was, now in zip(
+        original.predict_with_probs(crops),
+        AgeModel(again, ["CPUExecutionProvider"]).predict_with_probs(crops),
+        strict=True,
+    ):
+        np.testing.assert_allclose(now, was, atol=1e-5)
+    first, second = (model.predict_with_probs(crops)[0] for model in cut)
+    assert np.abs(first - second).max() > 0.5, "two different networks came out"
+
+
+def test_a_file_that_is_no_pool_has_no_members(run_cli, tmp_path: Path, capsys) -> None:
+    single = _member(tmp_path, "single")
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    assert run_cli(["members", str(single), "--out", str(cut)]) == EXIT_EXPORT
+    line = capsys.readouterr().out.strip()
+    assert "\n" not in line and "single.onnx" in line and "agecam.ensemble" in line
+    assert not list(cut.iterdir())
