@@ -7,7 +7,9 @@ temperature calibrates the probabilities without moving the estimate. The member
 margin) and the ages, since the till cuts one crop per face for the whole file. With `flip`, every member also
 scores the mirror image of each crop and the pool takes both (flip test-time augmentation inside the file,
 `agecam.flip_tta`, so `agecam eval` and every till get the same figures); one model alone may then be
-"ensembled" with its mirror. Run `agecam calibrate` on the result: the mean of several calibrated
+"ensembled" with its mirror. A member is one network: a pool's `age_probs` are already tempered, and an
+age read off them would move, so a pool is taken apart first (`agecam members`). Run `agecam calibrate` on the
+result: the mean of several calibrated
 distributions is wider than each, and its own temperature is fitted on it.
 """
 
@@ -55,6 +57,11 @@ def _check_members(paths: list[Path], flip: bool) -> list[AgeModel]:
             raise ExportError(f"{path}: the model has no '{OUTPUT_PROBS}' output: an ensemble averages age_probs")
         if flip and info.flip_tta:
             raise ExportError(f"{path}: the model already mirrors each crop ({KEY_PREFIX}flip_tta): leave out --flip")
+        if "ensemble" in info.metadata:  # its age_probs are tempered, and an age read off them would move
+            raise ExportError(
+                f"{path}: the model is an ensemble ({KEY_PREFIX}ensemble): take it apart with agecam members "
+                "and pool its members"
+            )
         for key in SHARED_KEYS:
             if members and float(info.metadata[key]) != float(members[0].info.metadata[key]):
                 first = members[0].info.metadata[key]
