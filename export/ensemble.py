@@ -8,9 +8,9 @@ margin) and the ages, since the till cuts one crop per face for the whole file. 
 scores the mirror image of each crop and the pool takes both (flip test-time augmentation inside the file,
 `agecam.flip_tta`, so `agecam eval` and every till get the same figures); one model alone may then be
 "ensembled" with its mirror. A member is one network: a pool's `age_probs` are already tempered, and an
-age read off them would move, so a pool is taken apart first (`agecam members`). Run `agecam calibrate` on the
-result: the mean of several calibrated
-distributions is wider than each, and its own temperature is fitted on it.
+age read off them would move, so a pool is taken apart first (`agecam members`). Run `agecam calibrate` on
+the result: the mean of several calibrated distributions is wider than each, and its own temperature is
+fitted on it.
 """
 
 from __future__ import annotations
@@ -172,11 +172,20 @@ def pooled_outputs(raw: list[str], tempered: list[str], age_min: int, count: int
     return nodes, constants
 
 
+def contract_outputs(count: int) -> list[onnx.ValueInfoProto]:
+    """age, age_std and age_probs over `count` ages, for N crops."""
+    return [
+        helper.make_tensor_value_info(OUTPUT_AGE, TensorProto.FLOAT, ["N"]),
+        helper.make_tensor_value_info(OUTPUT_STD, TensorProto.FLOAT, ["N"]),
+        helper.make_tensor_value_info(OUTPUT_PROBS, TensorProto.FLOAT, ["N", count]),
+    ]
+
+
 def _metadata(members: list[AgeModel], flip: bool) -> dict[str, str]:
     """The first member's contract keys; backbone, precision and training data of all; each member's origin."""
     infos = [member.info for member in members]
     first = {KEY_PREFIX + key: value for key, value in infos[0].metadata.items()}
-    for key in ("age_temperature", "valid_metrics", "checkpoint_sha256"):  # the members' own, not the pool's
+    for key in ("age_temperature", "valid_metrics", "checkpoint_sha256", "cut_from"):  # the members' own
         first.pop(KEY_PREFIX + key, None)
     precisions = {info.metadata.get("precision", "unknown") for info in infos}
     datasets = sorted({name for info in infos for name in _training_datasets(info)})
@@ -244,11 +253,7 @@ def build_ensemble(members: list[AgeModel], flip: bool = False) -> onnx.ModelPro
         tempered.append(calibrated)
     pool_nodes, pool_constants = pooled_outputs(raw, tempered, int(first.age_min), count)
     face = next(value for value in models[0].graph.input if value.name == INPUT_NAME)
-    outputs = [
-        helper.make_tensor_value_info(OUTPUT_AGE, TensorProto.FLOAT, ["N"]),
-        helper.make_tensor_value_info(OUTPUT_STD, TensorProto.FLOAT, ["N"]),
-        helper.make_tensor_value_info(OUTPUT_PROBS, TensorProto.FLOAT, ["N", count]),
-    ]
+    outputs = contract_outputs(count)
     graph = helper.make_graph(nodes + pool_nodes, "agecam_ensemble", [face], outputs, initializers + pool_constants)
     ensemble = helper.make_model(graph, opset_imports=opsets)
     ensemble.ir_version = max(model.ir_version for model in models)

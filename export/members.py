@@ -15,13 +15,13 @@ import json
 from pathlib import Path
 
 import onnx
-from onnx import TensorProto, helper
+from onnx import helper
 
 from edge.errors import ModelError
 from edge.vision.age_model import AgeModel
-from edge.vision.model_contract import INPUT_NAME, KEY_PREFIX, OUTPUT_AGE, OUTPUT_PROBS, OUTPUT_STD
+from edge.vision.model_contract import INPUT_NAME, KEY_PREFIX, OUTPUT_PROBS
 from export.checked_write import check_output_path, write_checked
-from export.ensemble import pooled_outputs
+from export.ensemble import contract_outputs, pooled_outputs
 from export.errors import ExportError
 
 POOL_ONLY_KEYS = ("ensemble", "age_temperature", "flip_tta", "backbone", "code_version", "checkpoint_sha256")
@@ -70,13 +70,12 @@ def _member_model(pool: onnx.ModelProto, index: int, count: int, age_min: int) -
     nodes = [helper.make_node("Identity", [INPUT_NAME], [prefix + INPUT_NAME]), *cut.node]
     pool_nodes, pool_constants = pooled_outputs([prefix + OUTPUT_PROBS], [prefix + OUTPUT_PROBS], age_min, count)
     face = next(value for value in pool.graph.input if value.name == INPUT_NAME)
-    outputs = [
-        helper.make_tensor_value_info(OUTPUT_AGE, TensorProto.FLOAT, ["N"]),
-        helper.make_tensor_value_info(OUTPUT_STD, TensorProto.FLOAT, ["N"]),
-        helper.make_tensor_value_info(OUTPUT_PROBS, TensorProto.FLOAT, ["N", count]),
-    ]
     graph = helper.make_graph(
-        nodes + pool_nodes, f"agecam_member_{index + 1}", [face], outputs, [*cut.initializer, *pool_constants]
+        nodes + pool_nodes,
+        f"agecam_member_{index + 1}",
+        [face],
+        contract_outputs(count),
+        [*cut.initializer, *pool_constants],
     )
     model = helper.make_model(graph, opset_imports=pool.opset_import)
     model.ir_version = pool.ir_version
@@ -116,12 +115,15 @@ def cut_members(pool_path: Path, out_dir: Path) -> dict[str, object]:
     origins = _origins(pool)
     graph = onnx.load(str(pool_path))
     count = int(pool.info.age_max - pool.info.age_min) + 1
-    written, taken = [], set()
-    for index, origin in enumerate(origins):
+    members, taken = [], set()
+    for index, origin in enumerate(origins):  # every member cut before any is written: none or all
         out = out_dir / _file_name(origin, index, taken, pool_path)
         check_output_path(out)
         model = _member_model(graph, index, count, int(pool.info.age_min))
         helper.set_model_props(model, _metadata(pool, origin, index))
+        members.append((out, model, origin))
+    written = []
+    for index, (out, model, origin) in enumerate(members):
         member = write_checked(out, lambda path, model=model: onnx.save(model, str(path)), f"member {index + 1}")
         written.append(
             {

@@ -233,6 +233,7 @@ def test_the_bundled_files_members_pool_back_to_the_same_file(tiny_appa: Path, t
         strict=True,
     ):
         np.testing.assert_allclose(now, was, atol=1e-5)
+    assert "cut_from" not in AgeModel(again, ["CPUExecutionProvider"]).info.metadata, "a member's, not the pool's"
     first, second = (model.predict_with_probs(crops)[0] for model in cut)
     assert np.abs(first - second).max() > 0.5, "two different networks came out"
 
