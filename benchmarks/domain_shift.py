@@ -57,7 +57,7 @@ def dataset_report(model: AgeModel, folder: str, args: argparse.Namespace, boot:
     report: dict[str, object] = {"photos": faces.photos, "faces": len(faces.crops)}
     report["clean"], clean = look_figures(model, faces.crops, true, boot)
     for offset, (name, look) in enumerate(LOOKS.items(), start=1):
-        if name not in args.looks:
+        if name not in args.looks:  # skipped, not renumbered: a look draws the same whatever --looks names
             continue
         rngs = (np.random.default_rng((args.seed, index, offset)) for index in range(len(faces.crops)))
         crops = [look(crop, rng) for crop, rng in zip(faces.crops, rngs, strict=True)]

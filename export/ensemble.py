@@ -73,10 +73,15 @@ def _check_members(paths: list[Path], flip: bool) -> list[AgeModel]:
     return members
 
 
+def member_prefix(index: int) -> str:
+    """Every name of member `index` in a pooled graph starts with this (`agecam members` cuts by it)."""
+    return f"m{index}/"
+
+
 def _member_graph(model: onnx.ModelProto, index: int) -> tuple[onnx.ModelProto, str]:
     """The member cut down to face -> age_probs, every name prefixed; returns (model, its age_probs name)."""
     extracted = onnx.utils.Extractor(model).extract_model([INPUT_NAME], [OUTPUT_PROBS])
-    prefix = f"m{index}/"
+    prefix = member_prefix(index)
     return onnx.compose.add_prefix(extracted, prefix), prefix + OUTPUT_PROBS
 
 
@@ -238,7 +243,7 @@ def build_ensemble(members: list[AgeModel], flip: bool = False) -> onnx.ModelPro
     raw, tempered = [], []
     for index, (model, member) in enumerate(zip(models, members, strict=True)):
         cut, probs = _member_graph(model, index)
-        nodes.append(helper.make_node("Identity", [source], [f"m{index}/{INPUT_NAME}"]))
+        nodes.append(helper.make_node("Identity", [source], [member_prefix(index) + INPUT_NAME]))
         nodes.extend(cut.graph.node)
         initializers.extend(cut.graph.initializer)
         calibrated = add(_tempered(probs, member.info.age_temperature, f"m{index}/calibrated"))

@@ -21,7 +21,7 @@ from edge.errors import ModelError
 from edge.vision.age_model import AgeModel
 from edge.vision.model_contract import INPUT_NAME, KEY_PREFIX, OUTPUT_PROBS
 from export.checked_write import check_output_path, write_checked
-from export.ensemble import contract_outputs, pooled_outputs
+from export.ensemble import contract_outputs, member_prefix, pooled_outputs
 from export.errors import ExportError
 
 POOL_ONLY_KEYS = ("ensemble", "age_temperature", "flip_tta", "backbone", "code_version", "checkpoint_sha256")
@@ -48,10 +48,9 @@ def _value(name: str, like: onnx.ValueInfoProto) -> onnx.ValueInfoProto:
     return value
 
 
-def _cut(pool: onnx.ModelProto, index: int) -> onnx.GraphProto:
+def _cut(pool: onnx.ModelProto, face: onnx.ValueInfoProto, index: int) -> onnx.GraphProto:
     """Member `index`'s nodes, from its copy of the face input to its untempered age_probs."""
-    prefix = f"m{index}/"
-    face = next(value for value in pool.graph.input if value.name == INPUT_NAME)
+    prefix = member_prefix(index)
     probs = next(value for value in pool.graph.output if value.name == OUTPUT_PROBS)
     known = {value.name for value in pool.graph.value_info}
     for name, like in ((prefix + INPUT_NAME, face), (prefix + OUTPUT_PROBS, probs)):
@@ -65,11 +64,11 @@ def _cut(pool: onnx.ModelProto, index: int) -> onnx.GraphProto:
 
 
 def _member_model(pool: onnx.ModelProto, index: int, count: int, age_min: int) -> onnx.ModelProto:
-    cut = _cut(pool, index)
-    prefix = f"m{index}/"
+    face = next(value for value in pool.graph.input if value.name == INPUT_NAME)
+    cut = _cut(pool, face, index)
+    prefix = member_prefix(index)
     nodes = [helper.make_node("Identity", [INPUT_NAME], [prefix + INPUT_NAME]), *cut.node]
     pool_nodes, pool_constants = pooled_outputs([prefix + OUTPUT_PROBS], [prefix + OUTPUT_PROBS], age_min, count)
-    face = next(value for value in pool.graph.input if value.name == INPUT_NAME)
     graph = helper.make_graph(
         nodes + pool_nodes,
         f"agecam_member_{index + 1}",
@@ -116,7 +115,7 @@ def cut_members(pool_path: Path, out_dir: Path) -> dict[str, object]:
     graph = onnx.load(str(pool_path))
     count = int(pool.info.age_max - pool.info.age_min) + 1
     members, taken = [], set()
-    for index, origin in enumerate(origins):  # every member cut before any is written: none or all
+    for index, origin in enumerate(origins):  # cut them all first: a pool that cannot be cut leaves no file
         out = out_dir / _file_name(origin, index, taken, pool_path)
         check_output_path(out)
         model = _member_model(graph, index, count, int(pool.info.age_min))
