@@ -1,4 +1,5 @@
-"""Percentile bootstrap intervals for means: MAE is the mean absolute error, a rate the mean of a 0/1 outcome.
+"""Percentile bootstrap intervals for means (MAE is the mean absolute error, a rate the mean of a 0/1 outcome)
+and, through `index_draws`, for any statistic of the rows.
 
 Each estimate resamples its own rows (a subgroup's rate resamples that subgroup) from a generator seeded
 afresh, so a figure does not depend on which other figures were computed before it.
@@ -6,6 +7,7 @@ afresh, so a figure does not depend on which other figures were computed before 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,8 +34,19 @@ class Bootstrap:
         for start in range(0, self.resamples, CHUNK):
             count = min(CHUNK, self.resamples - start)
             means[start : start + count] = values[rng.integers(0, values.size, (count, values.size))].mean(axis=1)
+        return self.percentiles(means)
+
+    def index_draws(self, rows: int) -> Iterator[np.ndarray]:
+        """Each resample's row indices (`rows` drawn with replacement), from a generator seeded afresh: for a
+        statistic that is not a mean, computed on every draw and summarised by `percentiles`."""
+        rng = np.random.default_rng(self.seed)
+        for _ in range(self.resamples):
+            yield rng.integers(0, rows, rows)
+
+    def percentiles(self, statistics: Sequence[float] | np.ndarray) -> list[float]:
+        """The central `level` interval of a statistic's values over the resamples."""
         tail = (1 - self.level) / 2 * 100
-        low, high = np.percentile(means, [tail, 100 - tail])
+        low, high = np.percentile(np.asarray(statistics, np.float64), [tail, 100 - tail])
         return [round(float(low), 4), round(float(high), 4)]
 
     def estimate(self, values: np.ndarray) -> dict[str, object]:
