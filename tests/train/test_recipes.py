@@ -45,3 +45,15 @@ def test_the_framing_candidate_is_the_bundles_recipe_with_framing_and_the_last_e
     recipe = load_recipe(str(RECIPES / "mobilenet_v2-framing-gpu.yaml"), {"data": ["d"]})
     assert (recipe.name, recipe.augment, recipe.keep) == ("mobilenet_v2-framing-gpu", "framing", "last")
     assert {k for k, v in recipe.model_dump().items() if v != bundle[k]} == {"name", "augment", "keep"}
+
+
+def test_network_2s_recipe_is_the_balanced_one_with_framing() -> None:
+    balanced = load_recipe(str(RECIPES / "mobilenet_v2-balanced-gpu.yaml"), {"data": ["d"]}).model_dump()
+    recipe = load_recipe(str(RECIPES / "mobilenet_v2-balanced-framing-gpu.yaml"), {"data": ["d"]})
+    assert (recipe.name, recipe.augment, recipe.balance, recipe.keep) == (
+        "mobilenet_v2-balanced-framing-gpu",
+        "framing",
+        0.5,
+        "last",
+    )
+    assert {k for k, v in recipe.model_dump().items() if v != balanced[k]} == {"name", "augment"}
