@@ -44,9 +44,10 @@ class Bootstrap:
             yield rng.integers(0, rows, rows)
 
     def percentiles(self, statistics: Sequence[float] | np.ndarray) -> list[float]:
-        """The central `level` interval of a statistic's values over the resamples."""
+        """The central `level` interval of a statistic's values over the resamples (NaN values, where a
+        resample could not give the statistic, left out)."""
         tail = (1 - self.level) / 2 * 100
-        low, high = np.percentile(np.asarray(statistics, np.float64), [tail, 100 - tail])
+        low, high = np.nanpercentile(np.asarray(statistics, np.float64), [tail, 100 - tail])
         return [round(float(low), 4), round(float(high), 4)]
 
     def estimate(self, values: np.ndarray) -> dict[str, object]:

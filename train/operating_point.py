@@ -21,14 +21,20 @@ ADULT_AGE = 30  # the scenarios' and targets' band for a flag that is plainly wr
 
 
 def risk_catching(p_minors: np.ndarray, share: float) -> float:
-    """The largest risk that at least `share` of the minors' probabilities reach (p >= risk)."""
+    """The largest risk that at least `share` of the minors' probabilities reach (p >= risk); NaN without minors."""
+    if p_minors.size == 0:
+        return math.nan
     ordered = np.sort(p_minors)[::-1]
     return float(ordered[max(math.ceil(share * ordered.size) - 1, 0)])
 
 
 def adults_reached(p_under: np.ndarray, true: np.ndarray, share: float) -> float:
-    """The share of photos aged 30+ whose probability reaches the risk that catches `share` of the minors."""
-    return float(np.mean(p_under[true >= ADULT_AGE] >= risk_catching(p_under[true < 18], share)))
+    """The share of photos aged 30+ whose probability reaches the risk that catches `share` of the minors;
+    NaN where the photos have no minors or no one aged 30+ (a small set's resample can lack either)."""
+    adults, risk = p_under[true >= ADULT_AGE], risk_catching(p_under[true < 18], share)
+    if adults.size == 0 or math.isnan(risk):
+        return math.nan
+    return float(np.mean(adults >= risk))
 
 
 def p_under_challenge(tempered_probs: np.ndarray, age_min: float) -> np.ndarray:

@@ -55,3 +55,12 @@ def test_p_under_25_is_the_mass_below_25() -> None:
     probs = np.zeros((2, 101))
     probs[0, 20], probs[1, 24], probs[1, 25] = 1.0, 0.3, 0.7
     assert p_under_challenge(probs, 0).tolist() == pytest.approx([1.0, 0.3])
+
+
+def test_a_set_without_minors_or_adults_gives_nan_not_an_error() -> None:
+    assert np.isnan(risk_catching(np.array([]), 0.95))
+    assert np.isnan(adults_reached(np.array([0.5, 0.2]), np.array([40.0, 50.0]), 0.95))  # no minors
+    assert np.isnan(adults_reached(np.array([0.5, 0.2]), np.array([10.0, 20.0]), 0.95))  # no one aged 30+
+    true = np.array([10.0, 12.0, 40.0])  # resamples often draw no minor or no adult; the rest still count
+    report = operating_points({"a": np.array([0.9, 0.8, 0.1])}, true, Bootstrap(resamples=200))
+    assert report["a"]["minors_0.95"]["over_30_reached"] == 0.0 and report["a"]["minors_0.95"]["ci95"] == [0.0, 0.0]
