@@ -243,16 +243,17 @@ def build_ensemble(members: list[AgeModel], flip: bool = False) -> onnx.ModelPro
     raw, tempered = [], []
     for index, (model, member) in enumerate(zip(models, members, strict=True)):
         cut, probs = _member_graph(model, index)
-        nodes.append(helper.make_node("Identity", [source], [member_prefix(index) + INPUT_NAME]))
+        prefix = member_prefix(index)
+        nodes.append(helper.make_node("Identity", [source], [prefix + INPUT_NAME]))
         nodes.extend(cut.graph.node)
         initializers.extend(cut.graph.initializer)
-        calibrated = add(_tempered(probs, member.info.age_temperature, f"m{index}/calibrated"))
+        calibrated = add(_tempered(probs, member.info.age_temperature, prefix + "calibrated"))
         if flip:  # each crop's mean with its mirror image, raw and tempered alike (one mean when T is 1)
-            mean = add(_mean_of_halves(probs, count, standard, f"m{index}/raw_flip"))
+            mean = add(_mean_of_halves(probs, count, standard, prefix + "raw_flip"))
             if calibrated == probs:
                 calibrated = mean
             else:
-                calibrated = add(_mean_of_halves(calibrated, count, standard, f"m{index}/tempered_flip"))
+                calibrated = add(_mean_of_halves(calibrated, count, standard, prefix + "tempered_flip"))
             probs = mean
         raw.append(probs)
         tempered.append(calibrated)

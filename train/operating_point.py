@@ -55,20 +55,20 @@ def operating_points(
         for name in names:
             for share in shares:
                 stats[name][share].append(adults_reached(p_under[name][rows], true[rows], share))
+    reached = {name: {share: adults_reached(p_under[name], true, share) for share in shares} for name in names}
     report: dict[str, dict[str, object]] = {}
     for name in names:
         report[name] = {}
         for share in shares:
             point = {
                 "risk": round(risk_catching(p_under[name][true < 18], share), 4),
-                "over_30_reached": round(adults_reached(p_under[name], true, share), 4),
+                "over_30_reached": round(reached[name][share], 4),
                 "ci95": boot.percentiles(stats[name][share]),
             }
             if name != base:
-                difference = np.subtract(stats[name][share], stats[base][share])
                 point[f"minus_{base}"] = {
-                    "value": round(point["over_30_reached"] - report[base][f"minors_{share:g}"]["over_30_reached"], 4),
-                    "ci95": boot.percentiles(difference),
+                    "value": round(reached[name][share] - reached[base][share], 4),
+                    "ci95": boot.percentiles(np.subtract(stats[name][share], stats[base][share])),
                 }
             report[name][f"minors_{share:g}"] = point
     return report
