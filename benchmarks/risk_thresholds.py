@@ -2,6 +2,8 @@
 without a passed ID check is decided again from the P(real age < threshold) its transaction recorded (the
 customer's fused probability when the sale was decided), beside what the replay's own policy flagged. Used to
 choose the default risk on scenarios built from `valid` faces (docs/training.md, "Choosing the policy mode").
+`edge` is the rule that compares models there: the largest risk that still flags every minor sold without a
+check (the lowest minor's probability), how many aged 30+ that risk flags, and the lowest minors themselves.
 
     python benchmarks/risk_thresholds.py SCENARIO RUN.db [SCENARIO RUN.db ...] [--risks 0.5 0.3 0.2] > risk.json
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 from edge.scenario.score import SALE_FLAGS, load_truth
 from edge.store.queries import scenario_run
@@ -21,35 +24,62 @@ from edge.store.queries import scenario_run
 BANDS = {"minors": (0, 18), "18_24": (18, 25), "25_29": (25, 30), "30_plus": (30, 200)}
 
 
-def decisions(scenario: Path, db: Path, risks: list[float]) -> dict[str, dict[str, list[int]]]:
-    """Per rule ('as replayed', 'risk >= r'), per age band: [sold without a check, flagged]."""
+class Sale(NamedTuple):
+    """A sale without a passed check: the customer's real age and band, P(under) as recorded, the replay's flag."""
+
+    real_age: float
+    band: str
+    p_under: float | None
+    flagged: bool
+
+
+def sales(scenario: Path, db: Path) -> list[Sale]:
     run = scenario_run(db, None)
-    rules = ["as replayed", *(f"risk >= {r:g}" for r in risks)]
-    counts = {rule: {band: [0, 0] for band in BANDS} for rule in rules}
+    out = []
     for customer in load_truth(scenario):
         if not customer["sold_without_check"]:
             continue
-        band = next(name for name, (low, high) in BANDS.items() if low <= customer["real_age"] < high)
+        age = customer["real_age"]
+        band = next(name for name, (low, high) in BANDS.items() if low <= age < high)
         found = run.get(customer["transaction_id"], {"alerts": [], "txn": None})
-        p_under = (found["txn"] or {}).get("p_under")
-        flagged = [bool({alert["type"] for alert in found["alerts"]} & set(SALE_FLAGS))]
-        flagged += [p_under is not None and p_under >= r for r in risks]
-        for rule, hit in zip(rules, flagged, strict=True):
-            counts[rule][band][0] += 1
-            counts[rule][band][1] += hit
-    return counts
-
-
-def merged(parts: list[dict[str, dict[str, list[int]]]]) -> dict[str, dict[str, str]]:
-    """Several scenarios added up, as 'flagged/sold (share)'."""
-    out = {}
-    for rule in parts[0]:
-        out[rule] = {}
-        for band in BANDS:
-            sold = sum(part[rule][band][0] for part in parts)
-            hit = sum(part[rule][band][1] for part in parts)
-            out[rule][band] = f"{hit}/{sold}" + (f" ({100 * hit / sold:.1f} %)" if sold else "")
+        flagged = bool({alert["type"] for alert in found["alerts"]} & set(SALE_FLAGS))
+        out.append(Sale(age, band, (found["txn"] or {}).get("p_under"), flagged))
     return out
+
+
+def _share(hit: int, sold: int) -> str:
+    return f"{hit}/{sold}" + (f" ({100 * hit / sold:.1f} %)" if sold else "")
+
+
+def _reaches(sale: Sale, risk: float) -> bool:
+    return sale.p_under is not None and sale.p_under >= risk
+
+
+def by_rule(sold: list[Sale], risks: list[float]) -> dict[str, dict[str, str]]:
+    """Per rule ('as replayed', 'risk >= r'), per age band: 'flagged/sold (share)'."""
+    rules = {"as replayed": lambda sale: sale.flagged}
+    rules |= {f"risk >= {r:g}": lambda sale, r=r: _reaches(sale, r) for r in risks}
+    out = {}
+    for rule, hit in rules.items():
+        bands = {band: [sale for sale in sold if sale.band == band] for band in BANDS}
+        out[rule] = {band: _share(sum(map(hit, group)), len(group)) for band, group in bands.items()}
+    return out
+
+
+def edge(sold: list[Sale], lowest: int = 3) -> dict[str, object]:
+    """The largest risk that flags every minor (a minor without a probability: none), and its cost."""
+    minors = sorted((sale for sale in sold if sale.band == "minors"), key=lambda sale: sale.p_under or 0.0)
+    risk = minors[0].p_under if minors else None
+    over_30 = [sale for sale in sold if sale.band == "30_plus"]
+    return {
+        "largest_risk_flagging_every_minor": None if risk is None else round(risk, 3),
+        "30_plus_flagged_there": None
+        if risk is None
+        else _share(sum(_reaches(s, risk) for s in over_30), len(over_30)),
+        "lowest_minors": [
+            {"real_age": s.real_age, "p_under": s.p_under and round(s.p_under, 3)} for s in minors[:lowest]
+        ],
+    }
 
 
 def main() -> None:
@@ -60,9 +90,11 @@ def main() -> None:
     if len(args.pairs) % 2:
         parser.error("give the scenario folders and event logs in pairs: SCENARIO RUN.db ...")
     pairs = [(Path(a), Path(b)) for a, b in zip(args.pairs[::2], args.pairs[1::2], strict=True)]
-    parts = [decisions(scenario, db, args.risks) for scenario, db in pairs]
-    report = {str(scenario): merged([part]) for (scenario, _), part in zip(pairs, parts, strict=True)}
-    print(json.dumps({**report, "all": merged(parts)}, indent=2))
+    parts = {str(scenario): sales(scenario, db) for scenario, db in pairs}
+    parts["all"] = [sale for part in list(parts.values()) for sale in part]
+    print(
+        json.dumps({name: {**by_rule(sold, args.risks), "edge": edge(sold)} for name, sold in parts.items()}, indent=2)
+    )
 
 
 if __name__ == "__main__":
