@@ -59,11 +59,11 @@ def by_rule(sold: list[Sale], risks: list[float]) -> dict[str, dict[str, str]]:
     """Per rule ('as replayed', 'risk >= r'), per age band: 'flagged/sold (share)'."""
     rules = {"as replayed": lambda sale: sale.flagged}
     rules |= {f"risk >= {r:g}": lambda sale, r=r: _reaches(sale, r) for r in risks}
-    out = {}
-    for rule, hit in rules.items():
-        bands = {band: [sale for sale in sold if sale.band == band] for band in BANDS}
-        out[rule] = {band: _share(sum(map(hit, group)), len(group)) for band, group in bands.items()}
-    return out
+    bands = {band: [sale for sale in sold if sale.band == band] for band in BANDS}
+    return {
+        rule: {band: _share(sum(map(hit, group)), len(group)) for band, group in bands.items()}
+        for rule, hit in rules.items()
+    }
 
 
 def edge(sold: list[Sale], lowest: int = 3) -> dict[str, object]:
@@ -75,9 +75,10 @@ def edge(sold: list[Sale], lowest: int = 3) -> dict[str, object]:
         "largest_risk_flagging_every_minor": None if risk is None else round(risk, 3),
         "30_plus_flagged_there": None
         if risk is None
-        else _share(sum(_reaches(s, risk) for s in over_30), len(over_30)),
+        else _share(sum(_reaches(sale, risk) for sale in over_30), len(over_30)),
         "lowest_minors": [
-            {"real_age": s.real_age, "p_under": s.p_under and round(s.p_under, 3)} for s in minors[:lowest]
+            {"real_age": sale.real_age, "p_under": None if sale.p_under is None else round(sale.p_under, 3)}
+            for sale in minors[:lowest]
         ],
     }
 
