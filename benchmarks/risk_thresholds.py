@@ -18,8 +18,11 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 from edge.scenario.score import SALE_FLAGS, load_truth
 from edge.store.queries import scenario_run
+from train.operating_point import risk_catching
 
 BANDS = {"minors": (0, 18), "18_24": (18, 25), "25_29": (25, 30), "30_plus": (30, 200)}
 
@@ -69,7 +72,9 @@ def by_rule(sold: list[Sale], risks: list[float]) -> dict[str, dict[str, str]]:
 def edge(sold: list[Sale], lowest: int = 3) -> dict[str, object]:
     """The largest risk that flags every minor (a minor without a probability: none), and its cost."""
     minors = sorted((sale for sale in sold if sale.band == "minors"), key=lambda sale: sale.p_under or 0.0)
-    risk = minors[0].p_under if minors else None
+    probabilities = [sale.p_under for sale in minors]
+    # compare_models' operating point, per customer, at the share of minors that the scenarios ask for: all
+    risk = None if not minors or None in probabilities else risk_catching(np.array(probabilities), 1.0)
     over_30 = [sale for sale in sold if sale.band == "30_plus"]
     return {
         "largest_risk_flagging_every_minor": None if risk is None else round(risk, 3),
@@ -92,7 +97,7 @@ def main() -> None:
         parser.error("give the scenario folders and event logs in pairs: SCENARIO RUN.db ...")
     pairs = [(Path(a), Path(b)) for a, b in zip(args.pairs[::2], args.pairs[1::2], strict=True)]
     parts = {str(scenario): sales(scenario, db) for scenario, db in pairs}
-    parts["all"] = [sale for part in list(parts.values()) for sale in part]
+    parts["all"] = [sale for part in parts.values() for sale in part]
     print(
         json.dumps({name: {**by_rule(sold, args.risks), "edge": edge(sold)} for name, sold in parts.items()}, indent=2)
     )
