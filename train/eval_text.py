@@ -61,6 +61,18 @@ def _calibration(report: dict) -> list[str]:
     return lines
 
 
+def _operating_points(report: dict) -> list[str]:
+    points = report.get("risk_operating_points")
+    if not points:
+        return []
+    lines = ["policy.risk per photo (P(<25) as shipped): the risk that reaches a share of the minors, and its cost:"]
+    for key, point in points.items():
+        share = f"{100 * float(key.removeprefix('minors_')):g} %"
+        reached = f"{_pct(point['over_30_reached'])}{_ci(point['ci95'])}"
+        lines.append(f"  {share} of minors: risk {point['risk']:.3f}, aged 30+ reaching it {reached}")
+    return lines
+
+
 def format_report(report: dict) -> str:
     ci = report.get("ci95", {})
     lines = [
@@ -76,6 +88,7 @@ def format_report(report: dict) -> str:
         *(f"    {band:6} {_estimate(entry)}" for band, entry in report["false_alarm_by_age"].items()),
         *_groups(report),
         *_calibration(report),
+        *_operating_points(report),
         f"report: {report['report']}",
     ]
     return "\n".join(lines)

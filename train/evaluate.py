@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from edge.vision.faces import CropSpec
+from edge.vision.model_contract import temper_probs
 from train.assets import cache_root, detector_path
 from train.assurance import assurance_metrics
 from train.calibration import calibration_report
@@ -24,6 +25,7 @@ from train.datasets import BadRow, Dataset, Sample, load_dataset
 from train.errors import DataError, TrainError
 from train.intervals import Bootstrap
 from train.metrics import age_metrics
+from train.operating_point import eval_operating_points, p_under_challenge
 from train.plots import plot_reliability
 from train.result_files import group_labels, group_metrics, sample_plots, write_bad_rows, write_predictions
 
@@ -122,7 +124,9 @@ def evaluate(
     boot: Bootstrap | None = None,
 ) -> dict[str, object]:
     """Metrics (see train.metrics.age_metrics) plus no_face, groups, the interval figures
-    (train.assurance), calibration of age_probs (train.calibration) and the report folder."""
+    (train.assurance), calibration of age_probs (train.calibration), the risks that catch 95 % and 98 % of
+    the minors with the 30+ share they cost (train.operating_point) and the report folder."""
+    boot = boot or Bootstrap()
     path = Path(model)
     if not path.is_file():
         raise TrainError(f"model not found: {path}: give a runs/NAME/best.pt or an exported .onnx file")
@@ -141,7 +145,7 @@ def evaluate(
         "no_face": scored.faces.count(False),
         "bad_rows": len(ds.bad_rows),
         **group_metrics(kept, pred),
-        **assurance_metrics(true, pred, group_labels(kept), boot or Bootstrap()),
+        **assurance_metrics(true, pred, group_labels(kept), boot),
         "model": str(path),
         "data": str(ds.root),
         "split": split,
@@ -153,6 +157,8 @@ def evaluate(
         calibration = calibration_report(probs, true, predictor.age_min, predictor.temperature, split == "valid")
         report["calibration"] = calibration
         report["plots"].append(str(plot_reliability(probs, true, calibration, report_dir / "reliability.png")))
+        p_under = p_under_challenge(temper_probs(probs, predictor.temperature), predictor.age_min)
+        report["risk_operating_points"] = eval_operating_points(p_under, true, boot)
     write_predictions(report_dir / "predictions.csv", kept, pred, std, scored.faces)
     write_bad_rows(report_dir / "bad_rows.csv", ds.bad_rows)
     (report_dir / "metrics.json").write_text(json.dumps(report, indent=2))

@@ -72,3 +72,12 @@ def operating_points(
                 }
             report[name][f"minors_{share:g}"] = point
     return report
+
+
+def eval_operating_points(p_under: np.ndarray, true: np.ndarray, boot: Bootstrap) -> dict[str, object] | None:
+    """`agecam eval`'s figures for one model (operating_points' entry for it); None where the photos have no
+    minor or no one aged 30+, since then no risk is set or nothing can reach it."""
+    true = np.asarray(true, np.float64)
+    if not (true < 18).any() or not (true >= ADULT_AGE).any():
+        return None
+    return operating_points({"model": p_under}, true, boot)["model"]

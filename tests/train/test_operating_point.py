@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from train.intervals import Bootstrap
-from train.operating_point import adults_reached, operating_points, p_under_challenge, risk_catching
+from train.operating_point import (
+    adults_reached,
+    eval_operating_points,
+    operating_points,
+    p_under_challenge,
+    risk_catching,
+)
 
 
 def _photos(n: int, adult_shift: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,3 +70,15 @@ def test_a_set_without_minors_or_adults_gives_nan_not_an_error() -> None:
     true = np.array([10.0, 12.0, 40.0])  # resamples often draw no minor or no adult; the rest still count
     report = operating_points({"a": np.array([0.9, 0.8, 0.1])}, true, Bootstrap(resamples=200))
     assert report["a"]["minors_0.95"]["over_30_reached"] == 0.0 and report["a"]["minors_0.95"]["ci95"] == [0.0, 0.0]
+
+
+def test_eval_reports_one_model_and_nothing_without_minors_or_adults() -> None:
+    """`agecam eval` reports one model's entry; a set lacking minors or anyone aged 30+ gets None, not NaN."""
+    true = np.array([10.0, 15.0, 16.0, 35.0, 40.0, 50.0])
+    p = np.array([0.9, 0.6, 0.4, 0.5, 0.3, 0.1])
+    boot = Bootstrap(resamples=100)
+    points = eval_operating_points(p, true, boot)
+    assert points == operating_points({"model": p}, true, boot)["model"]
+    assert points["minors_0.95"]["risk"] == 0.4 and points["minors_0.95"]["over_30_reached"] == 0.3333
+    assert eval_operating_points(p[3:], true[3:], boot) is None  # adults only
+    assert eval_operating_points(p[:3], true[:3], boot) is None  # minors only

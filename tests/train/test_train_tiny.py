@@ -88,6 +88,7 @@ def test_eval_json(run_cli, tiny_run: Path, tiny_appa: Path, capsys: pytest.Capt
     assert calibration["model_temperature"] == 1.0 and calibration["fitted_temperature"] > 0
     assert set(calibration["ece"]) == set(calibration["ece_cross_fitted"]) == {"p_under_25", "p_under_18"}
     assert calibration["nll_fitted"] <= calibration["nll"] + 1e-6  # the fit minimises exactly this NLL
+    assert report["risk_operating_points"] is None  # these 12 photos hold no minor: no risk to set
 
 
 def ages(folder: Path) -> list[float]:
@@ -113,6 +114,15 @@ def test_eval_by_gender_and_race_and_readable_text(
         for group in groups.values():
             assert group["mae"]["n"] == group["n"] and group["mae"]["ci95"][0] <= group["mae"]["value"]
     assert {group["name"] for group in report["by_gender"].values()} <= {"male", "female"}
+    points = report["risk_operating_points"]  # 5 minors and 8 aged 30+ among these 16
+    assert list(points) == ["minors_0.95", "minors_0.98"]
+    for point in points.values():
+        low, high = point["ci95"]
+        assert 0 <= point["risk"] <= 1 and low <= point["over_30_reached"] <= high
+    # catching more of the minors never needs a higher risk, nor flags fewer adults
+    assert points["minors_0.98"]["risk"] <= points["minors_0.95"]["risk"]
+    assert points["minors_0.98"]["over_30_reached"] >= points["minors_0.95"]["over_30_reached"]
+    assert f"95 % of minors: risk {points['minors_0.95']['risk']:.3f}, aged 30+ reaching it" in text
 
 
 def test_resume_continues_and_existing_run_is_refused(
