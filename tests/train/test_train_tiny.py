@@ -114,7 +114,7 @@ def test_eval_by_gender_and_race_and_readable_text(
         for group in groups.values():
             assert group["mae"]["n"] == group["n"] and group["mae"]["ci95"][0] <= group["mae"]["value"]
     assert {group["name"] for group in report["by_gender"].values()} <= {"male", "female"}
-    points = report["risk_operating_points"]  # 5 minors and 8 aged 30+ among these 16
+    points = report["risk_operating_points"]  # 5 minors and 7 aged 30+ among these 16
     assert list(points) == ["minors_0.95", "minors_0.98"]
     for point in points.values():
         low, high = point["ci95"]
