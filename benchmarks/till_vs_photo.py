@@ -1,0 +1,83 @@
+"""How far the till's age for a customer lies from the model's age for the same photo: each simulated
+customer's fused estimate, as their transaction recorded it, minus `agecam eval`'s estimate of the photo the
+simulation drew them from (the same model). What is left is what the till adds: the rendering into a video
+(size, blur, noise, compression) and which frames were sampled and how they were weighed.
+
+    agecam eval --model M --data ../shared/data/appa-real --out EVAL   # EVAL/predictions.csv
+    python benchmarks/till_vs_photo.py SCENARIO RUN.db [SCENARIO RUN.db ...] --predictions EVAL/predictions.csv
+
+SCENARIO is an `agecam simulate` folder, RUN.db the event log of `agecam replay --pos` on it with model M.
+Customers are grouped by real age as in risk_thresholds.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edge.scenario.score import load_truth
+from edge.store.queries import scenario_run
+
+BANDS = {"minors": (0, 18), "18_24": (18, 25), "25_29": (25, 30), "30_plus": (30, 200)}
+
+
+def photo_estimates(files: list[Path]) -> dict[str, float]:
+    """File name -> `agecam eval`'s estimate, from its predictions.csv files."""
+    estimates = {}
+    for file in files:
+        with file.open(newline="") as stream:
+            estimates |= {row["file_name"]: float(row["age"]) for row in csv.DictReader(stream)}
+    return estimates
+
+
+def differences(scenario: Path, db: Path, photos: dict[str, float]) -> list[tuple[str, float]]:
+    """(age band, till estimate - photo estimate) for each customer whose transaction recorded an age."""
+    run = scenario_run(db, None)
+    out = []
+    for customer in load_truth(scenario):
+        txn = run.get(customer["transaction_id"], {}).get("txn") or {}
+        photo = photos.get(Path(customer["file"]).name)
+        if txn.get("age") is None or photo is None:
+            continue
+        band = next(name for name, (low, high) in BANDS.items() if low <= customer["real_age"] < high)
+        out.append((band, float(txn["age"]) - photo))
+    return out
+
+
+def summary(values: list[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"customers": 0, "mean": None, "median": None, "sd": None}
+    array = np.array(values)
+    return {
+        "customers": len(values),
+        "mean": round(float(array.mean()), 2),
+        "median": round(float(np.median(array)), 2),
+        "sd": round(float(array.std()), 2),
+    }
+
+
+def report(found: list[tuple[str, float]]) -> dict[str, dict]:
+    bands = {band: summary([d for b, d in found if b == band]) for band in BANDS}
+    return {"all": summary([d for _, d in found]), **bands}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pairs", nargs="+", metavar="SCENARIO RUN.db")
+    parser.add_argument("--predictions", nargs="+", type=Path, required=True, help="agecam eval's predictions.csv")
+    args = parser.parse_args()
+    if len(args.pairs) % 2:
+        parser.error("give the scenario folders and event logs in pairs: SCENARIO RUN.db ...")
+    photos = photo_estimates(args.predictions)
+    pairs = [(Path(a), Path(b)) for a, b in zip(args.pairs[::2], args.pairs[1::2], strict=True)]
+    parts = {str(scenario): differences(scenario, db, photos) for scenario, db in pairs}
+    parts["all"] = [found for part in parts.values() for found in part]
+    print(json.dumps({name: report(found) for name, found in parts.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
