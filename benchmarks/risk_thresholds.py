@@ -20,11 +20,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from edge.scenario.score import SALE_FLAGS, load_truth
+from edge.scenario.score import AGE_BANDS, SALE_FLAGS, age_band, load_truth
 from edge.store.queries import scenario_run
 from train.operating_point import risk_catching
-
-BANDS = {"minors": (0, 18), "18_24": (18, 25), "25_29": (25, 30), "30_plus": (30, 200)}
 
 
 class Sale(NamedTuple):
@@ -43,10 +41,9 @@ def sales(scenario: Path, db: Path) -> list[Sale]:
         if not customer["sold_without_check"]:
             continue
         age = customer["real_age"]
-        band = next(name for name, (low, high) in BANDS.items() if low <= age < high)
         found = run.get(customer["transaction_id"], {"alerts": [], "txn": None})
         flagged = bool({alert["type"] for alert in found["alerts"]} & set(SALE_FLAGS))
-        out.append(Sale(age, band, (found["txn"] or {}).get("p_under"), flagged))
+        out.append(Sale(age, age_band(age), (found["txn"] or {}).get("p_under"), flagged))
     return out
 
 
@@ -62,7 +59,7 @@ def by_rule(sold: list[Sale], risks: list[float]) -> dict[str, dict[str, str]]:
     """Per rule ('as replayed', 'risk >= r'), per age band: 'flagged/sold (share)'."""
     rules = {"as replayed": lambda sale: sale.flagged}
     rules |= {f"risk >= {r:g}": lambda sale, r=r: _reaches(sale, r) for r in risks}
-    bands = {band: [sale for sale in sold if sale.band == band] for band in BANDS}
+    bands = {band: [sale for sale in sold if sale.band == band] for band in AGE_BANDS}
     return {
         rule: {band: _share(sum(map(hit, group)), len(group)) for band, group in bands.items()}
         for rule, hit in rules.items()

@@ -7,7 +7,7 @@ simulation drew them from (the same model). What is left is what the till adds: 
     python benchmarks/till_vs_photo.py SCENARIO RUN.db [SCENARIO RUN.db ...] --predictions EVAL/predictions.csv
 
 SCENARIO is an `agecam simulate` folder, RUN.db the event log of `agecam replay --pos` on it with model M.
-Customers are grouped by real age as in risk_thresholds.py.
+Customers are grouped by real age (edge.scenario.score.AGE_BANDS).
 """
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.scenario.score import load_truth
+from edge.scenario.score import AGE_BANDS, age_band, load_truth
 from edge.store.queries import scenario_run
-
-BANDS = {"minors": (0, 18), "18_24": (18, 25), "25_29": (25, 30), "30_plus": (30, 200)}
 
 
 def photo_estimates(files: list[Path]) -> dict[str, float]:
@@ -43,8 +41,7 @@ def differences(scenario: Path, db: Path, photos: dict[str, float]) -> list[tupl
         photo = photos.get(Path(customer["file"]).name)
         if txn.get("age") is None or photo is None:
             continue
-        band = next(name for name, (low, high) in BANDS.items() if low <= customer["real_age"] < high)
-        out.append((band, float(txn["age"]) - photo))
+        out.append((age_band(customer["real_age"]), float(txn["age"]) - photo))
     return out
 
 
@@ -61,7 +58,7 @@ def summary(values: list[float]) -> dict[str, float | int | None]:
 
 
 def report(found: list[tuple[str, float]]) -> dict[str, dict]:
-    bands = {band: summary([d for b, d in found if b == band]) for band in BANDS}
+    bands = {band: summary([d for b, d in found if b == band]) for band in AGE_BANDS}
     return {"all": summary([d for _, d in found]), **bands}
 
 

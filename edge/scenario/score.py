@@ -31,6 +31,12 @@ def _share(hits: int, total: int) -> float | None:
 
 # Customers aged 25+ split further: false flags fall with age, and 25-29 is where Challenge 25 errs most.
 ADULT_BANDS = {"25_29": (25, 30), "30_plus": (30, 200)}
+# Every customer's band by real age, as the benchmarks on replayed scenarios group them.
+AGE_BANDS = {"minors": (0, 18), "18_24": (18, 25), **ADULT_BANDS}
+
+
+def age_band(age: float) -> str:
+    return next(name for name, (low, high) in AGE_BANDS.items() if low <= age < high)
 
 
 def score(truth: list[dict], run: dict[str, dict]) -> dict:

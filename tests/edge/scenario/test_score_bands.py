@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.scenario.score import score
+from edge.scenario.score import age_band, score
 
 
 def _customer(number: int, age: float, sold_without_check: bool) -> dict:
@@ -34,3 +34,17 @@ def test_an_empty_band_has_no_share() -> None:
     result = score([_customer(0, 40, True)], {})
     assert result["adults_25_29_sold_without_check"] == 0 and result["adult_25_29_false_flag_share"] is None
     assert result["adult_30_plus_false_flag_share"] == 0.0
+
+
+def test_every_age_falls_in_one_band_with_the_lower_bound_inside() -> None:
+    ages = [0, 17.9, 18, 24.9, 25, 29.9, 30, 101]
+    assert [age_band(age) for age in ages] == [
+        "minors",
+        "minors",
+        "18_24",
+        "18_24",
+        "25_29",
+        "25_29",
+        "30_plus",
+        "30_plus",
+    ]
