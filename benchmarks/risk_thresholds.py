@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
 from edge.scenario.score import AGE_BANDS, SALE_FLAGS, age_band, load_truth
 from edge.store.queries import scenario_run
 from train.operating_point import risk_catching
+
+T = TypeVar("T")
 
 
 class Sale(NamedTuple):
@@ -85,16 +88,25 @@ def edge(sold: list[Sale], lowest: int = 3) -> dict[str, object]:
     }
 
 
+def scenario_parts(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, measure: Callable[[Path, Path], list[T]]
+) -> dict[str, list[T]]:
+    """`measure` of each SCENARIO RUN.db pair in `args.pairs`, by scenario, and of them all under "all"
+    (till_vs_photo.py uses it too)."""
+    if len(args.pairs) % 2:
+        parser.error("give the scenario folders and event logs in pairs: SCENARIO RUN.db ...")
+    pairs = zip(args.pairs[::2], args.pairs[1::2], strict=True)
+    parts = {str(Path(scenario)): measure(Path(scenario), Path(db)) for scenario, db in pairs}
+    parts["all"] = [item for part in parts.values() for item in part]
+    return parts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("pairs", nargs="+", metavar="SCENARIO RUN.db")
     parser.add_argument("--risks", nargs="+", type=float, default=[0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1])
     args = parser.parse_args()
-    if len(args.pairs) % 2:
-        parser.error("give the scenario folders and event logs in pairs: SCENARIO RUN.db ...")
-    pairs = [(Path(a), Path(b)) for a, b in zip(args.pairs[::2], args.pairs[1::2], strict=True)]
-    parts = {str(scenario): sales(scenario, db) for scenario, db in pairs}
-    parts["all"] = [sale for part in parts.values() for sale in part]
+    parts = scenario_parts(parser, args, sales)
     print(
         json.dumps({name: {**by_rule(sold, args.risks), "edge": edge(sold)} for name, sold in parts.items()}, indent=2)
     )

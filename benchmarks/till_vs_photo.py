@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from risk_thresholds import scenario_parts  # a sibling script: this folder is on the path when run
 
 from edge.scenario.score import AGE_BANDS, age_band, load_truth
 from edge.store.queries import scenario_run
@@ -67,12 +68,8 @@ def main() -> None:
     parser.add_argument("pairs", nargs="+", metavar="SCENARIO RUN.db")
     parser.add_argument("--predictions", nargs="+", type=Path, required=True, help="agecam eval's predictions.csv")
     args = parser.parse_args()
-    if len(args.pairs) % 2:
-        parser.error("give the scenario folders and event logs in pairs: SCENARIO RUN.db ...")
     photos = photo_estimates(args.predictions)
-    pairs = [(Path(a), Path(b)) for a, b in zip(args.pairs[::2], args.pairs[1::2], strict=True)]
-    parts = {str(scenario): differences(scenario, db, photos) for scenario, db in pairs}
-    parts["all"] = [found for part in parts.values() for found in part]
+    parts = scenario_parts(parser, args, lambda scenario, db: differences(scenario, db, photos))
     print(json.dumps({name: report(found) for name, found in parts.items()}, indent=2))
 
 
