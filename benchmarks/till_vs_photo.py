@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 from pathlib import Path
 
@@ -68,8 +69,8 @@ def main() -> None:
     parser.add_argument("pairs", nargs="+", metavar="SCENARIO RUN.db")
     parser.add_argument("--predictions", nargs="+", type=Path, required=True, help="agecam eval's predictions.csv")
     args = parser.parse_args()
-    photos = photo_estimates(args.predictions)
-    parts = scenario_parts(parser, args, lambda scenario, db: differences(scenario, db, photos))
+    photos = functools.cache(lambda: photo_estimates(args.predictions))  # read once the pairs are checked
+    parts = scenario_parts(parser, args, lambda scenario, db: differences(scenario, db, photos()))
     print(json.dumps({name: report(found) for name, found in parts.items()}, indent=2))
 
 
