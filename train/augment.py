@@ -6,6 +6,8 @@ JPEG artefacts, low resolution). `domains` adds looks that neither training set 
 colour casts, scanner blur, low contrast, heavy compression and small faces upscaled. `framing` gives half
 the till's views the framing of a photo cut close around the face: UTKFace's chips are, so their crops are
 mostly repeated border pixels, and APPA-REAL's are not, which lets a network tell the datasets apart.
+`motion` is `framing` with a third of the views streaked as by a customer walking past the camera: a till
+samples faces while they walk in and out, and those samples read years younger (docs/training.md).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import cv2
 import numpy as np
 
 AUGMENT_VERSION = 1  # bump when a profile's augmentations change: cached trunk outputs depend on them
-Profile = Literal["till", "domains", "framing"]
+Profile = Literal["till", "domains", "framing", "motion"]
 Look = Callable[[np.ndarray, np.random.Generator], np.ndarray]  # one look: (crop, rng) -> crop
 
 
@@ -91,6 +93,18 @@ def tight_framing(crop: np.ndarray, rng: np.random.Generator, low: float = 0.5, 
     return cv2.copyMakeBorder(inner, start, end, start, end, cv2.BORDER_REPLICATE)
 
 
+def walking_blur(crop: np.ndarray, rng: np.random.Generator, low: float = 0.02, high: float = 0.1) -> np.ndarray:
+    """A face that moved during the exposure: a straight streak `low`-`high` of the crop's side long, within
+    20 degrees of horizontal (customers walk across a till camera's view). The simulated till's walkers
+    streak about 0.07 of the crop's side."""
+    length = max(2, round(rng.uniform(low, high) * crop.shape[0]))
+    kernel = np.zeros((length, length), np.float32)
+    kernel[length // 2, :] = 1.0
+    centre = ((length - 1) / 2, (length - 1) / 2)
+    kernel = cv2.warpAffine(kernel, cv2.getRotationMatrix2D(centre, rng.uniform(-20, 20), 1.0), (length, length))
+    return cv2.filter2D(crop, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REPLICATE)
+
+
 def _till(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     out = crop[:, ::-1].copy() if rng.random() < 0.5 else crop
     out = _affine(out, rng)
@@ -132,7 +146,14 @@ def _framing(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return tight_framing(out, rng) if rng.random() < 0.5 else out
 
 
-PROFILES: dict[Profile, Look] = {"till": _till, "domains": _domains, "framing": _framing}
+def _motion(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The `framing` profile's view (its own draws), then for a third of the views a walking streak: about the
+    share of a simulated till's samples taken while the customer walks."""
+    out = _framing(crop, rng)
+    return walking_blur(out, rng) if rng.random() < 1 / 3 else out
+
+
+PROFILES: dict[Profile, Look] = {"till": _till, "domains": _domains, "framing": _framing, "motion": _motion}
 
 
 def augment(crop: np.ndarray, rng: np.random.Generator, profile: Profile = "till") -> np.ndarray:

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from edge.errors import EXIT_DATA, EXIT_TRAIN
-from train.augment import DOMAIN_LOOKS, tight_framing, view
+from train.augment import DOMAIN_LOOKS, tight_framing, view, walking_blur
 from train.candidates import PlannedRun, markdown, plan, summarise
 from train.loop import EpochSettings, balanced_weights
 
@@ -72,6 +72,31 @@ def test_framing_views_are_the_till_views_with_half_of_them_framed_tight(crop: n
     assert 15 <= len(framed) <= 45  # a tight framing for about half the views, the others as the till draws them
     side = (224 - round(0.8125 * 224)) // 2  # the widest framing keeps 182 px: 21 repeated columns a side at least
     assert all(np.array_equal(f[:, :side], np.repeat(f[:, side : side + 1], side, axis=1)) for f in framed)
+
+
+def _detail(image: np.ndarray, axis: int) -> float:
+    """Mean absolute step between neighbouring pixels along an axis (1: across the row, 0: down the column)."""
+    return float(np.abs(np.diff(image.astype(np.float32), axis=axis)).mean())
+
+
+def test_walking_blur_streaks_along_the_walk_and_keeps_the_brightness(crop: np.ndarray) -> None:
+    out = walking_blur(crop, np.random.default_rng(2), low=0.08, high=0.08)  # an 18 px streak
+    assert out.shape == crop.shape and out.dtype == np.uint8
+    assert _detail(out, 1) < 0.5 * _detail(crop, 1)  # detail along the walk goes
+    kept_across, kept_along = _detail(out, 0) / _detail(crop, 0), _detail(out, 1) / _detail(crop, 1)
+    assert kept_across > 1.2 * kept_along  # detail across the walk stays more (the streak tilts up to 20 degrees)
+    assert abs(float(out.mean()) - float(crop.mean())) < 1.0  # a normalised kernel: no darkening at the edges
+    short = walking_blur(crop, np.random.default_rng(2), low=0.02, high=0.02)
+    assert _detail(out, 1) < _detail(short, 1) < _detail(crop, 1)  # longer streaks blur more
+
+
+def test_motion_views_are_the_framing_views_with_a_third_of_them_streaked(crop: np.ndarray) -> None:
+    assert view(crop, 0, 7, 0, "motion") is crop  # view 0 stays the clean crop
+    motion = [view(crop, 0, index, 2, "motion") for index in range(90)]
+    framing = [view(crop, 0, index, 2, "framing") for index in range(90)]
+    pairs = [(m, f) for m, f in zip(motion, framing, strict=True) if not np.array_equal(m, f)]
+    assert 15 <= len(pairs) <= 45  # about 30 of 90 streaked, the others exactly as `framing` draws them
+    assert all(_detail(m, 1) < _detail(f, 1) for m, f in pairs)
 
 
 def test_balanced_weights_favour_rare_ages() -> None:

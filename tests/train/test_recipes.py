@@ -47,6 +47,13 @@ def test_the_framing_candidate_is_the_bundles_recipe_with_framing_and_the_last_e
     assert {k for k, v in recipe.model_dump().items() if v != bundle[k]} == {"name", "augment", "keep"}
 
 
+def test_the_motion_candidate_is_the_framing_recipe_with_walking_streaks() -> None:
+    framing = load_recipe(str(RECIPES / "mobilenet_v2-framing-gpu.yaml"), {"data": ["d"]}).model_dump()
+    recipe = load_recipe(str(RECIPES / "mobilenet_v2-motion-gpu.yaml"), {"data": ["d"]})
+    assert (recipe.name, recipe.augment, recipe.keep) == ("mobilenet_v2-motion-gpu", "motion", "last")
+    assert {k for k, v in recipe.model_dump().items() if v != framing[k]} == {"name", "augment"}
+
+
 def test_network_2s_recipe_is_the_balanced_one_with_framing() -> None:
     balanced = load_recipe(str(RECIPES / "mobilenet_v2-balanced-gpu.yaml"), {"data": ["d"]}).model_dump()
     recipe = load_recipe(str(RECIPES / "mobilenet_v2-balanced-framing-gpu.yaml"), {"data": ["d"]})
