@@ -64,3 +64,16 @@ def test_network_2s_recipe_is_the_balanced_one_with_framing() -> None:
         "last",
     )
     assert {k for k, v in recipe.model_dump().items() if v != balanced[k]} == {"name", "augment"}
+
+
+def test_the_balanced_motion_candidate_is_network_2s_recipe_with_walking_streaks() -> None:
+    balanced_framing = load_recipe(str(RECIPES / "mobilenet_v2-balanced-framing-gpu.yaml"), {"data": ["d"]})
+    recipe = load_recipe(str(RECIPES / "mobilenet_v2-balanced-motion-gpu.yaml"), {"data": ["d"]})
+    assert (recipe.name, recipe.augment, recipe.balance, recipe.keep) == (
+        "mobilenet_v2-balanced-motion-gpu",
+        "motion",
+        0.5,
+        "last",
+    )
+    before = balanced_framing.model_dump()
+    assert {k for k, v in recipe.model_dump().items() if v != before[k]} == {"name", "augment"}
