@@ -55,7 +55,10 @@ class AlertSender(threading.Thread):
                 try:
                     deliver(body)
                     self.sent += 1
-                except (OSError, ValueError, subprocess.SubprocessError) as error:
+                # Whatever a receiver does wrong is its failure, never the thread's end: a reply that is not
+                # HTTP (a wrong port) raises http.client.BadStatusLine, which is no OSError, and a dead
+                # thread would drop every later alert unsent and uncounted.
+                except Exception as error:
                     self.failed += 1
                     log.warning("alert %s: %s failed: %s", message.get("id"), target, error)
 

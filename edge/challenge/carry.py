@@ -34,14 +34,14 @@ def resume(policy: ChallengePolicy, left: Leftovers, origin: float) -> list[Outc
         except BadEvent as error:  # stored by another version, say: it cannot be applied, so say so
             log.warning("POS event of run %d not applied after the restart (%s): %s", stored.run_id, error, stored.body)
             continue
-        outcomes += policy.handle(event, stored.at - origin)
+        outcomes += policy.handle(event, _before(stored.at, origin))
     return outcomes + policy.expire(policy.now)
 
 
 def restore(row: OpenRow, origin: float) -> Transaction:
     """The policy's transaction from an earlier run's open row, on this run's clock."""
-    started = row.started - origin
-    first = started if row.first_restricted is None else row.first_restricted - origin
+    started = _before(row.started, origin)
+    first = started if row.first_restricted is None else _before(row.first_restricted, origin)
     customer = Sighting(started, started, row.estimate) if row.estimate else None
     association = Association.from_dict(row.association, row.run_id) if row.association else None
     return Transaction(
@@ -58,3 +58,10 @@ def restore(row: OpenRow, origin: float) -> Transaction:
         check_required=row.check_required,
         carried=Carried(row.run_id, customer),
     )
+
+
+def _before(unix: float, origin: float) -> float:
+    """An earlier run's Unix time as this run's source seconds: never after this run's start. A wall clock
+    stepped back between the runs (NTP correcting a clock that ran ahead) would date them later, and the
+    policy's `now` would jump there: every alert of this run timed, and its latency counted, from then."""
+    return min(unix - origin, 0.0)

@@ -15,8 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 
 from edge.errors import PosError
 
-Name = Annotated[str, Field(min_length=1, max_length=64)]
-Seconds = Annotated[StrictFloat | StrictInt, Field(ge=0)]
+# No control characters (NUL, newline, escape): the chain's PostgreSQL refuses a NUL, so such an event would
+# be accepted here and its record never reach the chain; a newline would forge lines in logs and exports.
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=PRINTABLE)]
+# A replay event is recorded at the run's origin plus `t`: a `t` of 1e12 (or Infinity) is past any date the
+# log can write, and used to end a replay in an internal error before its open transactions were decided.
+MAX_T = 1e9  # about 31 years of video
+Seconds = Annotated[StrictFloat | StrictInt, Field(ge=0, le=MAX_T)]
 
 
 class BaseEvent(BaseModel):
@@ -38,7 +44,7 @@ class TransactionStart(BaseEvent):
 class ItemScanned(BaseEvent):
     type: Literal["item_scanned"]
     sku: Name | None = None
-    name: Annotated[str, Field(max_length=200)] | None = None
+    name: Annotated[str, Field(max_length=200, pattern=PRINTABLE)] | None = None
     category: Name | None = None
     age_restricted: StrictBool = False
 
@@ -71,7 +77,7 @@ class BadEvent(ValueError):
 # Input should be a valid number"); say what each one takes instead.
 TIME_FIELDS = {
     "ts": "must be a number (Unix seconds) or an ISO 8601 date-time such as 2026-11-22T09:00:00Z",
-    "t": "must be a number of seconds from the start of the video, 0 or more",
+    "t": f"must be a number of seconds from the start of the video, 0 or more, up to {MAX_T:.0f}",
 }
 
 
@@ -85,6 +91,8 @@ def describe(error: ValidationError) -> str:
         return f"unknown field '{where}'"
     if parts and parts[0] in TIME_FIELDS:
         return f"{parts[0]}: {TIME_FIELDS[parts[0]]} (got {first['input']!r})"
+    if first["type"] == "string_pattern_mismatch":
+        return f"{where}: a control character (NUL, newline, tab, escape) is not allowed"
     return f"{where}: {first['msg']}"
 
 

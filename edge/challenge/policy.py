@@ -13,6 +13,7 @@ alert (`awaiting`), never the idle ones.
 from __future__ import annotations
 
 import itertools
+from collections import OrderedDict
 from dataclasses import replace
 
 from edge.challenge.events import IdChecked, ItemScanned, PosEvent, TransactionEnd, TransactionStart, is_restricted
@@ -32,6 +33,7 @@ from edge.config import PolicyConfig
 from edge.vision.customer import AgeEstimate
 
 STAND_IN_SHARE = 0.25  # a stand-in for a customer without an estimate had this part of the zone, at least
+MAX_CLOSED = 10_000  # ended sales remembered at most (see _stale), whatever the number of tills
 
 
 class ChallengePolicy:
@@ -46,6 +48,8 @@ class ChallengePolicy:
         self.awaiting: dict[str, Transaction] = {}  # by till: the open ones that frames can still alert
         self.now = 0.0
         self._numbers = itertools.count(1)
+        # (till, POS transaction id) of ended sales -> when: their late events are not the open sale's.
+        self.closed: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     # --- inputs -------------------------------------------------------------------------------------
     def observe(self, t: float, faces: list[ZoneFace], estimates: dict[int, AgeEstimate | None]) -> list[Outcome]:
@@ -64,8 +68,11 @@ class ChallengePolicy:
         """One POS event. Each leaves its transaction's row current, so a restart can resume it (carry.py)."""
         self.now = max(self.now, t)
         outcomes = self.expire(t)
-        # A POS that skipped transaction_start still gets a transaction.
-        if isinstance(event, TransactionStart) or event.till_id not in self.open:
+        if self._stale(event, t):
+            return outcomes
+        # A POS that skipped transaction_start still gets a transaction, as does an event of another sale than
+        # the open one (by the POS's transaction_id): it never passes or ends a sale it does not belong to.
+        if isinstance(event, TransactionStart) or self._other_sale(event, self.open.get(event.till_id)):
             new = Transaction(0, event.till_id, event.cashier_id, event.transaction_id, t)
             outcomes += self._start(event.till_id, t, new)
             if isinstance(event, TransactionStart):
@@ -91,6 +98,8 @@ class ChallengePolicy:
             if oldest.started >= t - self.settings.transaction_max_s:
                 break
             outcomes += self._close(oldest, UNRESOLVED, t, EXPIRED)
+        while self.closed and (len(self.closed) > MAX_CLOSED or next(iter(self.closed.values())) < t - self.keep_s):
+            self.closed.popitem(last=False)
         return outcomes
 
     def resume(self, txn: Transaction) -> list[Outcome]:
@@ -136,10 +145,30 @@ class ChallengePolicy:
 
     def _close(self, txn: Transaction, status: str, t: float, reason: str | None = None) -> list[Outcome]:
         del self.open[txn.till_id]
+        if txn.pos_id is not None:
+            self.closed[(txn.till_id, txn.pos_id)] = t
+            self.closed.move_to_end((txn.till_id, txn.pos_id))
         self.awaiting.pop(txn.till_id, None)
         txn.ended, txn.status, txn.resolution = t, status, reason
         outcomes = self._final_flags(txn, t) if status != VOIDED and txn.restricted else []
         return [*outcomes, self._snapshot(txn, t)]
+
+    def _stale(self, event: PosEvent, t: float) -> bool:
+        """A late or repeated event of a sale that ended on its till within `keep_s`, while another sale is
+        open there (a retried `id_checked passed` would pass that customer's sale): ignored. A start never is."""
+        txn = self.open.get(event.till_id)
+        if isinstance(event, TransactionStart) or txn is None or not self._other_sale(event, txn):
+            return False
+        ended = self.closed.get((event.till_id, event.transaction_id))
+        return ended is not None and ended >= t - self.keep_s
+
+    @staticmethod
+    def _other_sale(event: PosEvent, txn: Transaction | None) -> bool:
+        """No sale is open on the event's till, or the open one has another POS transaction id: the event
+        starts its own sale (the POS skipped transaction_start), leaving that one 'superseded', flagged as due."""
+        if txn is None:
+            return True
+        return None not in (txn.pos_id, event.transaction_id) and txn.pos_id != event.transaction_id
 
     # --- decisions ----------------------------------------------------------------------------------
     def _check_alert(self, txn: Transaction, t: float) -> list[Outcome]:

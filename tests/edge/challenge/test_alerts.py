@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import sys
 import threading
 import time
@@ -83,3 +84,24 @@ def test_a_slow_webhook_does_not_hold_up_the_caller():
         assert time.perf_counter() - started < 0.1
         notifier.close(timeout=20)
     assert notifier.sent == 3 and [message["id"] for message in received] == [0, 1, 2]
+
+
+def test_a_receiver_that_does_not_answer_http_is_a_failure_and_delivery_goes_on():
+    """A webhook pointed at the wrong port (an SSH server, say) answers bytes that are not HTTP: each alert
+    is a counted failure, and the sender stays up for the next (it used to die on the first)."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+
+        def answer() -> None:
+            for _ in range(3):
+                connection, _ = server.accept()
+                with connection:
+                    connection.recv(65536)
+                    connection.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+        threading.Thread(target=answer, daemon=True).start()
+        notifier = AlertSender(AlertsConfig(webhook=f"http://127.0.0.1:{server.getsockname()[1]}/hook", timeout_s=2))
+        notifier.start()
+        for number in range(3):
+            notifier.send({"id": number})
+        notifier.close(timeout=20)
+    assert (notifier.failed, notifier.sent) == (3, 0) and notifier.queue.empty()

@@ -12,9 +12,15 @@ from datetime import datetime
 
 import pytest
 
+from edge.challenge.carry import resume
+from edge.challenge.events import parse_event
 from edge.challenge.link import PosLink
-from edge.config import parse_config
+from edge.challenge.policy import ChallengePolicy
+from edge.challenge.zone import ZoneFace
+from edge.config import PolicyConfig, parse_config
 from edge.store.eventlog import EventLog
+from edge.store.pos_history import Leftovers, OpenRow, StoredEvent
+from edge.vision.customer import AgeEstimate
 
 from pos_http import GOOD, request
 
@@ -46,3 +52,24 @@ def test_policy_time_follows_the_monotonic_clock_when_the_wall_clock_steps(tmp_p
     assert stored_t == t
     received = datetime.fromisoformat(received_at.replace("Z", "+00:00")).timestamp()
     assert abs(received - (origin + step_s)) < 5, "received_at records the (stepped) wall clock"
+
+
+def test_a_wall_clock_stepped_back_between_runs_does_not_move_this_runs_alerts():
+    """The earlier run's clock ran an hour ahead; NTP corrected it before this run started. What that run left
+    is dated after this run's start: it used to move the policy's `now` an hour ahead, and every alert of
+    this run with it (timed at t=3600, a latency of an hour)."""
+    origin = time.time()
+    ahead = origin + 3600
+    row = OpenRow(
+        run_id=1, number=1, till_id="till-9", cashier_id=None, pos_id="A", started=ahead - 10, restricted=0,
+        first_restricted=None, id_checks=[], check_required=False, alerted=False, association=None, estimate=None,
+    )  # fmt: skip
+    scanned = StoredEvent(1, ahead - 5, json.dumps({"type": "item_scanned", "till_id": "till-9", "category": "wine"}))
+    policy = ChallengePolicy(PolicyConfig(), ["wine"])
+    resume(policy, Leftovers([row], [scanned], {1: 1}), origin)
+    assert policy.open["till-9"].started <= 0 and policy.now <= 0, "an earlier run's times are before this run's"
+    young = {1: AgeEstimate(15, 12, 18, 5)}
+    policy.handle(parse_event({**GOOD, "till_id": "till-2"}), 2.0)
+    alerts = [o for t in (2.0, 2.1) for o in policy.observe(t, [ZoneFace(1, 0.5, 0.5, 0.05)], young)]
+    alert = next(o for o in alerts if o.kind == "alert" and o.transaction.till_id == "till-2")
+    assert alert.t < 3 and alert.latency_s < 1

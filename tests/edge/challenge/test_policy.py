@@ -188,6 +188,28 @@ def test_item_without_transaction_start_opens_one_and_a_new_start_leaves_the_ope
     assert list(till.policy.open) == ["t1"] and till.policy.open["t1"].number == 2
 
 
+def test_a_late_check_of_an_ended_sale_never_passes_the_next_customers_sale():
+    """The POS retries T1's `id_checked passed` (its reply was lost) while T2, an unchecked minor's sale, is
+    open on the till: it used to pass T2, so T2 completed without its flag."""
+    till = Till(age=16)
+    till.frames(1.0)
+    till.send(event("transaction_start", transaction_id="T1"))
+    till.send(scan(transaction_id="T1"))
+    till.send(event("id_checked", result="passed", transaction_id="T1"))
+    assert till.send(event("transaction_end", transaction_id="T1")) == []  # checked: cleared
+    till.send(event("transaction_start", transaction_id="T2"))
+    till.send(scan(transaction_id="T2"))
+    assert till.send(event("id_checked", result="passed", transaction_id="T1")) == []  # a late one: ignored
+    till.frames(4.0)
+    assert till.send(event("transaction_end", transaction_id="T2")) == [("flag", "sold_without_id_check", "high")]
+    # One the policy cannot know ended (before a restart, say) starts its own sale: T2 is still flagged.
+    other = Till(age=16)
+    other.frames(1.0)
+    other.send(event("transaction_start", transaction_id="T2"))
+    other.send(scan(transaction_id="T2"))
+    assert other.send(event("id_checked", result="passed", transaction_id="T0")) == [("flag", "unresolved", "high")]
+
+
 def test_the_customer_is_the_track_dominating_the_zone_not_a_passer_by():
     till = Till(age=None)
     customer, passer_by, outside = (
