@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from edge.vision.interval import DetectionScheduler
 from edge.vision.model_contract import probability_below
 from edge.vision.model_outputs import AgeSamples
 from edge.vision.quality import face_quality
-from edge.vision.source import Frame
+from edge.vision.source import Frame, as_bgr
 from edge.vision.tracker import FaceTracker, Track
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,7 @@ class Pipeline:
     def process(self, frame: Frame) -> FrameResult:
         self.counters.frames += 1
         self.timer.add_ms("decode", frame.decode_ms)
+        frame = replace(frame, image=as_bgr(frame.image))
         with self.timer.measure("detect"):
             faces = self.scheduler.faces(frame.image, frame.t)
         self.counters.faces += len(faces)

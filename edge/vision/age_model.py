@@ -150,10 +150,12 @@ class AgeModel:
             raise ModelError(f"age model {self.path} cannot be loaded ({reason}): replace the file") from None
 
     def _self_test(self, session: ort.InferenceSession) -> None:
-        def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return tuple(session.run([OUTPUT_AGE, OUTPUT_STD], {INPUT_NAME: batch}))
+        def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            outputs = session.run(list(self.outputs), {INPUT_NAME: batch})
+            return outputs[0], outputs[1], (outputs[2] if len(outputs) > 2 else None)
 
-        self_test(run, self.limits, self.info.crop.size, self.max_batch, f"age model {self.path}")
+        origin = f"age model {self.path}"
+        self_test(run, self.limits, self.info.crop.size, self.max_batch, origin, self.width)
 
     def _use_if_sound(self, session: ort.InferenceSession) -> None:
         """A GPU session whose outputs fail the self-test (fp16 overflow, say) is dropped for the CPU's."""

@@ -47,10 +47,15 @@ class ModelInfo:
 
 
 def _number(metadata: dict[str, str], key: str, origin: str) -> float:
+    # float() reads "nan" and "inf" too; the checks after this one would raise ValueError/OverflowError on them
+    # (int(nan)), a traceback and exit 1 instead of exit 4 naming the key.
     try:
-        return float(metadata[key])
+        value = float(metadata[key])
     except ValueError:
         raise ModelError(f"{origin}: metadata {KEY_PREFIX}{key}={metadata[key]!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ModelError(f"{origin}: metadata {KEY_PREFIX}{key}={metadata[key]!r} is not a finite number")
+    return value
 
 
 def _check_input(session: ort.InferenceSession, size: int, origin: str) -> None:
@@ -102,7 +107,8 @@ def read_model_info(session: ort.InferenceSession, origin: str) -> ModelInfo:
     size = _number(metadata, "input_size", origin)
     margin = _number(metadata, "crop_margin", origin)
     age_min, age_max = _number(metadata, "age_min", origin), _number(metadata, "age_max", origin)
-    if size != int(size) or not 16 <= size <= 1024 or not 0 <= margin <= 2 or not age_min < age_max:
+    span = age_max - age_min  # finite ends can still overflow: -1e308 to 1e308
+    if size != int(size) or not 16 <= size <= 1024 or not 0 <= margin <= 2 or not 0 < span < math.inf:
         raise ModelError(
             f"{origin}: metadata out of range (input_size {size}, crop_margin {margin}, ages {age_min}-{age_max})"
         )
@@ -139,7 +145,9 @@ def temper_probs(probs: np.ndarray, temperature: float) -> np.ndarray:
 def probability_below(probs: np.ndarray, age_min: float, threshold: float) -> np.ndarray:
     """P(age < threshold) per row of age_probs: the mass on the integer ages below it."""
     ages = age_min + np.arange(probs.shape[1])
-    return probs[:, ages < threshold].sum(axis=1)
+    # A row with all its mass below sums to 1 + 1e-16 now and then, which CustomerAge refuses as "not a
+    # probability" (and then uses the normals for that customer); NaN rows stay NaN.
+    return np.clip(probs[:, ages < threshold].sum(axis=1), 0.0, 1.0)
 
 
 def metadata_props(size: int, margin: float, age_min: int, age_max: int, **extra: object) -> dict[str, str]:

@@ -19,7 +19,7 @@ from edge.errors import ModelError
 
 SLACK = 0.05  # of the age range: a regression head may overshoot its range a little, not by decades
 
-Run = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+Run = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray | None]]  # ages, stds, age_probs
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,9 @@ def self_test_crops(size: int) -> dict[str, np.ndarray]:
     }
 
 
-def self_test(run: Run, limits: OutputLimits, size: int, max_batch: int, origin: str) -> None:
-    """Each synthetic crop alone, then a batch of them: raise ModelError on the first bad output."""
+def self_test(run: Run, limits: OutputLimits, size: int, max_batch: int, origin: str, width: int = 0) -> None:
+    """Each synthetic crop alone, then a batch of them: raise ModelError on the first bad output. `width`: the
+    age_probs columns (the model's ages), checked when `run` gives age_probs."""
     crops = self_test_crops(size)
     batch = list(crops)[: max(1, min(len(crops), max_batch))]
     trials = [([name], [crop]) for name, crop in crops.items()]
@@ -127,13 +128,17 @@ def self_test(run: Run, limits: OutputLimits, size: int, max_batch: int, origin:
         trials.append((batch, [crops[name] for name in batch]))
     for names, images in trials:
         try:
-            ages, stds = run(np.stack(images))
+            ages, stds, probs = run(np.stack(images))
         except Exception as error:  # ORT raises its own types; any of them means the model cannot run
             problem = f"inference failed ({first_line(error)})"
         else:
-            problem = check_shape(ages, stds, len(images))
+            problem = check_shape(ages, stds, len(images)) or check_probs(probs, len(images), width)
             if problem is None and not limits.valid(ages, stds).all():
                 problem = limits.why(ages, stds)
+            # age_probs drop a sample as a NaN age does: a head bad on every crop (a width hidden behind a
+            # symbolic dimension, fp16 underflow on a GPU) would otherwise load and drop every sample
+            if problem is None and probs is not None and not probs_valid(probs).all():
+                problem = "age_probs with a non-finite or negative value, or no mass"
         if problem:
             raise ModelError(
                 f"{origin}: the model fails its output self-test on the {' + '.join(names)} crop(s): {problem}: "

@@ -86,6 +86,17 @@ def video_seconds(path: str) -> float | None:
     return frames / fps if frames > 0 and 1 <= fps <= 240 else None
 
 
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """The frame as 3-channel BGR, which YuNet, the motion check and the age model's crops all need. Some
+    camera formats come through OpenCV as one grey channel or with alpha: a grey frame crashed the motion
+    check (cvtColor), and a BGRA one failed every age batch (4-channel crops), dropping every sample."""
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
 @dataclass(frozen=True)
 class Frame:
     index: int

@@ -13,7 +13,12 @@ import cv2
 import pytest
 
 from edge import cli
-from edge.vision.detector import FaceDetector
+from edge.config import parse_config
+from edge.pipeline.frame import Pipeline
+from edge.store.eventlog import EventLog
+from edge.vision.age_model import load_age_model
+from edge.vision.detector import FaceDetector, load_detector
+from edge.vision.source import Frame
 from edge.vision.tracker import FaceTracker
 
 from clips import CLIPS, clip
@@ -158,3 +163,26 @@ def test_every_inference_reaches_a_customer_including_the_last_frames(assets, ti
     summary = json.loads(buffer.getvalue())
     samples = sqlite3.connect(db).execute("SELECT sum(samples) FROM customers").fetchone()[0]
     assert summary["age_inferences"] == summary["faces"] == samples
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_grey_or_bgra_frames_keep_the_run_going_and_its_samples(assets, tiny_model, tmp_path, channels):
+    """A camera format that OpenCV hands over as one grey channel crashed the motion check of the default
+    detector.interval 3; one with alpha failed every age batch, so no customer ever got an estimate."""
+    config = parse_config({"age_model": {"path": str(tiny_model)}}, "test", tmp_path)
+    event_log = EventLog(tmp_path / "odd.db")
+    run_id = event_log.start_run(
+        mode="replay", source="grey", model_path="m", model_sha256="0", provider="cpu", version="0",
+        config_json="{}", started=0.0,
+    )  # fmt: skip
+    pipeline = Pipeline(config, load_detector(config), load_age_model(config), event_log, run_id, 0.0)
+    capture = cv2.VideoCapture(str(clip(assets, "face-demographics-walking")))
+    convert = cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2BGRA
+    index, (ok, image) = 0, capture.read()
+    while ok:
+        pipeline.process(Frame(index, cv2.cvtColor(image, convert), index / 12.5, 0.0))
+        index, (ok, image) = index + 1, capture.read()
+    pipeline.finish()
+    assert pipeline.counters.age_inferences > 0 and pipeline.counters.bad_age_samples == 0
+    assert event_log.customers(run_id), "customers with an estimate"
+    event_log.close()

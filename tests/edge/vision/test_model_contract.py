@@ -61,3 +61,19 @@ def test_tempering_sharpens_below_1_flattens_above_and_keeps_rows_normalised() -
     assert np.allclose(sharp.sum(axis=1), 1) and np.allclose(flat.sum(axis=1), 1)
     assert sharp[0, 2] > probs[0, 2] > flat[0, 2]
     assert np.allclose(sharp[0], probs[0] ** 2 / (probs[0] ** 2).sum())
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("input_size", "nan"), ("input_size", "inf"), ("crop_margin", "nan"), ("age_min", "-inf"), ("age_max", "inf")],
+)
+def test_a_metadata_number_that_is_not_finite_is_refused_naming_the_key(key: str, value: str) -> None:
+    """float() reads 'nan' and 'inf'; int() of them was a ValueError or OverflowError: a traceback, exit 1."""
+    with pytest.raises(ModelError, match=f"agecam.{key}='{value}' is not a finite number"):
+        _info({**metadata_props(32, 0.3, 0, 100), f"agecam.{key}": value})
+
+
+def test_an_age_range_too_wide_for_a_float_is_refused() -> None:
+    props = {**metadata_props(32, 0.3, 0, 100), "agecam.age_min": "-1e308", "agecam.age_max": "1e308"}
+    with pytest.raises(ModelError, match="metadata out of range"):
+        _info(props)
