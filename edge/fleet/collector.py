@@ -166,6 +166,9 @@ class Collector:
             except Refused as error:
                 self.metrics.rejects.inc()
                 self.refusals.warning(f"refused a message on {message.topic[:120]!r}: {error}")
+            except Exception as error:  # a payload that trips the parser itself must not end the collector
+                self.metrics.rejects.inc()
+                self.refusals.warning(f"refused a message on {message.topic[:120]!r}: {type(error).__name__}")
         return records, seen, batch
 
     def _write(self, records: list[ChainRecord], seen: list[TillSeen], stop: threading.Event):

@@ -11,7 +11,16 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from edge.store.central import ChainRecord, TillSeen
 
@@ -116,7 +125,11 @@ class Alert(OptionalEstimate):
     @field_validator("association")
     @classmethod
     def _json_object(cls, value: str | None) -> str | None:
-        if value is not None and not isinstance(json.loads(value), dict):
+        try:
+            parsed = None if value is None else json.loads(value)
+        except RecursionError:  # '[[[[...': not a ValueError, so pydantic would let it end the collector
+            raise ValueError("association nests too deeply") from None
+        if value is not None and not isinstance(parsed, dict):
             raise ValueError("association must be a JSON object")
         return value
 
@@ -140,9 +153,12 @@ class Heartbeat(Strict):
     store_id: Name
     till_id: Name
     at: float
-    outbox: Count
+    outbox: Id  # the chain_tills view reads it as a PostgreSQL integer: a larger one would break that view
     oldest_unshipped_s: float
     status: dict[str, Annotated[str, Field(max_length=100)] | float | None]
+
+
+_NAMES: TypeAdapter[tuple[str, str]] = TypeAdapter(tuple[Name, Name])
 
 
 class Refused(Exception):
@@ -192,6 +208,8 @@ def parse_heartbeat(topic: str, payload: bytes) -> TillSeen:
         raise Refused(_reason(error)) from None
     if _till_of(topic, "heartbeat") != (beat.store_id, beat.till_id):
         raise Refused(f"heartbeat of {beat.store_id}/{beat.till_id} on the topic {topic[:120]!r}")
+    if any("\x00" in text for key, value in beat.status.items() for text in (key, value) if isinstance(text, str)):
+        raise Refused("heartbeat status: a NUL character (PostgreSQL's jsonb cannot store it)")
     status = {**beat.status, "outbox": beat.outbox, "oldest_unshipped_s": beat.oldest_unshipped_s, "till_time": beat.at}
     text = json.dumps(status)
     if len(text) > 4000:
@@ -206,4 +224,8 @@ def parse_availability(topic: str, payload: bytes, properties: dict[str, str]) -
     store, till = properties.get("store_id"), properties.get("till_id")
     if (store, till) != _till_of(topic, "availability"):
         raise Refused(f"availability on {topic[:120]!r} names another till ({store}/{till})")
+    try:  # the same names as records and heartbeats take, or any topic would become a till of the chain
+        _NAMES.validate_python((store, till))
+    except ValidationError as error:
+        raise Refused(f"availability: {_reason(error)}") from None
     return TillSeen(store, till, availability=state)

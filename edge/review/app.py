@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -42,6 +43,22 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+
+
+class FlagId(Convertor[int]):
+    """A flag id in a path: at most 18 digits, so it fits SQLite's 64-bit integers (a longer one was a 500:
+    an OverflowError in the query, or int()'s limit on digits); longer is no page, a 404."""
+
+    regex = "[0-9]{1,18}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("flag_id", FlagId())
 
 
 class SecurityHeaders:
@@ -178,9 +195,9 @@ def create_app(config: Config, db_path: Path) -> Starlette:
         Route("/logout", logout, methods=["POST"]),
         Route("/", pages.overview_page),
         Route("/flags", pages.flags_page),
-        Route("/flags/{flag_id:int}", flag_page.flag_page),
-        Route("/flags/{flag_id:int}/outcome", flag_page.set_outcome, methods=["POST"]),
-        Route("/flags/{flag_id:int}/evidence", flag_page.evidence),
+        Route("/flags/{flag_id:flag_id}", flag_page.flag_page),
+        Route("/flags/{flag_id:flag_id}/outcome", flag_page.set_outcome, methods=["POST"]),
+        Route("/flags/{flag_id:flag_id}/evidence", flag_page.evidence),
         Route("/compliance", pages.compliance_page),
         Route("/transactions", pages.transactions_page),
         Route("/tills", pages.tills_page),

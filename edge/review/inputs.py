@@ -17,6 +17,8 @@ from edge.store.review_queries import Span
 DEFAULT_DAYS = 7
 MAX_DAYS = 3660  # ten years: anything longer is a typo
 MAX_TEXT = 200  # a filter value (till, cashier) longer than this is not one
+# Dates a period may use: date's own extremes would overflow the week before them or the day after them.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 
 
 class BadInput(ValueError):
@@ -66,9 +68,12 @@ def today(zone: ZoneInfo) -> date:
 
 def parse_date(text: str, field: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise BadInput(f"{field}: {text[:40]!r} is not a date: use YYYY-MM-DD, e.g. 2026-11-22") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadInput(f"{field}: {day} is out of range: use a date from {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def parse_period(args: Mapping[str, str], zone: ZoneInfo, default_days: int = DEFAULT_DAYS) -> Period:
@@ -98,7 +103,8 @@ def choice(args: Mapping[str, str], field: str, allowed: Collection[str]) -> str
 
 def page_number(args: Mapping[str, str]) -> int:
     text = args.get("page") or "1"
-    if not text.isdigit() or not 1 <= int(text) <= 100_000:
+    # isascii too: str.isdigit() also takes digits such as '²' that int() refuses.
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 100_000:
         raise BadInput(f"page: {text[:20]!r} is not a page number")
     return int(text)
 

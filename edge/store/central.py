@@ -226,7 +226,13 @@ class CentralStore:
                 result.written += new
                 result.duplicates += 1 - new
             for till in _latest(seen):
-                self.db.execute(TILL_SQL, _till_params(till))
+                try:
+                    with self.db.transaction():  # a till's news the database refuses must not undo the records
+                        self.db.execute(TILL_SQL, _till_params(till))
+                except psycopg.OperationalError:
+                    raise
+                except psycopg.Error as error:
+                    log.warning("till %s/%s not updated: %s", till.store_id, till.till_id, str(error).splitlines()[0])
         return result
 
     def close(self) -> None:

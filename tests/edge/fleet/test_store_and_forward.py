@@ -15,9 +15,12 @@ from pathlib import Path
 
 import psycopg
 from fleet_till import SimulatedTill, chain_rows, till_rows, wait_until_shipped, write_config
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edge.config import load_config
 from edge.fleet.publisher import Publisher
+from edge.store.central import CentralStore, TillSeen
 
 from conftest import USERS, raw_client
 
@@ -275,3 +278,73 @@ def test_a_locked_event_log_delays_marking_rows_shipped_but_leaves_none_behind(
     with sqlite3.connect(db) as check:
         assert check.execute("SELECT count(*) FROM outbox WHERE shipped_at IS NULL").fetchone()[0] == 0
     assert publisher.stats.shipped == till_rows(db)["inbox_rows"]
+
+
+def _poison_alert() -> bytes:
+    """A well-formed alert whose association nests deeper than Python's json can decode (RecursionError)."""
+    envelope = {"v": 1, "id": "00000000000000ff:1", "store_id": "s1", "till_id": "t1", "seq": 1, "kind": "alert"}
+    data = {
+        "run_id": 1, "alert_id": 1, "transaction_number": 1, "kind": "flag", "type": "no_face", "severity": "high",
+        "at": "2026-01-01T00:00:00Z", "t": 1.0, "latency_s": None, "pos_till_id": "t1", "cashier_id": None,
+        "association": "[" * 19000, "has_evidence": False, "track_id": None, "age": None, "age_low": None,
+        "age_high": None, "samples": None,
+    }  # fmt: skip
+    return json.dumps({**envelope, "at": "2026-01-01T00:00:00Z", "data": data}).encode()
+
+
+def _heartbeat(till: str, **fields: object) -> bytes:
+    body = {"v": 1, "store_id": "s1", "till_id": till, "at": 1.0, "outbox": 0, "oldest_unshipped_s": 0.0}
+    return json.dumps({**body, "status": {}, **fields}).encode()
+
+
+def _chain_tills(url: str) -> list[tuple]:
+    with psycopg.connect(url) as chain:
+        return chain.execute("SELECT till_id, outbox FROM agecam.chain_tills ORDER BY till_id").fetchall()
+
+
+def _heard(url: str, running, client, till: str, resend: bool) -> list[tuple]:
+    """The chain's tills once `till`'s heartbeat is stored; `resend` until then (the collector may not have
+    subscribed yet: the broker drops what nobody subscribes to)."""
+    deadline, tills, sent = time.monotonic() + 20, [], False
+    while time.monotonic() < deadline and running.thread.is_alive() and (till, 0) not in tills:
+        if resend or not sent:
+            client.publish(f"agecam/s1/{till}/heartbeat", _heartbeat(till), qos=1).wait_for_publish(5)
+            sent = True
+        time.sleep(0.2)
+        tills = _chain_tills(url)
+    return tills
+
+
+def test_poison_messages_are_refused_and_the_collector_carries_on(broker, chain_db, collector_for):
+    """Each of these ended the collector (a traceback in its loop) or broke a chain view for every till."""
+    broker.start()
+    running = collector_for(broker, chain_db)
+    client = raw_client(broker)
+    assert _heard(chain_db, running, client, "t2", resend=True) == [("t2", 0)]
+    odd_name = Properties(PacketTypes.PUBLISH)
+    odd_name.UserProperty = [("store_id", "s1"), ("till_id", "<i>")]
+    poison = [
+        ("agecam/s1/t1/alert", _poison_alert(), None),
+        ("agecam/s1/t1/heartbeat", _heartbeat("t1", status={"source": "live\u0000"}), None),  # jsonb: no \u0000
+        ("agecam/s1/t1/heartbeat", _heartbeat("t1", outbox=3_000_000_000), None),  # chain_tills: ::integer
+        ("agecam/s1/<i>/availability", b"online", odd_name),  # not a till name
+    ]
+    for topic, payload, properties in poison:
+        client.publish(topic, payload, qos=1, properties=properties).wait_for_publish(5)
+    tills = _heard(chain_db, running, client, "t3", resend=False)  # sent after the poison: stored after it
+    client.loop_stop()
+    assert running.thread.is_alive(), "the collector is still running"
+    assert running.collector.metrics.rejects._value.get() == 4
+    assert tills == [("t2", 0), ("t3", 0)], "only the good heartbeats are stored, and the view reads"
+
+
+def test_a_till_update_the_database_refuses_keeps_the_batch(chain_db):
+    """A till row PostgreSQL refuses is skipped: the batch's other records and tills are still written."""
+    store = CentralStore(chain_db)
+    try:
+        result = store.write([], [TillSeen("s1", "t2"), TillSeen("s1", "t1", status='{"a": "\\u0000"}')])
+    finally:
+        store.close()
+    assert result.refused == []
+    with psycopg.connect(chain_db) as chain:
+        assert chain.execute("SELECT store_id, till_id FROM agecam.tills").fetchall() == [("s1", "t2")]

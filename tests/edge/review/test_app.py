@@ -197,7 +197,13 @@ def _review_count(db) -> int:
         ("/flags?from=2026-11-22&to=2026-11-01", 400, "before it starts"),
         ("/flags?status=maybe", 400, "status"),
         ("/flags?page=-1", 400, "page"),
+        ("/flags?page=%C2%B2", 400, "page"),  # '²'.isdigit(), but int('²') is a ValueError: was a 500
+        ("/flags?to=0001-01-03", 400, "out of range"),  # its default week began before year 1: was a 500
+        ("/audit?to=9999-12-31", 400, "out of range"),  # the day after it is past year 9999: was a 500
         ("/flags/99999", 404, "no flag #99999"),
+        ("/flags/" + "9" * 25, 404, "no page"),  # beyond SQLite's integers: was an OverflowError, a 500
+        pytest.param("/flags/" + "9" * 5000, 404, "no page", id="a-5000-digit-flag-id"),  # int()'s limit: a 500
+        (f"/flags/{'9' * 25}/evidence", 404, "no page"),
         ("/flags/not-a-number", 404, "no page"),
         ("/nowhere", 404, "no page"),
     ],
@@ -206,6 +212,13 @@ def test_bad_input_gets_a_clear_4xx_page(app_client, path, status, says):
     response = app_client(login="vic").get(path)
     assert response.status_code == status
     assert says in response.text and "Traceback" not in response.text
+
+
+def test_an_outcome_for_an_id_beyond_sqlites_integers_is_a_404(app_client, review_db):
+    client = app_client(login="rita")
+    token = csrf_of(client.get(f"/flags/{one_flag(review_db)}").text)
+    response = client.post(f"/flags/{'9' * 25}/outcome", data={"csrf": token, "outcome": "false_alarm"})
+    assert response.status_code == 404 and _review_count(review_db) == 0
 
 
 def test_an_alert_is_not_a_flag(app_client, review_db):
