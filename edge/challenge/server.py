@@ -32,6 +32,10 @@ ROUTES = {"/events": "POST", "/health": "GET"}
 STOP_TIMEOUT_S = 5.0
 FLUSH_EVERY_S = 1.0
 LISTEN_QUEUE = 4096  # connections the kernel holds until accepted: a burst of reconnects waits, no SYN is dropped
+# Acknowledged events waiting in memory for the frame loop, which takes them all at each frame. No frame comes
+# while the camera reconnects, so without a bound a POS (or a flood) grew the till's memory by ~1.7 KB an
+# event for as long as that lasted; past it an event gets 503 before it is stored, so none acknowledged is lost.
+MAX_WAITING = 10_000
 TALLIED = {
     "turned_away": "new connections closed unanswered at the connection limit",
     "evicted": "waiting connections closed for a complete request at the connection limit",
@@ -123,17 +127,23 @@ class PosServer:
             return await self.refuse(error.status, str(error))
         except Exception as error:  # whatever else a body breaks in parsing is the body's fault: 400, never 503
             return await self.refuse(400, f"unreadable event ({type(error).__name__})")
+        if self.events.qsize() >= MAX_WAITING:
+            return self._unstored(f"{MAX_WAITING} events wait for the frame loop (camera down?)")
         t, received = self.clock(), time.time()
         try:
             row_id = await self._in_commit_thread(self.store.record_event, event, t, received)
         except Exception as error:  # e.g. the database is locked for too long: tell the POS to retry
-            if (window := self.tally.count("unstored", str(error), time.monotonic(), refusal=False)) is not None:
-                log.error("POS event not stored: %s", shorten(str(error)))
-                window.written = True
-            return Reply(503, {"error": f"event not stored ({shorten(str(error))}): retry"})
+            return self._unstored(str(error))
         self.events.put((event, t))
         self.accepted += 1
         return Reply(202, {"id": row_id, "status": "accepted"})
+
+    def _unstored(self, reason: str) -> Reply:
+        """503: the event was not stored, the POS should retry (counted; one log line a minute)."""
+        if (window := self.tally.count("unstored", reason, time.monotonic(), refusal=False)) is not None:
+            log.error("POS event not stored: %s", shorten(reason))
+            window.written = True
+        return Reply(503, {"error": f"event not stored ({shorten(reason)}): retry"})
 
     async def refuse(self, status: int, reason: str, close: bool = False) -> Reply:
         reason = shorten(reason)

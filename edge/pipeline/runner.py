@@ -22,7 +22,7 @@ from edge.config import Config
 from edge.errors import StateError
 from edge.pipeline.frame import FrameResult, Pipeline
 from edge.pipeline.sd_notify import SystemdNotifier
-from edge.store.eventlog import DB_NAME, EventLog
+from edge.store.eventlog import DB_NAME, FRAME_LOOP_BUSY_S, EventLog
 from edge.store.review_records import record_heartbeat
 from edge.vision.age_model import load_age_model
 from edge.vision.detector import load_detector
@@ -164,6 +164,9 @@ def run_source(
     try:
         if hooks:
             hooks.start(event_log, run_id, origin)
+        # From here a lock held by another program must not stall the frame loop: the writes it refuses are
+        # held and retried (see FRAME_LOOP_BUSY_S).
+        event_log.wait_for_locks(FRAME_LOOP_BUSY_S)
         grabber.start()
         notifier.ready(f"running: {spec} on {model.provider}")
         status = _loop(pipeline, grabber, stop, Heartbeat(notifier, _with_health(event_log, run_id, on_status)), hooks)

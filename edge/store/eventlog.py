@@ -27,6 +27,10 @@ from edge.vision.customer import AgeEstimate
 
 log = logging.getLogger(__name__)
 DB_NAME = "agecam.db"
+# How long the frame loop's connection waits for a lock held by another connection before it holds its
+# writes in memory: longer than a POS commit's fsync, far shorter than SQLite's default 10 s, which let a
+# program holding the lock (a backup, the sqlite3 shell) stop the frame loop at one frame per 10-20 s.
+FRAME_LOOP_BUSY_S = 0.25
 
 
 def iso(timestamp: float) -> str:
@@ -74,6 +78,10 @@ class EventLog(GuardedWrites):
         self._retry_at = self._check_at = self._said_at = 0.0
         self.db = open_database(path, durable, verify)
         self.identity = FileIdentity.of(path)
+
+    def wait_for_locks(self, seconds: float) -> None:
+        """Wait at most `seconds` for another connection's lock from now on (SQLite's default here: 10 s)."""
+        self.db.execute(f"PRAGMA busy_timeout = {round(seconds * 1000)}")
 
     def sibling(self, durable: bool) -> EventLog:
         """Another connection to the same file for another thread, sharing this one's storage health."""

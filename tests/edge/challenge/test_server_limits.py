@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from edge.challenge import server
+
 from pos_http import GOOD, TOKEN, post_body, raw, rejects, request, send, serving, stored
 
 SLOW_HEAD = b"POST /events HTTP/1.1\r\nHost: t\r\nContent-Type: appl"  # and then nothing more
@@ -106,3 +108,21 @@ def test_chunked_bodies_and_huge_headers_are_refused_and_the_connection_closes(t
         reply = raw(pos.port, post_body(b"5\r\nhello\r\n0\r\n\r\n", extra=headers))
         assert reply.startswith(f"HTTP/1.1 {status}".encode()) and b"Connection: close" in reply
         assert stored(db) == [] and rejects(db) == [(status, 1)]
+
+
+def test_events_waiting_for_a_frame_are_bounded_and_none_acknowledged_is_lost(tmp_path, monkeypatch):
+    """No frame comes while the camera reconnects, so nothing takes the acknowledged events: they grew the till's
+    memory without bound (~1.7 KB each, a POS flood ~1.5 MB/s). Past the bound an event is refused, unstored."""
+    monkeypatch.setattr(server, "MAX_WAITING", 20)
+    with serving(tmp_path) as (pos, db):
+        connection = http.client.HTTPConnection("127.0.0.1", pos.port, timeout=10)
+        replies = [send(connection, json.dumps(GOOD).encode()) for _ in range(25)]
+        assert [status for status, _ in replies] == [202] * 20 + [503] * 5
+        assert "wait for the frame loop" in replies[-1][1]["error"]
+        acknowledged = [reply["id"] for status, reply in replies if status == 202]
+        assert [row[0] for row in stored(db)] == acknowledged, "only acknowledged events are stored"
+        assert pos.events.qsize() == 20
+        while not pos.events.empty():  # the camera is back: a frame takes them all
+            pos.events.get_nowait()
+        assert send(connection, json.dumps(GOOD).encode())[0] == 202
+        connection.close()

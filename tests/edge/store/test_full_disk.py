@@ -197,3 +197,24 @@ def test_a_live_run_on_a_full_disk_keeps_detecting_refuses_events_and_recovers(t
         lines = error_lines(again.stderr)
         assert again.returncode == 6 and len(lines) == 1 and "Traceback" not in again.stderr, again.stderr
         assert "full" in lines[0] and str(state) in lines[0]
+
+
+def test_a_lock_held_by_another_program_does_not_stall_the_frame_loop(tmp_path, scenario, tiny_model):
+    """A backup or the sqlite3 shell holding the write lock: the frame loop waited SQLite's 10 s on each write,
+    retry and heartbeat, down to a frame every 10-20 s; now its writes are held and it keeps detecting."""
+    port = free_port()
+    config = scenario_config(tmp_path, tiny_model, pos={"enabled": True, "port": port})
+    db = tmp_path / "state" / "agecam.db"
+    with live_agecam(config, scenario / "till.mp4", port) as process:
+        wait_for_a_customer(db)
+        with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as other:
+            other.execute("BEGIN EXCLUSIVE")
+            locked_at = time.time()
+            assert post(port, sale(1)[0])[0] == 503, "the POS connection waits its 10 s, then says retry"
+            time.sleep(max(0.0, locked_at + 12 - time.time()))
+            other.execute("ROLLBACK")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, process.stderr.read()
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        frames, dropped = connection.execute("SELECT frames, dropped_frames FROM runs").fetchone()
+    assert dropped < frames / 2, f"the frame loop stalled on the lock: {frames} frames processed, {dropped} dropped"
