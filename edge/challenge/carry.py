@@ -23,6 +23,14 @@ from edge.store.pos_history import Leftovers, OpenRow
 log = logging.getLogger(__name__)
 
 
+def remember_ended(policy: ChallengePolicy, left: Leftovers, origin: float) -> None:
+    """The sales earlier runs ended lately, so that a late or retried event of one (its reply lost to the
+    restart, say) is ignored as it would have been before the restart, not taken for a new sale that would
+    supersede the one open on its till."""
+    for sale in left.ended:
+        policy.remember_closed(sale.till_id, sale.pos_id, _before(sale.ended, origin))
+
+
 def resume(policy: ChallengePolicy, left: Leftovers, origin: float) -> list[Outcome]:
     """Restore the open transactions, apply the unapplied events, expire the stale: the outcomes to store."""
     outcomes: list[Outcome] = []

@@ -13,7 +13,7 @@ import queue
 from collections import Counter
 
 from edge.challenge.alerts import AlertSender
-from edge.challenge.carry import resume
+from edge.challenge.carry import remember_ended, resume
 from edge.challenge.events import PosEvent
 from edge.challenge.evidence import RecentCrops, purge, save_crop
 from edge.challenge.policy import ChallengePolicy
@@ -47,6 +47,7 @@ class PosLink:
         self.server = PosServer(config.pos) if serve else None
         self.store: PosStore | None = None
         self.applied = 0  # this run's POS events the policy has applied (runs.pos_applied)
+        self._applied_saved = 0  # ... as last saved
         self._next_purge = 0.0
         self._evicted, self._next_eviction_warning = 0, 0.0
 
@@ -64,7 +65,8 @@ class PosLink:
 
     def _resume(self, event_log: EventLog, run_id: int, origin: float) -> None:
         try:
-            left = leftovers(event_log, run_id)
+            left = leftovers(event_log, run_id, origin - self.policy.keep_s)
+            remember_ended(self.policy, left, origin)
             if left:
                 log.info(
                     "resuming %d open transaction(s) and %d unapplied POS event(s) of earlier runs",
@@ -129,11 +131,16 @@ class PosLink:
     def _emit(self, outcomes: list[Outcome], applied: dict[int, int] | None = None) -> None:
         """Store the outcomes, with how many POS events led to them, then log and send the alerts and flags."""
         if not outcomes:
+            if self.applied != self._applied_saved or applied:  # events that changed nothing (a late one,
+                # ignored) count as applied too, or a restart would apply them again
+                self.store.save([], {self.store.run_id: self.applied, **(applied or {})})
+                self._applied_saved = self.applied
             return
         evidence = {index: path for index, outcome in enumerate(outcomes) if (path := self._evidence(outcome))}
         ids = self.store.save(
             rows(outcomes, evidence, self.store.run_id), {self.store.run_id: self.applied, **(applied or {})}
         )
+        self._applied_saved = self.applied
         self._log_unresolved(outcomes)
         for outcome, row_id in zip([o for o in outcomes if o.kind != "transaction"], ids, strict=True):
             self.counts[outcome.kind] += 1

@@ -146,12 +146,16 @@ class ChallengePolicy:
     def _close(self, txn: Transaction, status: str, t: float, reason: str | None = None) -> list[Outcome]:
         del self.open[txn.till_id]
         if txn.pos_id is not None:
-            self.closed[(txn.till_id, txn.pos_id)] = t
-            self.closed.move_to_end((txn.till_id, txn.pos_id))
+            self.remember_closed(txn.till_id, txn.pos_id, t)
         self.awaiting.pop(txn.till_id, None)
         txn.ended, txn.status, txn.resolution = t, status, reason
         outcomes = self._final_flags(txn, t) if status != VOIDED and txn.restricted else []
         return [*outcomes, self._snapshot(txn, t)]
+
+    def remember_closed(self, till_id: str, pos_id: str, t: float) -> None:
+        """The POS's sale `pos_id` ended on `till_id` at `t` (also one an earlier run ended: carry.py)."""
+        self.closed[(till_id, pos_id)] = t
+        self.closed.move_to_end((till_id, pos_id))
 
     def _stale(self, event: PosEvent, t: float) -> bool:
         """A late or repeated event of a sale that ended on its till within `keep_s`, while another sale is

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from edge.store.eventlog import EventLog
+from edge.store.eventlog import EventLog, iso
 from edge.vision.customer import AgeEstimate
 
 EARLIER_LIVE_RUNS = "SELECT id FROM runs WHERE pos = 'live' AND id < ? AND status != 'running'"
@@ -47,10 +47,20 @@ class StoredEvent:
 
 
 @dataclass(frozen=True)
+class EndedSale:
+    """A sale of an earlier run that ended lately: a late or retried event of it is not the open sale's."""
+
+    till_id: str
+    pos_id: str
+    ended: float  # Unix time
+
+
+@dataclass(frozen=True)
 class Leftovers:
     open_rows: list[OpenRow]  # oldest first
     events: list[StoredEvent]  # never applied, in the order they were stored
     applied: dict[int, int]  # run id -> all its events: what pos_applied becomes once these are applied
+    ended: list[EndedSale] = field(default_factory=list)  # oldest first; nothing to emit, so not in bool()
 
     def __bool__(self) -> bool:
         return bool(self.open_rows or self.events)
@@ -60,10 +70,21 @@ def unix(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def leftovers(log: EventLog, run_id: int) -> Leftovers:
-    """What the live runs before `run_id` left open or unapplied."""
+def leftovers(log: EventLog, run_id: int, ended_since: float) -> Leftovers:
+    """What the live runs before `run_id` left open or unapplied, and the sales they ended since
+    `ended_since` (Unix time) under a POS transaction id."""
     unapplied, applied = _unapplied_events(log.db, run_id)
-    return Leftovers(_open_rows(log.db, run_id), unapplied, applied)
+    return Leftovers(_open_rows(log.db, run_id), unapplied, applied, _ended_sales(log.db, run_id, ended_since))
+
+
+def _ended_sales(db: sqlite3.Connection, run_id: int, since: float) -> list[EndedSale]:
+    rows = db.execute(
+        "SELECT till_id, pos_transaction_id, ended_at FROM transactions WHERE status != 'open'"
+        f" AND pos_transaction_id IS NOT NULL AND ended_at >= ? AND run_id IN ({EARLIER_LIVE_RUNS})"
+        " ORDER BY ended_at LIMIT 10000",
+        (iso(since), run_id),
+    ).fetchall()
+    return [EndedSale(till, pos_id, unix(ended)) for till, pos_id, ended in rows]
 
 
 def close_cut_off_replays(log: EventLog, run_id: int) -> int:

@@ -117,3 +117,29 @@ def test_sighup_reloads_and_the_sale_goes_on_in_the_new_run(tmp_path, tiny_model
     assert query(run.db, "SELECT run_id, status FROM transactions") == [(1, "completed")]
     assert query(run.db, "SELECT run_id, type, severity FROM alerts") == [(2, "no_face", "medium")]
     assert "reload" in run.log()
+
+
+def test_a_late_event_of_a_sale_ended_before_the_restart_leaves_the_open_sale_alone(tmp_path, tiny_model):
+    """The POS retries T1's check while T2 is open, before and after a restart (its reply lost to it): after the
+    restart it used to be taken for a new sale, leaving T2 'superseded' and unresolved, and a third transaction
+    for T1; and the one before it, which changed nothing, was not counted as applied."""
+    video = faceless_video(tmp_path / "grey.mp4")
+    first = [*events("till-r", "start", "wine"), {**events("till-r", "start")[0], "type": "id_checked"}]
+    first[2]["result"] = "passed"
+    second = {**events("till-r", "start")[0], "transaction_id": "till-r-2"}
+    with live_run(tmp_path, tiny_model, video, loop=True) as run:
+        assert [run.post(event) for event in [*first, *events("till-r", "end"), second]] == [202] * 5
+        wait_for(run.db, "SELECT id FROM transactions WHERE pos_transaction_id = 'till-r-2'")
+        assert run.post(first[2]) == 202  # ignored, and counted as applied, or the restart would apply it
+        wait_for(run.db, "SELECT id FROM runs WHERE id = 1 AND pos_applied = 6")
+        run.stop(signal.SIGKILL)
+    with live_run(tmp_path, tiny_model, video, loop=True) as run:
+        assert run.post(first[2]) == 202  # T1's check again
+        assert run.post({**second, "type": "transaction_end"}) == 202
+        wait_for(run.db, "SELECT id FROM transactions WHERE pos_transaction_id = 'till-r-2' AND status != 'open'")
+        assert run.stop() == 0, run.log()
+    assert query(run.db, "SELECT pos_transaction_id, status, resolution FROM transactions ORDER BY id") == [
+        ("till-r-1", "completed", None),
+        ("till-r-2", "completed", None),
+    ]
+    assert query(run.db, "SELECT count(*) FROM alerts WHERE kind = 'flag'") == [(0,)]
