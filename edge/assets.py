@@ -4,6 +4,7 @@ kept in $AGECAM_ASSETS (default ~/.cache/agecam) in the layout models/NAME, vide
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import tempfile
@@ -74,7 +75,8 @@ def download(asset: Asset, folder: Path) -> None:
         if actual != asset.sha256:
             raise AssetError(f"refused {asset.url}: SHA-256 {actual} does not match the pinned {asset.sha256}")
         os.replace(temporary, target)
-    except OSError as error:
+    # A connection dropped inside a chunked reply raises http.client.IncompleteRead, which is no OSError.
+    except (OSError, http.client.HTTPException) as error:
         raise AssetError(
             f"cannot download {asset.url} to {target} ({error}): check the network and the folder, or, on a "
             f"machine without network, copy the assets (models/, videos/) into {folder} or point AGECAM_ASSETS "

@@ -31,9 +31,12 @@ def parse_time(text: str | None, option: str) -> str | None:
         return None
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"{option} {text!r}: give an ISO date or date-time, e.g. 2026-11-22T09:00") from None
-    return iso((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+        # In UTC, an offset can push year 1 or 9999 out of datetime's range (ValueError, OverflowError).
+        return iso((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+    except (ValueError, OverflowError):
+        raise ConfigError(
+            f"{option} {text!r}: give an ISO date or date-time between the years 1 and 9999, e.g. 2026-11-22T09:00"
+        ) from None
 
 
 def period(args: argparse.Namespace) -> tuple[str | None, str | None]:

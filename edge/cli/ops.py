@@ -13,6 +13,8 @@ from edge.cli.common import load
 from edge.errors import AssetError, ConfigError
 from edge.pipeline.bench import MIN_FRAMES, model_speed, run_bench
 
+DETECTION_WIDTHS = (160, 3840)  # the range of detector.detection_width
+
 
 def _assets_fetch(args: argparse.Namespace) -> int:
     folder = assets_dir()
@@ -29,8 +31,15 @@ def _assets_list(args: argparse.Namespace) -> int:
     return 0 if all(state == "ok" for state in states.values()) else AssetError.exit_code
 
 
+def _at_least_one(option: str, value: int) -> None:
+    """A bench of no rounds has no median: without this, --loops 0 or --repeats 0 ended in a traceback."""
+    if value < 1:
+        raise ConfigError(f"{option} {value}: give at least 1")
+
+
 def _bench_model(args: argparse.Namespace) -> int:
     config = load(args)
+    _at_least_one("--repeats", args.repeats)
     logging.getLogger().setLevel(args.log_level or "WARNING")
     video = args.video or str(assets_dir() / DEMO_CLIP)
     reports = [model_speed(config, Path(path), video, repeats=args.repeats) for path in args.models]
@@ -40,9 +49,13 @@ def _bench_model(args: argparse.Namespace) -> int:
 
 def _bench_edge(args: argparse.Namespace) -> int:
     config = load(args)
+    _at_least_one("--loops", args.loops)
     if args.model:
         config.age_model.path = str(Path(args.model).resolve())
     if args.width is not None:  # only when asked: the config's detection width is what the till runs
+        low, high = DETECTION_WIDTHS  # set after validation, so checked here: --width 0 failed in OpenCV
+        if not low <= args.width <= high:
+            raise ConfigError(f"--width {args.width}: give a detection width from {low} to {high}")
         config.detector.detection_width = args.width
     logging.getLogger().setLevel(args.log_level or "WARNING")
     report = run_bench(config, args.video or str(assets_dir() / DEMO_CLIP), args.loops, args.min_frames)
@@ -53,8 +66,8 @@ def _bench_edge(args: argparse.Namespace) -> int:
 def _purge(args: argparse.Namespace) -> int:
     config = load(args)
     days = args.days if args.days is not None else config.evidence.retention_days
-    if days < 0:
-        raise ConfigError("--days must be 0 or more")
+    if not days >= 0:  # also refuses nan
+        raise ConfigError(f"--days {days}: give 0 or more days")
     removed = purge(config.state_dir(), days, Path(args.db) if args.db else None)
     print(f"removed {len(removed)} evidence crop(s) older than {days:g} days from {config.state_dir() / FOLDER}")
     return 0

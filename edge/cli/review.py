@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -97,12 +99,35 @@ def _report(args: argparse.Namespace) -> int:
     finally:
         db.close()
     out = Path(args.out)
-    try:
-        out.write_text(page, encoding="utf-8")
-    except OSError as error:
-        raise StateError(f"cannot write {out} ({error.strerror}): check the folder") from None
+    _write_atomically(out, page.encode("utf-8"))
     print(f"wrote {out} ({len(page) // 1024} KiB)")
     return 0
+
+
+def _write_atomically(out: Path, data: bytes) -> None:
+    """Write beside `out`, then rename over it: a full disk midway leaves the previous file whole, never a
+    truncated one where it was."""
+    try:
+        handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+    except OSError as error:
+        raise StateError(f"cannot write {out} ({error.strerror}): check the folder") from None
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a report is as readable as before
+        os.replace(temporary, out)
+    except OSError as error:
+        raise StateError(f"cannot write {out} ({error.strerror}): check the folder and the free space") from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _after(text: str) -> str:

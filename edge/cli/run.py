@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -29,16 +29,22 @@ from edge.vision.source import SourceSpec, open_capture, parse_source, video_sec
 
 log = logging.getLogger("agecam")
 STATUS_LOG_EVERY_S = 60.0
+START_RANGE = (0.0, datetime(3000, 1, 1, tzinfo=UTC).timestamp())  # --start: 1970 to 2999
 
 
 def parse_start(text: str | None) -> float | None:
     if text is None:
         return None
+    example = "2026-11-22T09:00:00+00:00"
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"--start {text!r} is not an ISO date-time such as 2026-11-22T09:00:00+00:00") from None
-    return moment.timestamp()
+        moment = datetime.fromisoformat(text).timestamp()
+    except (ValueError, OverflowError):
+        raise ConfigError(f"--start {text!r} is not an ISO date-time such as {example}") from None
+    # The log writes every time as a UTC date-time: a start late in year 9999 failed at the first customer
+    # (a traceback, with the run already in the log).
+    if not START_RANGE[0] <= moment < START_RANGE[1]:
+        raise ConfigError(f"--start {text!r}: give a time from 1970 to 2999, such as {example}")
+    return moment
 
 
 def _replay(args: argparse.Namespace) -> int:

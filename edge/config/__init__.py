@@ -120,20 +120,50 @@ _SHORT = reprlib.Repr()  # a bad value is shown, never dumped whole (Python 3.11
 _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxstring, _SHORT.maxother = 2, 4, 60, 60
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader without anchors and aliases: 500 bytes of nested aliases expand to gigabytes once validated."""
+class _Refused(Exception):
+    """YAML that is valid but refused: the line it is on and what to do."""
+
+    def __init__(self, mark: yaml.Mark, problem: str) -> None:
+        super().__init__(f"line {mark.line + 1}: {problem}")
+        self.line, self.problem = mark.line + 1, problem
+
+
+# Deeper than any setting (review.accounts.NAME.role is 4): PyYAML composes recursively, so a few KB of
+# brackets would otherwise end in a RecursionError traceback.
+_MAX_DEPTH = 16
+_ALIASES = "YAML anchors and aliases (&name, *name) are not allowed: write the value out"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader without anchors and aliases (500 bytes of nested aliases expand to gigabytes once validated),
+    without duplicate keys (PyYAML keeps the last one silently, so a setting written twice would be lost), and
+    without nesting deeper than any setting."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise _AliasRefused(event.start_mark)
-        return super().compose_node(parent, index)
+            raise _Refused(event.start_mark, _ALIASES)
+        if self._depth >= _MAX_DEPTH:
+            raise _Refused(event.start_mark, f"nested deeper than {_MAX_DEPTH} levels, deeper than any setting")
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
-
-class _AliasRefused(Exception):
-    def __init__(self, mark: yaml.Mark) -> None:
-        super().__init__(f"line {mark.line + 1}")
-        self.line = mark.line + 1
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[tuple[str, str]] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = (key_node.tag, key_node.value)
+                if key in seen:
+                    raise _Refused(key_node.start_mark, f"key '{key_node.value}' is given twice: keep one")
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _describe(error: ValidationError, origin: str) -> str:
@@ -172,14 +202,18 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         text = file.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"{file}: cannot read the config file ({error.strerror}): check the path") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{file}: not UTF-8 text (byte {error.start}): save it as UTF-8") from None
+    if not text.strip():
+        # A till's config truncated to nothing (a full disk while saving) must not run on the defaults:
+        # the POS endpoint and every other setting the file had would be gone without a word.
+        raise ConfigError(f"{file}: the file is empty: write the settings to change, or {{}} for all defaults")
     try:
-        data = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader without aliases
-    except _AliasRefused as refused:
-        raise ConfigError(
-            f"{file}: line {refused.line}: YAML anchors and aliases (&name, *name) are not allowed: write the value out"
-        ) from None
+        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader without aliases or duplicate keys
+    except _Refused as refused:
+        raise ConfigError(f"{file}: line {refused.line}: {refused.problem}") from None
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
+        mark, problem = getattr(error, "problem_mark", None), getattr(error, "problem", None)
+        where = (f" at line {mark.line + 1}" if mark else "") + (f" ({problem})" if problem else "")
         raise ConfigError(f"{file}: not valid YAML{where}: fix the syntax") from None
     return parse_config(data, str(file), file.resolve().parent)

@@ -42,7 +42,8 @@ class ReviewConfig(Section):
     def _zone(cls, value: str) -> str:
         try:
             zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        # OSError: a name that is a folder of the zone database ('America') raises IsADirectoryError.
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
             raise ValueError("not a time zone: give an IANA name such as Europe/London") from None
         return value
 

@@ -6,14 +6,31 @@ import ipaddress
 import itertools
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 Positive = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # No .inf or .nan: an infinite timeout passes `gt=0` and then overflows where it is used (every webhook
+    # alert failed with alerts.timeout_s: .inf).
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _switch_only_where_one_is_due(cls, value: object, info: ValidationInfo) -> object:
+        """YAML reads yes/no/on/off/true/false as booleans, and pydantic's lax mode takes them as 1 and 0:
+        `policy.threshold: yes` was Challenge 1. Only a switch may be one."""
+        if cls.model_fields[info.field_name].annotation is not bool and _holds_bool(value):
+            raise ValueError("true/false (yes/no, on/off) is only for switches: give the value itself")
+        return value
+
+
+def _holds_bool(value: object) -> bool:
+    if isinstance(value, list | tuple):
+        return any(_holds_bool(item) for item in value)
+    return isinstance(value, bool)
 
 
 class SourceConfig(Section):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import threading
 
 import pytest
 
@@ -54,3 +56,25 @@ def test_tampered_asset_is_reported_and_not_used(agecam, tmp_path, assets, monke
         verified_path(DETECTOR_ASSET)
     result = agecam("assets", "list")
     assert result.code == 7 and "bad hash" in result.out and "missing" in result.out
+
+
+def test_a_download_cut_off_mid_chunk_is_a_clear_error(tmp_path):
+    """http.client.IncompleteRead is no OSError: it ended `agecam assets fetch` with a traceback (exit 1)."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def cut_off() -> None:
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(4096)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n" + b"x" * 100)
+
+    thread = threading.Thread(target=cut_off, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/yunet.onnx"
+    try:
+        with pytest.raises(AssetError, match="cannot download"):
+            download(Asset(DETECTOR_ASSET, url, "0" * 64, 1024), tmp_path / "cache")
+    finally:
+        thread.join(10)
+        server.close()
+    assert list((tmp_path / "cache").rglob("*.onnx*")) == []

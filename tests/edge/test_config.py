@@ -51,6 +51,16 @@ BAD_FILES = {
     "bad level": ("logging:\n  level: LOUD\n", "logging.level"),
     "not a mapping": ("- just\n- a list\n", "top level must be a mapping"),
     "bad yaml": ("detector: [unclosed\n", "not valid YAML at line"),
+    "tab indent": ("detector:\n\tinterval: 2\n", "not valid YAML at line 2 (found character '\\t'"),
+    "duplicate key": ("detector:\n  interval: 2\n  interval: 5\n", "line 3: key 'interval' is given twice"),
+    "duplicate section": ("pos:\n  enabled: true\npos:\n  port: 9000\n", "line 3: key 'pos' is given twice"),
+    "empty file": ("", "the file is empty"),
+    "blank file": ("\n  \n", "the file is empty"),
+    "nested too deep": ("x: " + "[" * 5000 + "]" * 5000 + "\n", "line 1: nested deeper than"),
+    "infinite": ("alerts:\n  timeout_s: .inf\n", "alerts.timeout_s: Input should be a finite number"),
+    "yes as a number": ("policy:\n  threshold: yes\n", "policy.threshold: true/false"),
+    "true in a list": ("stats:\n  age_groups: [true, 25]\n", "stats.age_groups: true/false"),
+    "zone folder": ("review:\n  timezone: America\n", "review.timezone: not a time zone"),
 }
 
 
@@ -63,6 +73,21 @@ def test_bad_config_names_the_key_and_exits_2(agecam, tmp_path, case):
     assert result.code == 2
     assert result.err.count("\n") == 1 and "Traceback" not in result.err
     assert str(path) in result.err and expected in result.err
+
+
+def test_config_file_that_is_not_utf8(agecam, tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("policy:\n  threshold: 25  # caf\u00e9\n".encode("latin-1"))
+    result = agecam("--config", path, "config", "check")
+    assert result.code == 2 and result.err.count("\n") == 1 and "Traceback" not in result.err
+    assert f"{path}: not UTF-8 text" in result.err
+
+
+def test_switches_still_take_yes_and_no(tmp_path):
+    path = tmp_path / "switches.yaml"
+    path.write_text("source:\n  loop: yes\npos:\n  enabled: on\n  port: 9000\n")
+    config = load_config(path)
+    assert config.source.loop is True and config.pos.enabled is True and config.pos.port == 9000
 
 
 def test_missing_config_file(agecam, tmp_path):

@@ -3,12 +3,15 @@ event log left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from onnx import TensorProto
 
+from edge.store.eventlog import EventLog
 from edge.vision.model_contract import metadata_props
 
 from clips import clip
@@ -147,3 +150,57 @@ def test_database_that_is_not_sqlite(agecam, write_config, tmp_path, video):
     result = agecam("--config", write_config(), "replay", video, "--db", bogus)
     assert_clean_failure(result, 6, "notes.db", "not a usable agecam database")
     assert bogus.read_text().startswith("shopping list"), "the user's file must not be touched"
+
+
+@pytest.mark.parametrize("command", ["events", "stats", "report"])
+@pytest.mark.parametrize("since", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"])
+def test_a_period_beyond_the_calendar_is_a_bad_option(agecam, write_config, tmp_path, command, since):
+    extra = ["--out", tmp_path / "r.html"] if command == "report" else []
+    result = agecam("--config", write_config(), command, "--since", since, *extra)
+    assert_clean_failure(result, 2, "--since", since)
+
+
+def test_a_replay_start_beyond_the_calendar_is_refused_before_the_run(agecam, write_config, tmp_path, video):
+    result = agecam("--config", write_config(), "replay", video, "--fast", "--start", "9999-12-31T23:59:59")
+    assert_clean_failure(result, 2, "--start", "9999-12-31T23:59:59")
+    assert no_database_in(tmp_path / "state")
+
+
+BENCH_OPTIONS = {
+    "no loops": (["bench", "edge", "--loops", "0"], "--loops 0"),
+    "no repeats": (["bench", "model", "model.onnx", "--repeats", "0"], "--repeats 0"),
+    "zero width": (["bench", "edge", "--width", "0", "--loops", "1"], "--width 0"),
+    "nan days": (["purge", "--days", "nan"], "--days nan"),
+}
+
+
+@pytest.mark.parametrize("case", list(BENCH_OPTIONS))
+def test_an_option_out_of_range_is_one_line(agecam, write_config, case):
+    args, words = BENCH_OPTIONS[case]
+    assert_clean_failure(agecam("--config", write_config(), *args), 2, words)
+
+
+@contextlib.contextmanager
+def tmpfs(folder: Path, size: str):
+    folder.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", folder], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", folder], check=True)
+
+
+def test_a_report_that_fills_the_disk_leaves_the_previous_report_whole(agecam, write_config, tmp_path):
+    db = tmp_path / "agecam.db"
+    EventLog(db).close()
+    with tmpfs(tmp_path / "reports", "64k") as folder:
+        out = folder / "report.html"
+        out.write_text("<p>last week's report</p>")
+        with (folder / "filler").open("wb", buffering=0) as filler, contextlib.suppress(OSError):
+            while True:
+                filler.write(b"\0" * 4096)
+        result = agecam("--config", write_config(), "report", "--db", db, "--out", out)
+        assert_clean_failure(result, 6, "report.html")
+        assert out.read_text() == "<p>last week's report</p>"
+        assert sorted(path.name for path in folder.iterdir()) == ["filler", "report.html"], "no temporary left"
