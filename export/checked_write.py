@@ -21,12 +21,15 @@ def check_output_path(out: Path) -> None:
 def write_checked(out: Path, write: Callable[[Path], None], what: str) -> AgeModel:
     """`write(path)` into a temporary file beside `out`, check it as the till would, then replace `out`;
     returns the model as the till loaded it (its info and SHA-256)."""
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".agecam-write-") as folder:
-        written = Path(folder) / out.name
-        write(written)
-        try:
-            model = AgeModel(written, ["CPUExecutionProvider"])
-        except ModelError as error:
-            raise ExportError(f"the {what} fails the till's check ({error}): {out} left as it was") from None
-        os.replace(written, out)
+    try:
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=".agecam-write-") as folder:
+            written = Path(folder) / out.name
+            write(written)
+            try:
+                model = AgeModel(written, ["CPUExecutionProvider"])
+            except ModelError as error:
+                raise ExportError(f"the {what} fails the till's check ({error}): {out} left as it was") from None
+            os.replace(written, out)
+    except OSError as error:  # a read-only or full folder: the target is as it was, the temporary folder gone
+        raise ExportError(f"cannot write {out} ({error.strerror}): {out.parent} must be a writable folder") from None
     return model

@@ -5,7 +5,24 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
+
+
+def _count(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of crops, at least `least` (0 crops to compare or calibrate on would
+    end in a traceback deep inside the export)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"give a whole number (got {text!r})") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least} (got {value})")
+        return value
+
+    return parse
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -39,7 +56,7 @@ def _add_calibrate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", help="an exported MODEL.onnx with an age_probs output")
     parser.add_argument("--data", nargs="+", required=True, help="dataset folders with a valid split")
     parser.add_argument("--out", help="the ONNX file to write (default: the model itself, replaced atomically)")
-    parser.add_argument("--crops", type=int, default=1024, help="valid crops to fit on, spread over the datasets")
+    parser.add_argument("--crops", type=_count(1), default=1024, help="valid crops to fit on, spread over the datasets")
     parser.add_argument("--cache-dir", help="crop cache (default $AGECAM_CACHE, else ~/.cache/agecam/crops)")
     parser.set_defaults(handler=_calibrate)
 
@@ -98,11 +115,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="dataset folders whose valid photos give the parity and "
         "calibration crops (default: the checkpoint's training data)",
     )
-    parser.add_argument("--parity-crops", type=int, default=64, help="crops compared with torch (default 64)")
-    parser.add_argument("--calibration-crops", type=int, default=256, help="int8 calibration crops (default 256)")
+    parser.add_argument("--parity-crops", type=_count(1), default=64, help="crops compared with torch (default 64)")
+    parser.add_argument("--calibration-crops", type=_count(1), default=256, help="int8 calibration crops (default 256)")
     parser.add_argument(
         "--temperature-crops",
-        type=int,
+        type=_count(0),
         default=512,
         help="valid crops the age_probs temperature is fitted on (default 512, spread over each dataset; 0: none)",
     )

@@ -58,7 +58,7 @@ def valid_crops(data: dict, data_dirs: list[str] | None, limit: int) -> list[np.
     crops: list[np.ndarray] = []
     for folder in folders:  # an equal share from each dataset, so calibration sees all of them
         dataset = load_dataset(folder)
-        samples = dataset.split("valid") or dataset.samples
+        samples = dataset.tuning_rows()
         taken = 0
         for sample in samples[: per_folder * 2]:
             status, crop = cache.get(dataset.key, sample)
@@ -120,17 +120,20 @@ def export_checkpoint(
         raise ExportError(f"only {len(crops)} valid crops with a detected face: pass --data with more photos")
     check, calibration = crops[:parity_crops], crops[:calibration_crops]
     reference = torch_ages(model, check)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".agecam-export-") as folder:
-        fp32 = Path(folder) / "fp32.onnx"
-        export_fp32(model, data, checkpoint, fp32, temperature["value"] if temperature else None)
-        report: dict[str, object] = {"fp32_parity": parity(fp32, reference, check, "fp32")}
-        final = fp32
-        if precision != "fp32":
-            final = Path(folder) / f"{precision}.onnx"
-            to_int8(fp32, final, calibration) if precision == "int8" else to_fp16(fp32, final)
-            set_precision(final, precision)
-            report[f"{precision}_parity"] = parity(final, reference, check, precision)
-        os.replace(final, out)
+    try:
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=".agecam-export-") as folder:
+            fp32 = Path(folder) / "fp32.onnx"
+            export_fp32(model, data, checkpoint, fp32, temperature["value"] if temperature else None)
+            report: dict[str, object] = {"fp32_parity": parity(fp32, reference, check, "fp32")}
+            final = fp32
+            if precision != "fp32":
+                final = Path(folder) / f"{precision}.onnx"
+                to_int8(fp32, final, calibration) if precision == "int8" else to_fp16(fp32, final)
+                set_precision(final, precision)
+                report[f"{precision}_parity"] = parity(final, reference, check, precision)
+            os.replace(final, out)
+    except OSError as error:  # a folder that passed _check_output yet cannot take the file (a full disk)
+        raise ExportError(f"cannot write {out} ({error.strerror}): nothing was written") from None
     return {
         "out": str(out),
         "precision": precision,

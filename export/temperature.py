@@ -25,7 +25,7 @@ def spread_valid_crops(
     per_folder = -(-limit // len(datasets))
     crops, ages = [], []
     for dataset in datasets:
-        samples = dataset.split("valid") or dataset.samples
+        samples = dataset.tuning_rows()
         for sample in samples[:: max(1, len(samples) // per_folder)][:per_folder]:
             status, crop = cache.get(dataset.key, sample)
             if status == FACE:

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from train.augment import Profile
+from train.datasets import AGE_MAX, AGE_MIN
 from train.errors import TrainError
 
 Positive = Annotated[float, Field(gt=0)]
@@ -39,9 +40,10 @@ class TrainConfig(BaseModel):
     keep: Literal["best", "last"] = "best"
     backbone: Backbone = "mobilenet_v2"
     head: Literal["l1", "dist"] = "dist"
-    cut: int | None = None  # first block stage 2 unfreezes; default per backbone
-    age_min: int = 0
-    age_max: int = 100
+    cut: Annotated[int, Field(ge=0)] | None = None  # first block stage 2 unfreezes; default per backbone
+    # The labels' own range (train/datasets.py); age_min < age_max is checked below.
+    age_min: Annotated[int, Field(ge=AGE_MIN, le=AGE_MAX)] = 0
+    age_max: Annotated[int, Field(ge=AGE_MIN, le=AGE_MAX)] = 100
     crop_size: Annotated[int, Field(ge=32, le=512)] | None = None  # default: the backbone's input size
     crop_margin: Annotated[float, Field(ge=0, le=2)] = 0.3
     views: Annotated[int, Field(ge=1, le=32)] = 4  # cached views per training photo: 1 clean + augmented
@@ -66,10 +68,17 @@ class TrainConfig(BaseModel):
     valid_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.15
     seed: int = 0
     threads: Annotated[int, Field(ge=0)] = 0  # 0: torch's default
-    device: str = "auto"
+    # torch.device names; anything else would only fail, with a traceback, after the crops were made
+    device: Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")] = "auto"
     runs_dir: str = "runs"
     cache_dir: str | None = None
     feature_cache: bool = True  # keep the training views' trunk outputs next to the crop cache
+
+    @model_validator(mode="after")
+    def _ages_are_a_range(self) -> TrainConfig:
+        if self.age_min >= self.age_max:  # the distribution head needs at least two ages
+            raise ValueError(f"age_min ({self.age_min}) must be below age_max ({self.age_max})")
+        return self
 
 
 def load_recipe(path: str | None, overrides: dict[str, object]) -> TrainConfig:
@@ -88,4 +97,6 @@ def load_recipe(path: str | None, overrides: dict[str, object]) -> TrainConfig:
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
+        if not key:  # a check across settings (_ages_are_a_range): its message names them
+            raise TrainError(f"{path or 'recipe'}: {first['msg'].removeprefix('Value error, ')}") from None
         raise TrainError(f"{path or 'recipe'}: {key}: {first['msg']} (got {first.get('input')!r})") from None

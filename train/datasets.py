@@ -57,6 +57,11 @@ class Dataset:
     def split(self, name: str) -> list[Sample]:
         return [s for s in self.samples if s.split == name]
 
+    def tuning_rows(self) -> list[Sample]:
+        """The `valid` rows an export tunes on (int8 calibration, temperature, parity); without a `valid`
+        split, every row but the `test` ones: a test split is never read to build a model."""
+        return self.split("valid") or [s for s in self.samples if s.split != "test"]
+
 
 def hashed_split(file_name: str, valid_fraction: float) -> str:
     """A deterministic split for data without one: the same file always lands in the same split."""
@@ -82,19 +87,20 @@ def _optional_int(value: str | None) -> int | None:
         return None
 
 
-def _read_rows(path: Path) -> list[dict[str, str]]:
+def _read_rows(path: Path, columns: Iterable[str] = ("file_name", "real_age")) -> list[dict[str, str]]:
+    """The rows of a labels file whose header has `columns`."""
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            return list(csv.DictReader(handle))
+        # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a BOM, which would otherwise hide file_name
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(f"{path}: cannot read the labels file ({error}): check it is a UTF-8 CSV") from None
-
-
-def _require(rows: list[dict[str, str]], path: Path, columns: Iterable[str]) -> None:
-    header = set(rows[0]) if rows else set()
-    missing = [c for c in columns if c not in header]
+    # The header itself, not the first row: a file with a header and no rows has its columns.
+    missing = [c for c in columns if c not in (reader.fieldnames or [])]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}: the header needs file_name,real_age")
+    return rows
 
 
 def _samples_from_rows(
@@ -141,7 +147,6 @@ def load_labels_folder(root: Path, valid_fraction: float = 0.15) -> Dataset:
     """Layout 1: root/labels.csv (file_name,real_age[,split,gender,race]) and root/images/."""
     labels = root / "labels.csv"
     rows = _read_rows(labels)
-    _require(rows, labels, ("file_name", "real_age"))
     has_split = bool(rows) and "split" in rows[0]
     ds = Dataset(root.name, root, "labels.csv", has_split)
     _samples_from_rows(ds, rows, labels, root / "images", "", None, valid_fraction)
@@ -155,7 +160,6 @@ def load_appa_official(root: Path) -> Dataset:
         labels = root / f"gt_avg_{split}.csv"
         if labels.is_file():
             rows = _read_rows(labels)
-            _require(rows, labels, ("file_name", "real_age"))
             _samples_from_rows(ds, rows, labels, root / split, "_face.jpg", split, 0.0)
     return ds
 

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from train.datasets import BadRow, Dataset, Sample, load_dataset
 from train.metrics import AGE_BINS, bin_label
-from train.result_files import write_bad_rows
+from train.result_files import output_folder, write_bad_rows
 
 THUMB, PER_BAND = 96, 10
 
@@ -113,8 +113,7 @@ def _markdown(datasets: list[Dataset], files: list[Path]) -> str:
 
 def describe(dirs: list[str], out: str, seed: int = 0) -> str:
     """Writes the report to `out` and returns the Markdown summary."""
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_folder(Path(out))
     datasets = [load_dataset(d) for d in dirs]
     for ds in datasets:
         check_readable(ds)

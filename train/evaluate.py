@@ -27,7 +27,14 @@ from train.intervals import Bootstrap
 from train.metrics import age_metrics
 from train.operating_point import eval_operating_points, p_under_challenge
 from train.plots import plot_reliability
-from train.result_files import group_labels, group_metrics, sample_plots, write_bad_rows, write_predictions
+from train.result_files import (
+    group_labels,
+    group_metrics,
+    output_folder,
+    sample_plots,
+    write_bad_rows,
+    write_predictions,
+)
 
 # crops -> (age, age_std, age_probs or None)
 Predict = Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray, np.ndarray | None]]
@@ -133,12 +140,13 @@ def evaluate(
     predictor = _onnx_predictor(path) if path.suffix == ".onnx" else _checkpoint_predictor(path)
     ds = load_dataset(data)
     split, samples = _choose_split(ds, split)
+    # Under the current folder, never beside the model: evaluating the bundled model must not write into models/.
+    # Created before the scoring, so an unwritable --out fails in a second, not after every photo is scored.
+    report_dir = output_folder(Path(out) if out else Path("runs") / f"eval-{path.stem}-{ds.name}-{split}")
     cache = CropCache(cache_root(cache_dir), detector_path(config_path), predictor.crop)
     scored = _run(predictor.predict, ds, samples, cache)
     kept, pred, std, probs = scored.samples, scored.stacked(0), scored.stacked(1), scored.stacked(2)
     true = np.array([s.age for s in kept], dtype=np.float64)
-    # Under the current folder, never beside the model: evaluating the bundled model must not write into models/.
-    report_dir = Path(out) if out else Path("runs") / f"eval-{path.stem}-{ds.name}-{split}"
     spec = predictor.crop
     report = {
         **age_metrics(true, pred),

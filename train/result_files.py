@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
 
+from edge.errors import StateError
 from train.datasets import BadRow, Dataset, Sample
 from train.metrics import group_mae
 from train.plots import plot_curves, write_plots
+
+
+def check_creatable(path: Path) -> None:
+    """StateError unless `path` is, or can be made in, a writable folder (a read-only mount, another's folder)."""
+    existing = next(folder for folder in (path, *path.parents) if folder.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise StateError(f"cannot write {path}: {existing} is not a writable folder")
+
+
+def output_folder(path: Path) -> Path:
+    """`path`, created if need be; StateError (exit 6: an output that can't be written) where it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StateError(f"cannot create {path} ({error.strerror}): choose a writable folder") from None
+    return path
 
 
 def _labels(samples: list[Sample], attribute: str) -> np.ndarray:

@@ -28,7 +28,7 @@ from train.errors import TrainError
 from train.features import TrainViews, trunk_outputs, trunk_outputs_per_dataset
 from train.metrics import age_metrics
 from train.model import AgeNet, Preprocess
-from train.result_files import write_run_report
+from train.result_files import check_creatable, output_folder, write_run_report
 from train.splits import load_splits
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():  # else a traceback once the crops are made
+        raise TrainError(f"device {name!r}: this machine has no CUDA GPU that torch can use: set device auto or cpu")
     return torch.device(name)
 
 
@@ -50,6 +52,7 @@ class Trainer:
             raise TrainError(f"run {self.run_dir} exists: pass --resume to continue it or choose another --name")
         if resume and not (self.run_dir / "last.pt").exists():
             raise TrainError(f"cannot resume: {self.run_dir / 'last.pt'} not found: start the run without --resume")
+        check_creatable(self.run_dir)  # now, not after the crops and trunk outputs
         self.spec = CropSpec(cfg.crop_size, cfg.crop_margin)
         self.cache = CropCache(cache_root(cfg.cache_dir), detector_path(config_path), self.spec)
         self.device = _device(cfg.device)
@@ -245,7 +248,7 @@ class Trainer:
             self.cfg.cut = last.get("cut", SPECS[self.cfg.backbone].default_cut)
         self._prepare()
         # Only now that the data loaded: a run that fails on its input leaves no runs/NAME behind.
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        output_folder(self.run_dir)
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg.model_dump(), sort_keys=False))
         stage, done, state = self._restore()
         if stage == 1:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edge.errors import ConfigError
 from edge.scenario.render import simulate
-from edge.scenario.score import format_score, load_truth, score
+from edge.scenario.score import check_same_scenario, format_score, load_truth, score
 from edge.store.queries import scenario_run
 
 
@@ -32,7 +32,10 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    result = score(load_truth(Path(args.scenario)), scenario_run(Path(args.db), args.run))
+    scenario = Path(args.scenario)
+    truth, run = load_truth(scenario), scenario_run(Path(args.db), args.run)
+    check_same_scenario(truth, run, scenario)  # another scenario's replay would score without a word
+    result = score(truth, run)
     print(json.dumps(result, indent=2) if args.json else format_score(result))
     return 0
 

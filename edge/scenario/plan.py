@@ -19,6 +19,7 @@ GAP_S = 0.5  # the next customer steps in while the previous one is still walkin
 CASHIERS = {"alice": 0.9, "bob": 0.5, "carol": 0.1}  # how often each checks ID of a customer under 25
 AGE_BANDS = {"minor": (13, 17), "young": (18, 24), "adult": (25, 75)}
 RESTRICTED = ["beer", "wine", "spirits"]
+START_S, END_S = 0.2, 0.3  # the POS transaction starts this long after arriving and ends this long before leaving
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,15 @@ def read_faces(folder: Path, split: str | None) -> tuple[list[FacePhoto], str]:
     `agecam train` use a file without splits); '' or 'all': every row; a name: that split, which must exist."""
     labels = folder / "labels.csv"
     try:
-        with labels.open(newline="", encoding="utf-8") as stream:
+        # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a BOM, which would otherwise hide file_name
+        with labels.open(newline="", encoding="utf-8-sig") as stream:
             reader = csv.DictReader(stream)
             rows = list(enumerate(reader, start=2))
             has_split = "split" in (reader.fieldnames or [])
     except OSError as error:
         raise PosError(f"cannot read {labels} ({error.strerror}): give a folder with labels.csv and images/") from None
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise PosError(f"cannot read {labels} ({error}): save it as a UTF-8 CSV") from None
     found = sorted({(row.get("split") or "").strip() for _, row in rows} - {""})
     if split is None:
         split = "valid" if "valid" in found else "all"
@@ -78,7 +82,7 @@ def read_faces(folder: Path, split: str | None) -> tuple[list[FacePhoto], str]:
     for number, row in rows:
         try:
             faces.append(FacePhoto(str(folder / "images" / row["file_name"].strip()), round(float(row["real_age"]))))
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError):  # OverflowError: inf, 1e999
             raise PosError(f"{labels} line {number}: needs file_name and a numeric real_age") from None
     return faces, "all" if split in EVERY_ROW else split
 
@@ -145,7 +149,7 @@ def pos_script(visits: list[Visit], till_id: str = "till-1") -> list[dict]:
     events = []
     for visit in visits:
         common = {"till_id": till_id, "cashier_id": visit.cashier_id, "transaction_id": visit.transaction_id}
-        events.append({"t": round(visit.arrive + 0.2, 3), "type": "transaction_start", **common})
+        events.append({"t": round(visit.arrive + START_S, 3), "type": "transaction_start", **common})
         events.append({"t": round(visit.arrive + 0.6, 3), "type": "item_scanned", "category": "bakery", **common})
         if visit.alcohol:
             category = RESTRICTED[visit.index % len(RESTRICTED)]
@@ -153,7 +157,7 @@ def pos_script(visits: list[Visit], till_id: str = "till-1") -> list[dict]:
         if visit.id_check:
             events.append({"t": round(visit.scan_t + 0.8, 3), "type": "id_checked", "result": visit.id_check, **common})
         status = "completed" if visit.sold else "voided"
-        events.append({"t": round(visit.leave - 0.3, 3), "type": "transaction_end", "status": status, **common})
+        events.append({"t": round(visit.leave - END_S, 3), "type": "transaction_end", "status": status, **common})
     return sorted(events, key=lambda event: event["t"])
 
 

@@ -10,19 +10,59 @@ from __future__ import annotations
 
 import json
 import statistics
+from datetime import datetime
 from pathlib import Path
 
 from edge.errors import PosError
-from edge.scenario.plan import TRUTH
+from edge.scenario.plan import END_S, POS, START_S, TRUTH, VIDEO
 
 SALE_FLAGS = ("sold_without_id_check", "sold_after_failed_id_check")
 
 
+# What score() reads of each customer in truth.json.
+CUSTOMER_KEYS = (
+    "transaction_id",
+    "cashier_id",
+    "real_age",
+    "alcohol",
+    "sold_without_check",
+    "enter",
+    "arrive",
+    "leave",
+)
+
+
 def load_truth(scenario: Path) -> list[dict]:
+    path = scenario / TRUTH
     try:
-        return json.loads((scenario / TRUTH).read_text())["customers"]
-    except (OSError, ValueError, KeyError) as error:
-        raise PosError(f"{scenario / TRUTH}: not a scenario's ground truth ({error}): run 'agecam simulate'") from None
+        customers = json.loads(path.read_text())["customers"]
+    except (OSError, ValueError, KeyError, TypeError) as error:  # TypeError: valid JSON that is not an object
+        raise PosError(f"{path}: not a scenario's ground truth ({error}): run 'agecam simulate'") from None
+    # A hand-edited or foreign file fails here, on one line, rather than as a traceback inside score().
+    if not isinstance(customers, list) or not all(
+        isinstance(customer, dict) and all(key in customer for key in CUSTOMER_KEYS) for customer in customers
+    ):
+        raise PosError(f"{path}: customers are not a scenario's ({', '.join(CUSTOMER_KEYS)}): run 'agecam simulate'")
+    return customers
+
+
+def _seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def check_same_scenario(truth: list[dict], run: dict[str, dict], scenario: Path) -> None:
+    """PosError unless `run` replayed this scenario's POS script: every scenario's transactions are named
+    T0001, T0002..., so the names alone would score another scenario's replay without a word. Each POS
+    transaction's cashier and length (transaction_start to transaction_end, in script seconds) must match."""
+    fix = f"replay {scenario / VIDEO} with --pos {scenario / POS} and score that run"
+    if set(run) != {customer["transaction_id"] for customer in truth}:
+        raise PosError(f"the run has {len(run)} POS transactions where {scenario} has {len(truth)} customers: {fix}")
+    for customer in truth:
+        txn = run[customer["transaction_id"]]["txn"] or {}
+        length = customer["leave"] - END_S - (customer["arrive"] + START_S)  # as pos_script times them
+        ended = txn.get("ended_at") and _seconds(txn["ended_at"]) - _seconds(txn["started_at"])
+        if txn.get("cashier_id") != customer["cashier_id"] or (ended and abs(ended - length) > 0.05):
+            raise PosError(f"transaction {customer['transaction_id']} of the run is not {scenario}'s: {fix}")
 
 
 def _share(hits: int, total: int) -> float | None:

@@ -29,6 +29,38 @@ def test_bad_recipe_is_exit_9(run_cli, tmp_path: Path, capsys: pytest.CaptureFix
     assert "stage1.epochs" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("age_min: 50\nage_max: 10\n", "age_min (50) must be below age_max (10)"),
+        ("age_min: 30\nage_max: 30\n", "age_min (30) must be below age_max (30)"),
+        ("age_max: 1000\n", "age_max"),
+        ("device: gpu0\n", "device"),
+        ("cut: -3\n", "cut"),
+    ],
+)
+def test_recipe_values_that_would_fail_mid_run_are_exit_9(
+    run_cli, tiny_appa: Path, tmp_path: Path, capsys: pytest.CaptureFixture, setting: str, named: str
+) -> None:
+    # Each used to pass validation and end in a traceback (or a model the till refuses) after the crops.
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(setting)
+    argv = ["train", "--recipe", str(recipe), "--data", str(tiny_appa), "--runs-dir", str(tmp_path / "runs")]
+    assert run_cli([*argv, "--cache-dir", str(tmp_path / "crops")]) == 9
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and named in out and str(recipe) in out
+
+
+def test_a_cuda_device_without_a_gpu_is_exit_9(run_cli, tiny_appa: Path, tmp_path: Path, capsys) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    argv = ["train", "--device", "cuda", "--data", str(tiny_appa), "--runs-dir", str(tmp_path / "runs")]
+    assert run_cli([*argv, "--cache-dir", str(tmp_path / "crops")]) == 9
+    assert "no CUDA GPU" in capsys.readouterr().out
+
+
 def test_eval_missing_model_is_exit_9(run_cli, tiny_appa: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert run_cli(["eval", "--model", str(tmp_path / "m.pt"), "--data", str(tiny_appa)]) == 9
     assert "m.pt" in capsys.readouterr().out
@@ -71,3 +103,15 @@ def test_eval_writes_under_the_current_folder_not_beside_the_model(
     assert (tmp_path / report / "metrics.json").is_file()
     assert capsys.readouterr().out.count(f"report: {report}") == 1
     assert sorted((ROOT / "models").iterdir()) == before
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, a folder no one can write in")
+def test_report_folders_that_cannot_be_written_are_exit_6(
+    run_cli, tiny_appa: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # /proc takes no folder, for root too (a read-only mount behaves the same); each used to end in a traceback.
+    assert run_cli(["data", "describe", str(tiny_appa), "--out", "/proc/agecam-report"]) == 6
+    assert capsys.readouterr().out.count("\n") == 1
+    runs = ["--runs-dir", "/proc/agecam-runs", "--cache-dir", str(tmp_path / "crops")]
+    assert run_cli(["train", "--data", str(tiny_appa), *runs, "--epochs1", "1", "--crop-size", "64"]) == 6
+    assert "/proc/agecam-runs" in capsys.readouterr().out.splitlines()[-1]

@@ -96,3 +96,29 @@ def test_not_a_dataset(tmp_path: Path) -> None:
         load_dataset(tmp_path)
     with pytest.raises(DataError, match="not found"):
         load_dataset(tmp_path / "absent")
+
+
+def test_a_labels_file_with_a_bom_loads_as_one_without(tiny_appa: Path, tmp_path: Path) -> None:
+    # Spreadsheets save "CSV UTF-8" with a byte order mark; it must not read as a missing file_name column.
+    (tmp_path / "images").symlink_to(tiny_appa / "images")
+    (tmp_path / "labels.csv").write_bytes(b"\xef\xbb\xbf" + (tiny_appa / "labels.csv").read_bytes())
+    assert len(load_dataset(tmp_path).samples) == len(load_dataset(tiny_appa).samples)
+
+
+def test_a_header_without_rows_says_there_are_no_rows_not_that_columns_are_missing(tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels.csv").write_text("file_name,real_age,split\n")
+    with pytest.raises(DataError, match="no usable rows"):
+        load_dataset(tmp_path)
+
+
+def test_an_export_never_tunes_on_a_test_split(tiny_appa: Path, tmp_path: Path) -> None:
+    """Without a `valid` split, the export's calibration, temperature and parity rows used to be every row,
+    test ones included; now they are every row but those."""
+    (tmp_path / "images").symlink_to(tiny_appa / "images")
+    text = (tiny_appa / "labels.csv").read_text()
+    (tmp_path / "labels.csv").write_text(text.replace(",valid", ",test"))
+    ds = load_dataset(tmp_path)
+    assert len(ds.split("test")) == 12 and not ds.split("valid")
+    assert ds.tuning_rows() == ds.split("train")
+    assert load_dataset(tiny_appa).tuning_rows() == load_dataset(tiny_appa).split("valid")

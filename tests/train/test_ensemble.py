@@ -248,3 +248,12 @@ def test_a_file_that_is_no_pool_has_no_members(run_cli, tmp_path: Path, capsys) 
     line = capsys.readouterr().out.strip()
     assert "\n" not in line and "single.onnx" in line and "agecam.ensemble" in line
     assert not list(cut.iterdir())
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, a folder no one can write in")
+def test_a_folder_that_cannot_be_written_is_one_line_and_exit_10(run_cli, tmp_path: Path, capsys) -> None:
+    # /proc: a folder that exists but takes no file, for root too (a read-only mount behaves the same).
+    members = [str(_member(tmp_path, "young")), str(_member(tmp_path, "older", offset=25.0))]
+    assert run_cli(["ensemble", *members, "--out", "/proc/agecam-pool.onnx"]) == EXIT_EXPORT
+    line = capsys.readouterr().out.strip()
+    assert "\n" not in line and "/proc/agecam-pool.onnx" in line and "writable folder" in line

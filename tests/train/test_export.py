@@ -179,3 +179,16 @@ def test_the_int8_export_command_prints_only_its_json_report(agecam, checkpoint,
     assert result.code == 0, result.err
     report = json.loads(result.out)
     assert report["precision"] == "int8" and Path(report["out"]) == out and out.is_file()
+
+
+@pytest.mark.parametrize("flag", ["--parity-crops", "--calibration-crops"])
+def test_no_crops_to_compare_or_calibrate_on_is_a_command_line_error(checkpoint, tiny_appa, tmp_path, capsys, flag):
+    # 0 used to reach the int8 export and end in a traceback (nothing to concatenate, no calibration data).
+    from edge import cli
+
+    out = tmp_path / "m.onnx"
+    argv = ["export", str(checkpoint), "--out", str(out), "--precision", "int8", "--data", str(tiny_appa), flag, "0"]
+    with pytest.raises(SystemExit) as exit_:  # argparse's own exit for a bad command line
+        cli.main(argv)
+    assert exit_.value.code == 2 and f"argument {flag}: must be at least 1 (got 0)" in capsys.readouterr().err
+    assert not out.exists()

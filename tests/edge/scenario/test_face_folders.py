@@ -3,6 +3,7 @@ split column means every row; a split that matches nothing says so."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,33 @@ def test_too_few_faces_counts_them_all(agecam, faces, tmp_path):
     result = agecam("simulate", "--faces", faces, "--out", tmp_path / "till", "--customers", "9")
     assert result.code == 11
     assert "only 8 of the 8 faces are aged 13 to 75, and 9 customers were asked for" in result.err
+
+
+def relabelled(faces: Path, folder: Path, labels: bytes) -> Path:
+    """The same photos with a labels.csv of the given bytes."""
+    folder.mkdir()
+    (folder / "images").symlink_to(faces / "images")
+    (folder / "labels.csv").write_bytes(labels)
+    return folder
+
+
+def test_a_labels_file_with_a_bom_reads_as_one_without(faces, tmp_path):
+    # Spreadsheets save "CSV UTF-8" with a byte order mark; it must not hide the file_name column.
+    folder = relabelled(faces, tmp_path / "bom", b"\xef\xbb\xbf" + (faces / "labels.csv").read_bytes())
+    assert len(read_faces(folder, None)[0]) == 8
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (b"face0.jpg,inf\n", r"line 10: needs file_name and a numeric real_age"),
+        (b"face0.jpg,1e999\n", r"line 10: needs file_name and a numeric real_age"),
+        (b"face0.jpg,45,caf\xe9\n", r"save it as a UTF-8 CSV"),
+    ],
+)
+def test_an_unusable_labels_file_is_one_line_and_exit_11(agecam, faces, tmp_path, row, message):
+    folder = relabelled(faces, tmp_path / "bad", (faces / "labels.csv").read_bytes() + row)
+    result = agecam("simulate", "--faces", folder, "--out", tmp_path / "till", "--customers", "2")
+    assert result.code == 11, result.err
+    assert "Traceback" not in result.err and "labels.csv" in result.err
+    assert re.search(message, result.err)

@@ -122,3 +122,25 @@ def test_score_text_is_lines_for_people(default_run, scenario):
     lines = dict(line.split("  ", 1) for line in out.splitlines())
     assert lines["minors sold without check"].strip().endswith("flagged 100%")
     assert "latency after the scan: median" in lines["ID-check alerts"]
+
+
+def test_a_truth_file_that_is_not_a_scenarios_is_one_line_and_exit_11(default_run, scenario, tmp_path):
+    _, _, db = default_run
+    for text in ("[]", "null", '{"customers": [1]}', '{"customers": [{"transaction_id": "T0001"}]}'):
+        (tmp_path / "truth.json").write_text(text)
+        code, _ = run_cli("score", tmp_path, "--db", db)
+        assert code == 11, text
+
+
+def test_the_replay_of_another_scenario_is_refused(default_run, scenario, tmp_path, capsys):
+    # Every scenario names its transactions T0001...: another scenario's run must not be scored as this one's.
+    _, _, db = default_run
+    assert run_cli("score", scenario, "--db", db)[0] == 0  # its own replay is scored
+    faces = Path(json.loads((scenario / "truth.json").read_text())["settings"]["faces"])
+    for seed, customers in ((12, "6"), (11, "5")):  # same length, other seed; or the same seed, fewer customers
+        other = tmp_path / f"other-{seed}-{customers}"
+        args = ["simulate", "--faces", faces, "--out", other, "--customers", customers, "--seed", seed, "--split", ""]
+        assert run_cli(*args, "--fps", "5", "--size", "320x240")[0] == 0
+        capsys.readouterr()
+        assert run_cli("score", other, "--db", db) == (11, ""), f"{other} was scored with {scenario}'s run"
+        assert f"--pos {other / 'pos.jsonl'}" in capsys.readouterr().err
