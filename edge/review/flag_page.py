@@ -4,6 +4,7 @@ candidates, the evidence crop (reviewers only, each view logged), the outcome fo
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from starlette.exceptions import HTTPException
@@ -94,12 +95,18 @@ def _candidates(association: str | None) -> dict | None:
 
 
 def _crop_path(ctx: Context, flag: dict) -> Path | None:
-    """The flag's crop if it is still on disk, inside an evidence folder agecam writes to."""
+    """The flag's crop if it is still on disk, inside an evidence folder agecam writes to, and within
+    evidence.retention_days."""
     if not flag["evidence"]:
         return None
     path = Path(flag["evidence"]).resolve()
     folders = {(ctx.db_path.parent / "evidence").resolve(), (ctx.config.state_dir() / "evidence").resolve()}
-    return path if path.parent in folders and path.suffix == ".jpg" and path.is_file() else None
+    if path.parent not in folders or path.suffix != ".jpg" or not path.is_file():
+        return None
+    # Purge runs only with the till (at start, hourly) or `agecam purge`: a crop it has not reached yet is
+    # past retention all the same. Its age is the file's, as purge reads it.
+    cutoff = time.time() - ctx.config.evidence.retention_days * 86400
+    return path if path.stat().st_mtime >= cutoff else None
 
 
 def _evidence_state(ctx: Context, flag: dict) -> str:

@@ -39,6 +39,15 @@ class Period:
     def span(self) -> Span:
         return self.exact or Span(self._start_of(self.first), self._start_of(self.last + timedelta(days=1)))
 
+    def traffic_span(self) -> Span:
+        """The span for customer counts, which are kept per UTC hour: each hour goes to the local day it
+        starts in. In a zone with a half-hour offset a local midnight cuts an hour in two; counting the
+        hours that overlap the days (Span.hours) put that hour's customers on both days."""
+        if self.exact:  # --since/--until: the hours that overlap it, as `agecam stats` takes them
+            return self.exact
+        span = self.span()
+        return Span(_next_hour(span.since), _next_hour(span.until))
+
     def _start_of(self, day: date) -> str:
         return iso(datetime.combine(day, time(0), self.zone).timestamp())
 
@@ -50,6 +59,13 @@ class Period:
 
     def params(self) -> dict[str, str]:
         return {"from": self.first.isoformat(), "to": self.last.isoformat()}
+
+
+def _next_hour(text: str) -> str:
+    """A log time rounded up to a whole UTC hour (itself when it is one)."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    floor = moment.replace(minute=0, second=0, microsecond=0)
+    return iso((floor if floor == moment else floor + timedelta(hours=1)).timestamp())
 
 
 def _local(text: str, zone: ZoneInfo) -> datetime:

@@ -31,8 +31,8 @@ class Overview:
 
 
 def build(db: sqlite3.Connection, period: Period) -> Overview:
-    span = period.span()
-    by_hour = review_queries.customers_by_hour(db, span)
+    span, traffic = period.span(), period.traffic_span()
+    by_hour = review_queries.customers_by_hour(db, traffic)
     counts = flag_queries.alert_counts(db, span)
     flags = [row for row in counts if row["kind"] == "flag"]
     severities = Counter()
@@ -42,7 +42,7 @@ def build(db: sqlite3.Connection, period: Period) -> Overview:
         outcomes[row["outcome"]] = outcomes.get(row["outcome"], 0) + row["n"]
     charts = {
         "Flags by severity": severity_chart(severities),
-        "Age mix": age_chart(review_queries.age_mix(db, span)),
+        "Age mix": age_chart(review_queries.age_mix(db, traffic)),
         **traffic_charts(period, by_hour),
     }
     return Overview(

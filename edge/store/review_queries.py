@@ -158,14 +158,21 @@ def tills_in(db: sqlite3.Connection, span: Span) -> list[str]:
 
 
 def extent(db: sqlite3.Connection) -> tuple[str | None, str | None]:
-    """When the log's first run started and its latest record (None, None: nothing logged yet). A replay
-    stamps records at video time, so the latest can lie after the run's end."""
-    row = db.execute(
-        "SELECT (SELECT min(started_at) FROM runs), max((SELECT max(coalesce(ended_at, started_at)) FROM runs),"
-        " (SELECT max(started_at) FROM transactions), (SELECT max(ended_at) FROM transactions),"
-        " (SELECT max(at) FROM alerts), (SELECT max(first_seen) FROM customers))"
+    """The log's first and latest record (None, None: nothing logged yet). A replay stamps records at video
+    time (`--start`), so they can lie before its run started or after it ended: every table's own times
+    count, and a table without rows (no POS, say) is skipped rather than voiding the whole answer."""
+    # One indexed min() or max() per subquery; SQLite's multi-argument min()/max() would be NULL if any were.
+    firsts = db.execute(
+        "SELECT (SELECT min(started_at) FROM runs), (SELECT min(started_at) FROM transactions),"
+        " (SELECT min(at) FROM alerts), (SELECT min(first_seen) FROM customers)"
     ).fetchone()
-    return row[0], row[1]
+    lasts = db.execute(
+        "SELECT (SELECT max(coalesce(ended_at, started_at)) FROM runs),"
+        " (SELECT max(started_at) FROM transactions), (SELECT max(ended_at) FROM transactions),"
+        " (SELECT max(at) FROM alerts), (SELECT max(first_seen) FROM customers)"
+    ).fetchone()
+    first = min((value for value in firsts if value is not None), default=None)
+    return first, max((value for value in lasts if value is not None), default=None)
 
 
 RUN_COLUMNS = (
