@@ -123,13 +123,17 @@ def flag(db: sqlite3.Connection, alert_id: int) -> dict | None:
 
 
 def transaction_events(db: sqlite3.Connection, txn: dict) -> list[dict]:
-    """The POS events of a transaction (its run and till, from its start to its end) and its alerts and
-    flags, in time order."""
+    """The POS events of a transaction (its till, from its start to its end, in its run or, for a live sale
+    carried over a restart, the live runs after it) and its alerts and flags, in time order."""
     end = txn["ended_at"] or "9999"
+    # A live sale cut by a restart goes on in the next run (edge.challenge.carry) and keeps its row: the events
+    # that ended it were stored under that run, and the timeline used to stop at the restart.
     events = db.execute(
         "SELECT id, at, t, type, cashier_id, transaction_id, body FROM pos_events"
-        " WHERE run_id = ? AND till_id = ? AND at >= ? AND at <= ? ORDER BY at, id",
-        (txn["run_id"], txn["till_id"], txn["started_at"], end),
+        " WHERE till_id = ? AND at >= ? AND at <= ? AND (run_id = ? OR run_id IN"
+        " (SELECT later.id FROM runs later JOIN runs own ON own.id = ? AND own.pos = 'live'"
+        "  WHERE later.pos = 'live' AND later.id > own.id)) ORDER BY at, id",
+        (txn["till_id"], txn["started_at"], end, txn["run_id"], txn["run_id"]),
     )
     found = [{"source": "pos", **dict(row)} for row in events]
     alerts = db.execute(

@@ -9,11 +9,14 @@ import functools
 import http.server
 import json
 import signal
+import sqlite3
 import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from edge.store import flag_queries
 
 from pos_live import faceless_video, free_port, live_run, query, wait_for
 
@@ -58,9 +61,14 @@ def test_a_sale_cut_by_a_restart_is_completed_and_flagged_after_it(tmp_path, sce
         run.stop(stop)
     with live_run(tmp_path, tiny_model, scenario / "till.mp4") as run:
         assert run.post(events("till-1", "end")[0]) == 202
-        flag = wait_for(run.db, "SELECT type, severity, age, run_id FROM alerts WHERE kind = 'flag'")
+        flag = wait_for(run.db, "SELECT type, severity, age, run_id, id FROM alerts WHERE kind = 'flag'")
         assert run.stop() == 0, run.log()
     assert flag[0][:2] == ("sold_without_id_check", "high") and flag[0][2] < 37 and flag[0][3] == 2
+    with contextlib.closing(sqlite3.connect(run.db)) as db:  # the flag page's timeline spans the restart
+        db.row_factory = sqlite3.Row
+        page = flag_queries.flag(db, flag[0][4])
+        timeline = [row.get("type") for row in flag_queries.transaction_events(db, page["transaction"])]
+    assert timeline == ["transaction_start", "item_scanned", "id_check_required", "transaction_end", flag[0][0]]
     assert query(run.db, "SELECT run_id, status, restricted_items, check_required FROM transactions") == [
         (1, "completed", 1, 1)
     ], "the restarted run completes the first run's transaction, not a new one"
