@@ -176,7 +176,7 @@ class Collector:
         while True:
             try:
                 return self.store.write(records, seen)
-            except psycopg.OperationalError as error:
+            except psycopg.Error as error:  # the database's, not a record's (CentralStore.write): retry
                 self.metrics.db_errors.inc()
                 log.warning("chain database write failed (%s): retrying in %.1f s", str(error).strip(), delay)
             if stop.wait(delay):

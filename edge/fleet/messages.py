@@ -29,6 +29,10 @@ Count = Annotated[int, Field(ge=0, le=2**62)]
 Id = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Text = Annotated[str, Field(max_length=200)]
 Age = Annotated[float, Field(ge=0, le=150)]
+# An interval's ends are quantiles of a mixture of normals around ages in the model's range (edge.vision.
+# customer): a child's low end falls below 0, a wide one's high end above the range. Refusing them lost the
+# record, and with it the flag, for good (a refused message is acknowledged): bound them only loosely.
+Bound = Annotated[float, Field(ge=-1000, le=1000)]
 
 
 def _probability(value: float) -> float:
@@ -66,8 +70,8 @@ class Customer(Strict):
     first_seen: AwareDatetime
     last_seen: AwareDatetime
     age: Age
-    age_low: Age
-    age_high: Age
+    age_low: Bound
+    age_high: Bound
     p_under: Probability = None
     samples: Count
     age_group: Text
@@ -87,8 +91,8 @@ class OptionalEstimate(Strict):
 
     track_id: Id | None
     age: Age | None
-    age_low: Age | None
-    age_high: Age | None
+    age_low: Bound | None
+    age_high: Bound | None
     p_under: Probability = None
     samples: Count | None
 
@@ -101,7 +105,9 @@ class Transaction(OptionalEstimate):
     cashier_id: Text | None
     started_at: AwareDatetime
     ended_at: AwareDatetime | None
-    status: Literal["open", "completed", "voided"]
+    # 'unresolved' (event log schema 6): the policy closed a sale the POS never ended. A refused record is
+    # acknowledged and never sent again, so every status a till can store must be accepted here.
+    status: Literal["open", "completed", "voided", "unresolved"]
     restricted_items: Count
     id_check: Literal["passed", "failed", "refused"] | None
     check_required: bool

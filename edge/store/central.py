@@ -20,6 +20,10 @@ from edge.store.central_schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 TILL_KEY = ("store_id", "till_id", "log_key")
+# What a record's own values can cause (class 22: a bad value, 23: a constraint). Any other error is the
+# database's (read-only after a failover or by a setting, a revoked grant, a lost connection): a refused
+# record is acknowledged and never sent again, so those must be retried, never taken as a refusal.
+RECORD_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
 
 
 @dataclass(frozen=True)
@@ -184,13 +188,12 @@ class CentralStore:
 
     def write(self, records: list[ChainRecord], seen: list[TillSeen]) -> WriteResult:
         """Write a batch in one transaction. A record the database refuses (a bad value) is skipped and
-        reported; a lost connection raises psycopg.OperationalError and nothing is committed."""
+        reported; any other error (a lost connection, a read-only database) raises psycopg.Error and nothing
+        is committed."""
         try:
             with self.db.transaction():
                 return self._write_all(records, seen)
-        except psycopg.OperationalError:
-            raise
-        except psycopg.Error:
+        except RECORD_ERRORS:
             return self._write_one_by_one(records, seen)
 
     def _write_all(self, records: list[ChainRecord], seen: list[TillSeen]) -> WriteResult:
@@ -218,9 +221,7 @@ class CentralStore:
                 try:
                     with self.db.transaction():  # a savepoint: one bad record does not undo the others
                         new = self.db.execute(RECORD_SQL[record.kind], _params(record)).fetchone()[0]
-                except psycopg.OperationalError:
-                    raise
-                except psycopg.Error as error:
+                except RECORD_ERRORS as error:
                     result.refused.append((index, str(error).splitlines()[0]))
                     continue
                 result.written += new
@@ -229,9 +230,7 @@ class CentralStore:
                 try:
                     with self.db.transaction():  # a till's news the database refuses must not undo the records
                         self.db.execute(TILL_SQL, _till_params(till))
-                except psycopg.OperationalError:
-                    raise
-                except psycopg.Error as error:
+                except RECORD_ERRORS as error:
                     log.warning("till %s/%s not updated: %s", till.store_id, till.till_id, str(error).splitlines()[0])
         return result
 
