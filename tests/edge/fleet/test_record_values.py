@@ -16,17 +16,23 @@ from edge.store.pos_records import AlertRow, TransactionRow
 from edge.vision.customer import CustomerAge
 
 
+def publishing_till(tmp_path, broker, till_password) -> tuple[SimulatedTill, Publisher]:
+    """A till's event log with its publisher started against the broker, as store s1, till t1."""
+    db = tmp_path / "till.db"
+    till = SimulatedTill(db)
+    publisher = Publisher(load_config(write_config(tmp_path / "till.yaml", broker.url, "s1", "t1", till_password)))
+    publisher.connect()
+    publisher.start(db)
+    return till, publisher
+
+
 def test_an_unresolved_sale_and_its_flag_reach_the_chain(tmp_path, broker, chain_db, till_password, collector_for):
     """The policy closes a sale the POS never ended as 'unresolved' (event log schema 6) and flags it; the
     collector refused that status, so the chain kept the sale 'open' and left it out of compliance."""
     broker.start()
     running = collector_for(broker, chain_db)
+    till, publisher = publishing_till(tmp_path, broker, till_password)
     db = tmp_path / "till.db"
-    till = SimulatedTill(db)
-    config = write_config(tmp_path / "till.yaml", broker.url, "s1", "t1", till_password)
-    publisher = Publisher(load_config(config))
-    publisher.connect()
-    publisher.start(db)
 
     def sale(status: str, ended: float | None) -> TransactionRow:
         resolution = "expired" if status == "unresolved" else None
@@ -52,11 +58,8 @@ def test_a_young_childs_customer_and_flag_reach_the_chain(tmp_path, broker, chai
     collector refused such a customer and its flag, the very flag that matters most."""
     broker.start()
     running = collector_for(broker, chain_db)
+    till, publisher = publishing_till(tmp_path, broker, till_password)
     db = tmp_path / "till.db"
-    till = SimulatedTill(db)
-    publisher = Publisher(load_config(write_config(tmp_path / "till.yaml", broker.url, "s1", "t1", till_password)))
-    publisher.connect()
-    publisher.start(db)
     child = CustomerAge(CustomerConfig(), risk_age=25)
     for n in range(5):  # what the till combines from a toddler's samples: age 2, the model's std 3
         child.add(2.0, 3.0, 0.9, n * 0.3)
@@ -88,11 +91,8 @@ def test_a_read_only_database_delays_records_but_loses_none(
     collector took every record of its batches for a bad one: refused, acknowledged, gone for good."""
     broker.start()
     running = collector_for(broker, chain_db)
+    till, publisher = publishing_till(tmp_path, broker, till_password)
     db = tmp_path / "till.db"
-    till = SimulatedTill(db)
-    publisher = Publisher(load_config(write_config(tmp_path / "till.yaml", broker.url, "s1", "t1", till_password)))
-    publisher.connect()
-    publisher.start(db)
     metrics = running.collector.metrics
     admin = psycopg.connect(postgres.url(), autocommit=True)
     try:
