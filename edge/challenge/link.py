@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import time
 from collections import Counter
 
 from edge.challenge.alerts import AlertSender
@@ -84,7 +85,11 @@ class PosLink:
                 self.crops.put(seen.track_id, crop_face(frame.image, seen.face, EVIDENCE_CROP))
         outcomes = self.policy.observe(frame.t, zone_faces(frame), estimates)
         self._emit(outcomes + self._apply(self._due_events(frame.t)))
-        self._purge_evidence(frame.t)
+        self._purge_evidence()
+
+    def on_idle(self) -> None:
+        """The camera is lost: expired evidence is deleted on time all the same (evidence.retention_days)."""
+        self._purge_evidence()
 
     def finish(self) -> None:
         """A live run leaves its open transactions open, saved, for the next run to resume: a stop or a
@@ -185,9 +190,10 @@ class PosLink:
         run_id = txn.carried.run_id if txn.carried else self.store.run_id
         return save_crop(self.config.state_dir(), f"run{run_id}-txn{txn.number}-track{association.track_id}", crop)
 
-    def _purge_evidence(self, t: float) -> None:
-        if t >= self._next_purge:
-            self._next_purge = t + PURGE_EVERY_S
+    def _purge_evidence(self) -> None:
+        now = time.monotonic()  # wall time, frames or none: retention is counted in days of it
+        if now >= self._next_purge:
+            self._next_purge = now + PURGE_EVERY_S
             purge(self.config.state_dir(), self.config.evidence.retention_days, self.store.log.path)
 
 

@@ -22,6 +22,9 @@ class FleetLink:
     def on_frame(self, result: FrameResult) -> None:
         pass
 
+    def on_idle(self) -> None:
+        pass
+
     def finish(self) -> None:
         pass
 
@@ -39,6 +42,10 @@ class HookChain:
     def on_frame(self, result: FrameResult) -> None:
         for hook in self.hooks:
             hook.on_frame(result)
+
+    def on_idle(self) -> None:
+        for hook in self.hooks:
+            hook.on_idle()
 
     def finish(self) -> None:
         for hook in reversed(self.hooks):

@@ -73,6 +73,8 @@ class TillMetrics:
 
     def finish(self) -> None: ...
 
+    def on_idle(self) -> None: ...
+
     def on_frame(self, result: object) -> None:
         self.values["frames"] += 1
         self.values["faces"] += len(result.faces)

@@ -90,6 +90,9 @@ class FrameLimit:
         if self.seen >= self.frames:
             self.stop.set()
 
+    def on_idle(self) -> None:
+        pass
+
     def finish(self) -> None:
         pass
 

@@ -65,6 +65,10 @@ class ReplayProgress:
         if self.bar is not None:
             self.bar.update(max(0.0, result.t - self.bar.n))
 
+    def on_idle(self) -> None:
+        if self.inner:
+            self.inner.on_idle()
+
     def finish(self) -> None:
         if self.bar is not None:
             self.bar.close()

@@ -74,6 +74,9 @@ class RunHooks(Protocol):
 
     def on_frame(self, result: FrameResult) -> None: ...
 
+    def on_idle(self) -> None:
+        """No frame came within the loop's wait (a lost camera, a stalled stream): time-based work goes on."""
+
     def finish(self) -> None: ...
 
 
@@ -300,6 +303,8 @@ def _loop(
             result = pipeline.process(frame)
             if hooks:
                 hooks.on_frame(result)
+        elif hooks:
+            hooks.on_idle()
         heartbeat.tick(pipeline, grabber)
         pipeline.log.tick()  # retries held writes; notices a database file removed or replaced
         if pipeline.log.health.gone:

@@ -16,6 +16,9 @@ import cv2
 import numpy as np
 
 from edge.challenge.evidence import purge, save_crop
+from edge.challenge.link import PosLink
+from edge.config import parse_config
+from edge.store.eventlog import EventLog
 
 from live_agecam import agecam_command, environment
 from pos_scenario import replay, scenario_config
@@ -107,3 +110,30 @@ def test_purge_deletes_only_regular_files_and_two_purges_at_once_both_succeed(tm
     removed = sum(int(out.split()[1]) for _, out, _ in results)
     assert removed == 3000, "each crop deleted exactly once between them"
     assert sorted(path.name for path in evidence.iterdir()) == ["dangling.jpg", "folder.jpg"]
+
+
+def test_expired_crops_are_deleted_while_no_frame_comes(tmp_path):
+    """The purge ran only after frames: with the camera lost for hours, crops outlived evidence.retention_days.
+    The run loop calls on_idle after each empty wait for a frame."""
+    state = tmp_path / "state"
+    settings = {"evidence": {"enabled": True, "retention_days": 7}, "state": {"dir": str(state)}}
+    config = parse_config({**settings, "pos": {"enabled": True, "port": 0}}, "test", tmp_path)
+    (state / "evidence").mkdir(parents=True)
+    event_log = EventLog(state / "agecam.db")
+    origin = time.time()
+    run_id = event_log.start_run(
+        mode="live", source="0", model_path="m", model_sha256="0", provider="cpu", version="t", config_json="{}",
+        started=origin,
+    )  # fmt: skip
+    link = PosLink(config, serve=True)
+    link.start(event_log, run_id, origin)
+    try:
+        expired, recent = state / "evidence" / "run1-txn1-track1.jpg", state / "evidence" / "run1-txn2-track2.jpg"
+        for crop in (expired, recent):
+            crop.write_bytes(b"\xff\xd8 a crop")
+        age(expired)  # 30 days old
+        link.on_idle()
+        assert not expired.exists() and recent.exists()
+    finally:
+        link.finish()
+        event_log.close()
