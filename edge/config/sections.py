@@ -8,7 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-Positive = Annotated[float, Field(gt=0)]
+# At most a million (11.6 days in seconds): a finite 1e300 passes gt=0 and then overflows where it is used,
+# as .inf did (a webhook timeout past any date).
+Positive = Annotated[float, Field(gt=0, le=1e6)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
 

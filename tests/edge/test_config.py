@@ -58,6 +58,7 @@ BAD_FILES = {
     "blank file": ("\n  \n", "the file is empty"),
     "nested too deep": ("x: " + "[" * 5000 + "]" * 5000 + "\n", "line 1: nested deeper than"),
     "infinite": ("alerts:\n  timeout_s: .inf\n", "alerts.timeout_s: Input should be a finite number"),
+    "huge": ("alerts:\n  timeout_s: 1e300\n", "alerts.timeout_s: Input should be less than or equal to 1000000"),
     "yes as a number": ("policy:\n  threshold: yes\n", "policy.threshold: true/false"),
     "true in a list": ("stats:\n  age_groups: [true, 25]\n", "stats.age_groups: true/false"),
     "zone folder": ("review:\n  timezone: America\n", "review.timezone: not a time zone"),
