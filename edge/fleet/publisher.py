@@ -150,7 +150,10 @@ class Publisher:
         if room <= 0:
             return
         busy = set(self._inflight.values())
-        for row in self.reader.pending(self._cursor, room + len(busy)):
+        rows = self.reader.pending(self._cursor, room + len(busy))
+        if rows:
+            self.reader.sync()  # on disk before it leaves: a power cut must not undo what the chain has
+        for row in rows:
             if row.id in busy:
                 continue
             if room == 0:

@@ -10,6 +10,7 @@ camera credentials), no config, no evidence path (crops never leave the till).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ class OutboxReader:
     queue. Short transactions only, so the frame loop's writes never wait long on it."""
 
     def __init__(self, path: Path) -> None:
+        self.wal = Path(f"{path}-wal")
         self.db = sqlite3.connect(path, isolation_level=None, timeout=10, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")
@@ -104,6 +106,21 @@ class OutboxReader:
             (after, limit),
         )
         return [OutboxRow(*row) for row in rows]
+
+    def sync(self) -> None:
+        """Make every commit read so far durable, before it leaves the till. The frame loop commits with
+        synchronous=NORMAL: its last commits wait in the WAL, unsynced, until a checkpoint. Shipped before that,
+        a power cut would undo them after the chain had them, and their row ids (the chain's message ids) would
+        be given again to other records, which the chain would drop as duplicates. One fsync of the WAL covers
+        them all (a checkpoint syncs the database file before the WAL is reused)."""
+        try:
+            fd = os.open(self.wal, os.O_RDONLY)
+        except FileNotFoundError:  # no WAL: every commit is in the database file, synced by its checkpoint
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def mark_shipped(self, ids: list[int]) -> None:
         if not ids:

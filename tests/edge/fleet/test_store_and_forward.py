@@ -348,3 +348,46 @@ def test_a_till_update_the_database_refuses_keeps_the_batch(chain_db):
     assert result.refused == []
     with psycopg.connect(chain_db) as chain:
         assert chain.execute("SELECT store_id, till_id FROM agecam.tills").fetchall() == [("s1", "t2")]
+
+
+def test_a_record_is_on_disk_before_it_leaves_the_till(
+    tmp_path, broker, chain_db, till_password, collector_for, monkeypatch
+):
+    """The frame loop commits with synchronous=NORMAL, its last commits unsynced in the WAL: shipped before a
+    sync, a power cut would undo them after the chain had them, and their ids would go to other records, which
+    the chain would drop as duplicates. Every record's publish follows an fsync of the WAL made after it was read."""
+    broker.start()
+    collector_for(broker, chain_db)
+    db = tmp_path / "till.db"
+    till = SimulatedTill(db)
+    wal = os.stat(f"{db}-wal").st_ino
+    steps: list[str] = []  # "sync" for an fsync of the WAL, else the topic published to
+    fsync = os.fsync
+
+    def spy_fsync(fd: int) -> None:
+        if os.fstat(fd).st_ino == wal:
+            steps.append("sync")
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy_fsync)
+    publisher = publisher_for(tmp_path, broker, till_password)
+    publish = publisher.client.publish
+
+    def spy_publish(topic: str, *args: object, **kwargs: object):
+        steps.append(topic)
+        return publish(topic, *args, **kwargs)
+
+    monkeypatch.setattr(publisher.client, "publish", spy_publish)
+    publisher.connect()
+    publisher.start(db)
+    for n in range(6):
+        till.customer(sale=n % 2 == 0)
+    till.finish()
+    assert wait_until_shipped(chain_db, db, "s1", "t1") == till_rows(db)
+    publisher.stop()
+    records = [
+        step for step in steps if step.rsplit("/", 1)[-1] in ("run", "customer", "hourly", "transaction", "alert")
+    ]
+    assert len(records) >= till_rows(db)["inbox_rows"]
+    first = next(index for index, step in enumerate(steps) if step in records)
+    assert "sync" in steps[:first], steps[: first + 1]
