@@ -20,15 +20,20 @@ TOKEN = "s3cret"
 GOOD = {"type": "item_scanned", "till_id": "till-1", "cashier_id": "c7", "category": "wine"}
 
 
+def live_run_row(event_log: EventLog, started: float) -> int:
+    """A live run's row in the event log, as `agecam run` starts one: its id."""
+    return event_log.start_run(
+        mode="live", source="0", model_path="m", model_sha256="0", provider="cpu", version="t", config_json="{}",
+        started=started,
+    )  # fmt: skip
+
+
 @contextlib.contextmanager
 def serving(folder: Path, **settings: object) -> Iterator[tuple[PosServer, Path]]:
     """A started PosServer on a free port (token TOKEN unless given) committing to folder/agecam.db."""
     db = folder / "agecam.db"
     event_log = EventLog(db)
-    run_id = event_log.start_run(
-        mode="live", source="0", model_path="m", model_sha256="0", provider="cpu", version="t", config_json="{}",
-        started=time.time(),
-    )  # fmt: skip
+    run_id = live_run_row(event_log, time.time())
     pos = PosServer(PosConfig(**{"port": 0, "token": TOKEN, "max_body_bytes": 4096, **settings}))
     pos.start(PosStore(EventLog(db, durable=True), run_id, time.time()), monotonic_clock(time.time()))
     try:

@@ -22,7 +22,7 @@ from edge.store.eventlog import EventLog
 from edge.store.pos_history import Leftovers, OpenRow, StoredEvent
 from edge.vision.customer import AgeEstimate
 
-from pos_http import GOOD, request
+from pos_http import GOOD, live_run_row, request
 
 
 @pytest.mark.parametrize("step_s", [120.0, -120.0])
@@ -30,10 +30,7 @@ def test_policy_time_follows_the_monotonic_clock_when_the_wall_clock_steps(tmp_p
     config = parse_config({"pos": {"enabled": True, "port": 0}}, "test", tmp_path)
     event_log = EventLog(tmp_path / "agecam.db")
     origin = time.time()
-    run_id = event_log.start_run(
-        mode="live", source="0", model_path="m", model_sha256="0", provider="cpu", version="t", config_json="{}",
-        started=origin,
-    )  # fmt: skip
+    run_id = live_run_row(event_log, origin)
     frame_clock_start = time.monotonic()  # a live source times frames as monotonic seconds since its start
     link = PosLink(config, serve=True)
     link.start(event_log, run_id, origin)

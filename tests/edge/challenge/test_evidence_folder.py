@@ -21,6 +21,7 @@ from edge.config import parse_config
 from edge.store.eventlog import EventLog
 
 from live_agecam import agecam_command, environment
+from pos_http import live_run_row
 from pos_scenario import replay, scenario_config
 
 OLD = time.time() - 30 * 86400
@@ -121,10 +122,7 @@ def test_expired_crops_are_deleted_while_no_frame_comes(tmp_path):
     (state / "evidence").mkdir(parents=True)
     event_log = EventLog(state / "agecam.db")
     origin = time.time()
-    run_id = event_log.start_run(
-        mode="live", source="0", model_path="m", model_sha256="0", provider="cpu", version="t", config_json="{}",
-        started=origin,
-    )  # fmt: skip
+    run_id = live_run_row(event_log, origin)
     link = PosLink(config, serve=True)
     link.start(event_log, run_id, origin)
     try:
