@@ -13,6 +13,7 @@ alert (`awaiting`), never the idle ones.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections import OrderedDict
 from dataclasses import replace
 
@@ -32,6 +33,7 @@ from edge.challenge.zone import Association, ZoneFace, ZoneHistory
 from edge.config import PolicyConfig
 from edge.vision.customer import AgeEstimate
 
+log = logging.getLogger(__name__)
 STAND_IN_SHARE = 0.25  # a stand-in for a customer without an estimate had this part of the zone, at least
 MAX_CLOSED = 10_000  # ended sales remembered at most (see _stale), whatever the number of tills
 
@@ -158,13 +160,25 @@ class ChallengePolicy:
         self.closed.move_to_end((till_id, pos_id))
 
     def _stale(self, event: PosEvent, t: float) -> bool:
-        """A late or repeated event of a sale that ended on its till within `keep_s`, while another sale is
-        open there (a retried `id_checked passed` would pass that customer's sale): ignored. A start never is."""
+        """An event no open sale should take, while another sale is open on its till: ignored, with a warning.
+        A late or repeated event of a sale that ended there within `keep_s` (a retried `id_checked passed`
+        would pass that customer's sale), and an `id_checked` or `transaction_end` of a sale the policy does not
+        know: no sale begins with one, and taking it for a new sale would supersede the open one (a false flag)
+        and then ignore that sale's own events. A start never is stale; a scan of another sale starts it."""
         txn = self.open.get(event.till_id)
-        if isinstance(event, TransactionStart) or txn is None or not self._other_sale(event, txn):
+        # An open sale whose POS id is not known yet is another sale too: else a late check would pass it.
+        if isinstance(event, TransactionStart) or txn is None or event.transaction_id in (None, txn.pos_id):
             return False
         ended = self.closed.get((event.till_id, event.transaction_id))
-        return ended is not None and ended >= t - self.keep_s
+        late = ended is not None and ended >= t - self.keep_s
+        unknown = txn.pos_id is not None and isinstance(event, IdChecked | TransactionEnd)
+        if late or unknown:
+            why = "ended" if late else "not known"
+            log.warning(
+                "POS %s of sale %r on till %r ignored: that sale is %s, sale %r is open there",
+                event.type, event.transaction_id, event.till_id, why, txn.pos_id,
+            )  # fmt: skip
+        return late or unknown
 
     @staticmethod
     def _other_sale(event: PosEvent, txn: Transaction | None) -> bool:
@@ -197,25 +211,31 @@ class ChallengePolicy:
         return [Outcome("alert", "id_check_required", at, txn, "info", customer, at - txn.first_restricted)]
 
     def _final_flags(self, txn: Transaction, t: float) -> list[Outcome]:
-        """A sale with restricted items ends: flag it unless a check passed or the customer looks old enough.
-        An unresolved one is flagged just the same, as 'unresolved': the POS never said whether it sold."""
+        """A sale with restricted items ends: flag it unless a check passed, or none failed and the customer
+        looks old enough. An unresolved one is flagged just the same, as 'unresolved': the POS never said
+        whether it sold."""
         if txn.passed:
             return []
+        uncertain = self._uncertain(txn)  # before a stand-in may take the association over
         customer = self._customer(txn)
         if customer is None:  # maybe the associated track never gave an estimate: try a stand-in
-            txn.association = self._stand_in(txn, t) or txn.association
+            own = txn.association
+            txn.association = self._stand_in(txn, t) or own
             customer = self._customer(txn)
-        if customer is None:
-            customer = self._uncertain(txn)
-            kind, severity = ("uncertain_no_check" if customer else "no_face"), "medium"
-        elif not self._under(customer.estimate, self.settings.threshold):
-            return []
+            if customer and uncertain and not self._under(customer.estimate, self.settings.threshold):
+                # Seen, if too briefly: an older-looking companion must not clear them (uncertain_no_check).
+                txn.association, customer = own, None
+        if txn.id_checks:  # failed or refused, none passed: the till itself knew, whatever the face showed
+            kind, high = "sold_after_failed_id_check", True
+        elif customer is None:
+            kind, high = ("uncertain_no_check" if uncertain else "no_face"), False
+        elif self._under(customer.estimate, self.settings.threshold):
+            kind, high = "sold_without_id_check", customer.estimate.age < self.settings.minor_age
         else:
-            high = customer.estimate.age < self.settings.minor_age or bool(txn.id_checks)
-            kind = "sold_after_failed_id_check" if txn.id_checks else "sold_without_id_check"
-            severity = "high" if high else "medium"
+            return []
         txn.check_required = True
-        return [Outcome("flag", "unresolved" if txn.status == UNRESOLVED else kind, t, txn, severity, customer)]
+        kind = "unresolved" if txn.status == UNRESOLVED else kind
+        return [Outcome("flag", kind, t, txn, "high" if high else "medium", customer or uncertain)]
 
     def _stand_in(self, txn: Transaction, t: float) -> Association | None:
         """A usable track for a customer without an estimate (their track split, say), if it had a real part
