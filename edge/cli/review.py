@@ -106,9 +106,15 @@ def _report(args: argparse.Namespace) -> int:
 
 def _write_atomically(out: Path, data: bytes) -> None:
     """Write beside `out`, then rename over it: a full disk midway leaves the previous file whole, never a
-    truncated one where it was."""
+    truncated one where it was. A symlink is followed (its target is replaced, keeping its mode), and what is
+    not a regular file (/dev/stdout, a pipe) is written directly, as it cannot be half-replaced."""
+    target = out.resolve()
     try:
-        handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+        if target.exists() and not target.is_file():
+            target.write_bytes(data)
+            return
+        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     except OSError as error:
         raise StateError(f"cannot write {out} ({error.strerror}): check the folder") from None
     try:
@@ -116,8 +122,8 @@ def _write_atomically(out: Path, data: bytes) -> None:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a report is as readable as before
-        os.replace(temporary, out)
+        os.chmod(temporary, mode)  # mkstemp makes 0600; a report stays as readable as it was
+        os.replace(temporary, target)
     except OSError as error:
         raise StateError(f"cannot write {out} ({error.strerror}): check the folder and the free space") from None
     finally:

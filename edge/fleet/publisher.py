@@ -27,6 +27,7 @@ from edge.store.outbox import OutboxReader, OutboxRow
 log = logging.getLogger(__name__)
 POLL_S = 0.1  # how often new outbox rows are looked for: the shipping latency floor
 HOUSEKEEPING_S = 1.0  # refresh the depth, bound the outbox
+SYNC_S = 0.5  # at most one fsync of the event log's WAL this often (OutboxReader.sync)
 PRUNE_EVERY_S = 60.0
 KEEP_SHIPPED_S = 3600.0
 NO_SUBSCRIBERS = 0x10  # the broker took the message but nobody subscribes: it is gone, so send it again later
@@ -75,6 +76,7 @@ class Publisher:
         self._inflight: dict[int, int] = {}  # mid -> outbox row id (this thread only)
         self._unmarked: list[int] = []  # row ids the broker took whose 'shipped' mark failed (this thread only)
         self._cursor = 0  # highest row id published since start (or since a rewind)
+        self._synced_at = -SYNC_S  # when the WAL was last synced before a publish (monotonic)
         self._retry_at, self._backoff = 0.0, 1.0
         self._stop = threading.Event()
         self._drain, self._drained = threading.Event(), threading.Event()
@@ -151,8 +153,15 @@ class Publisher:
             return
         busy = set(self._inflight.values())
         rows = self.reader.pending(self._cursor, room + len(busy))
-        if rows:
-            self.reader.sync()  # on disk before it leaves: a power cut must not undo what the chain has
+        if not any(row.id not in busy for row in rows):
+            return
+        # On disk before it leaves: a power cut must not undo what the chain has. At most one fsync a SYNC_S,
+        # the rows of the meantime waiting for it, so the frame loop's commits seldom queue behind one.
+        now = time.monotonic()
+        if now < self._synced_at + SYNC_S:
+            return
+        self.reader.sync()
+        self._synced_at = now
         for row in rows:
             if row.id in busy:
                 continue

@@ -22,6 +22,7 @@ from edge.config import Config
 from edge.errors import StateError
 from edge.pipeline.frame import FrameResult, Pipeline
 from edge.pipeline.sd_notify import SystemdNotifier
+from edge.store.connection import BUSY_S
 from edge.store.eventlog import DB_NAME, FRAME_LOOP_BUSY_S, EventLog
 from edge.store.review_records import record_heartbeat
 from edge.vision.age_model import load_age_model
@@ -177,6 +178,8 @@ def run_source(
             status = "failed"
             raise grabber.error
     finally:
+        # The run's last writes wait for a lock as long as any: held now, they could only be lost at close.
+        event_log.wait_for_locks(BUSY_S)
         if stop.reload and not stop.final:
             notifier.reloading()
         else:

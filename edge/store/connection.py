@@ -14,6 +14,8 @@ from edge.store.check import check_intact, check_schema
 from edge.store.schema import MIGRATIONS, SCHEMA_VERSION
 from edge.store.storage import StorageError, storage_problem
 
+BUSY_S = 10.0  # how long a connection waits for another's lock, unless told otherwise (EventLog.wait_for_locks)
+
 
 def open_database(path: Path, durable: bool, verify: bool) -> sqlite3.Connection:
     """An autocommit connection to an up-to-date agecam event log, or a one-line StateError (exit 6)."""
@@ -21,7 +23,7 @@ def open_database(path: Path, durable: bool, verify: bool) -> sqlite3.Connection
     created = not path.exists()
     db = None
     try:
-        db = sqlite3.connect(path, isolation_level=None, timeout=10, check_same_thread=False)
+        db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_S, check_same_thread=False)
         _prepare(db, path, durable, verify)
         return db
     except (StateError, sqlite3.DatabaseError, OSError) as error:

@@ -78,13 +78,15 @@ def leftovers(log: EventLog, run_id: int, ended_since: float) -> Leftovers:
 
 
 def _ended_sales(db: sqlite3.Connection, run_id: int, since: float) -> list[EndedSale]:
+    # started_at bounds the scan through its index: a sale ends at most transaction_max_s after it started,
+    # and a day covers any setting. The newest 10,000 are the ones a late event can still belong to.
     rows = db.execute(
-        "SELECT till_id, pos_transaction_id, ended_at FROM transactions WHERE status != 'open'"
+        "SELECT till_id, pos_transaction_id, ended_at FROM transactions WHERE started_at >= ? AND status != 'open'"
         f" AND pos_transaction_id IS NOT NULL AND ended_at >= ? AND run_id IN ({EARLIER_LIVE_RUNS})"
-        " ORDER BY ended_at LIMIT 10000",
-        (iso(since), run_id),
+        " ORDER BY ended_at DESC LIMIT 10000",
+        (iso(since - 86400), iso(since), run_id),
     ).fetchall()
-    return [EndedSale(till, pos_id, unix(ended)) for till, pos_id, ended in rows]
+    return [EndedSale(till, pos_id, unix(ended)) for till, pos_id, ended in reversed(rows)]
 
 
 def close_cut_off_replays(log: EventLog, run_id: int) -> int:

@@ -3,8 +3,11 @@ event log left behind."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -204,3 +207,27 @@ def test_a_report_that_fills_the_disk_leaves_the_previous_report_whole(agecam, w
         assert_clean_failure(result, 6, "report.html")
         assert out.read_text() == "<p>last week's report</p>"
         assert sorted(path.name for path in folder.iterdir()) == ["filler", "report.html"], "no temporary left"
+
+
+def test_a_report_through_a_symlink_or_into_a_pipe_writes_its_target(agecam, write_config, tmp_path):
+    """The atomic write replaced a symlinked report (leaving its target stale) and, as root, /dev/stdout itself."""
+    db = tmp_path / "agecam.db"
+    EventLog(db).close()
+    kept = tmp_path / "kept.html"
+    kept.write_text("old")
+    kept.chmod(0o640)
+    link = tmp_path / "report.html"
+    link.symlink_to(kept)
+    assert agecam("--config", write_config(), "report", "--db", db, "--out", link).code == 0
+    assert link.is_symlink() and "<html" in kept.read_text().lower() and kept.stat().st_mode & 0o777 == 0o640
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        read = pool.submit(pipe.read_text)
+        try:
+            assert agecam("--config", write_config(), "report", "--db", db, "--out", pipe).code == 0
+            assert "<html" in read.result(timeout=30).lower()
+        finally:  # a reader still waiting for a writer would hang the pool's shutdown: give it an empty one
+            with contextlib.suppress(OSError):
+                os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+    assert stat.S_ISFIFO(pipe.lstat().st_mode), "the pipe is still a pipe"
