@@ -135,11 +135,9 @@ class PosLink:
 
     def _emit(self, outcomes: list[Outcome], applied: dict[int, int] | None = None) -> None:
         """Store the outcomes, with how many POS events led to them, then log and send the alerts and flags."""
-        if not outcomes:
-            if self.applied != self._applied_saved or applied:  # events that changed nothing (a late one,
-                # ignored) count as applied too, or a restart would apply them again
-                self.store.save([], {self.store.run_id: self.applied, **(applied or {})})
-                self._applied_saved = self.applied
+        # Events that changed nothing (a late one, ignored) are saved as applied too, or a restart would
+        # apply them again.
+        if not outcomes and not applied and self.applied == self._applied_saved:
             return
         evidence = {index: path for index, outcome in enumerate(outcomes) if (path := self._evidence(outcome))}
         ids = self.store.save(

@@ -163,12 +163,10 @@ class Collector:
                     record = parse_record(message.topic, message.payload)
                     records.append(record)
                     seen.append(TillSeen(record.store_id, record.till_id))
-            except Refused as error:
+            except Exception as error:  # a payload that trips the parser itself must not end the collector either
+                reason = error if isinstance(error, Refused) else type(error).__name__
                 self.metrics.rejects.inc()
-                self.refusals.warning(f"refused a message on {message.topic[:120]!r}: {error}")
-            except Exception as error:  # a payload that trips the parser itself must not end the collector
-                self.metrics.rejects.inc()
-                self.refusals.warning(f"refused a message on {message.topic[:120]!r}: {type(error).__name__}")
+                self.refusals.warning(f"refused a message on {message.topic[:120]!r}: {reason}")
         return records, seen, batch
 
     def _write(self, records: list[ChainRecord], seen: list[TillSeen], stop: threading.Event):

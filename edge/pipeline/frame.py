@@ -118,7 +118,8 @@ class Pipeline:
     def process(self, frame: Frame) -> FrameResult:
         self.counters.frames += 1
         self.timer.add_ms("decode", frame.decode_ms)
-        frame = replace(frame, image=as_bgr(frame.image))
+        if (image := as_bgr(frame.image)) is not frame.image:  # a grey or BGRA camera format
+            frame = replace(frame, image=image)
         with self.timer.measure("detect"):
             faces = self.scheduler.faces(frame.image, frame.t)
         self.counters.faces += len(faces)

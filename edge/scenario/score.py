@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import statistics
-from datetime import datetime
 from pathlib import Path
 
 from edge.errors import PosError
 from edge.scenario.plan import END_S, POS, START_S, TRUTH, VIDEO
+from edge.store.eventlog import unix
 
 SALE_FLAGS = ("sold_without_id_check", "sold_after_failed_id_check")
 
@@ -46,10 +46,6 @@ def load_truth(scenario: Path) -> list[dict]:
     return customers
 
 
-def _seconds(stamp: str) -> float:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
 def check_same_scenario(truth: list[dict], run: dict[str, dict], scenario: Path) -> None:
     """PosError unless `run` replayed this scenario's POS script: every scenario's transactions are named
     T0001, T0002..., so the names alone would score another scenario's replay without a word. Each POS
@@ -60,7 +56,7 @@ def check_same_scenario(truth: list[dict], run: dict[str, dict], scenario: Path)
     for customer in truth:
         txn = run[customer["transaction_id"]]["txn"] or {}
         length = customer["leave"] - END_S - (customer["arrive"] + START_S)  # as pos_script times them
-        ended = txn.get("ended_at") and _seconds(txn["ended_at"]) - _seconds(txn["started_at"])
+        ended = txn.get("ended_at") and unix(txn["ended_at"]) - unix(txn["started_at"])
         if txn.get("cashier_id") != customer["cashier_id"] or (ended and abs(ended - length) > 0.05):
             raise PosError(f"transaction {customer['transaction_id']} of the run is not {scenario}'s: {fix}")
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from edge.store.eventlog import EventLog, iso
+from edge.store.eventlog import EventLog, iso, unix
 from edge.vision.customer import AgeEstimate
 
 EARLIER_LIVE_RUNS = "SELECT id FROM runs WHERE pos = 'live' AND id < ? AND status != 'running'"
@@ -64,10 +63,6 @@ class Leftovers:
 
     def __bool__(self) -> bool:
         return bool(self.open_rows or self.events)
-
-
-def unix(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def leftovers(log: EventLog, run_id: int, ended_since: float) -> Leftovers:

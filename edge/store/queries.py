@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from edge.errors import StateError
 from edge.store.check import check_schema
+from edge.store.eventlog import unix
 from edge.store.flag_queries import outcome_sql
 from edge.store.review_queries import p_under_sql
 
@@ -155,10 +155,6 @@ def run_alerts(db_path: Path, run_id: int) -> list[dict]:
         db.close()
 
 
-def _seconds(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
 def scenario_run(db_path: Path, run_id: int | None) -> dict[str, dict]:
     """Per POS transaction id of a run (default the latest): the transaction row, its alerts, and its
     customer's track span in video seconds."""
@@ -171,9 +167,9 @@ def scenario_run(db_path: Path, run_id: int | None) -> dict[str, dict]:
         first = db.execute("SELECT at, t FROM pos_events WHERE run_id = ? ORDER BY id LIMIT 1", (run_id,)).fetchone()
         if first is None:
             raise StateError(f"{db_path}: run {run_id} has no POS events: replay with --pos")
-        origin = _seconds(first["at"]) - first["t"]
+        origin = unix(first["at"]) - first["t"]
         tracks = {
-            row["track_id"]: (_seconds(row["first_seen"]) - origin, _seconds(row["last_seen"]) - origin)
+            row["track_id"]: (unix(row["first_seen"]) - origin, unix(row["last_seen"]) - origin)
             for row in db.execute("SELECT track_id, first_seen, last_seen FROM customers WHERE run_id = ?", (run_id,))
         }
         result = {}
