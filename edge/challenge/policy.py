@@ -160,23 +160,24 @@ class ChallengePolicy:
         self.closed.move_to_end((till_id, pos_id))
 
     def _stale(self, event: PosEvent, t: float) -> bool:
-        """An event no open sale should take, while another sale is open on its till: ignored, with a warning.
-        A late or repeated event of a sale that ended there within `keep_s` (a retried `id_checked passed`
-        would pass that customer's sale), and an `id_checked` or `transaction_end` of a sale the policy does not
-        know: no sale begins with one, and taking it for a new sale would supersede the open one (a false flag)
-        and then ignore that sale's own events. A start never is stale; a scan of another sale starts it."""
+        """An event no sale should take: ignored, with a warning. A late or repeated event of a sale that ended
+        on its till within `keep_s` (a retried `id_checked passed` would pass the next customer's sale, a retried
+        scan would open a sale nobody ends: a false flag), and, while another sale is open there, an
+        `id_checked` or `transaction_end` of a sale the policy does not know: no sale begins with one, and taking
+        it for a new sale would supersede the open one (a false flag) and then ignore that sale's own events.
+        A start never is stale; a scan of another sale starts it."""
         txn = self.open.get(event.till_id)
         # An open sale whose POS id is not known yet is another sale too: else a late check would pass it.
-        if isinstance(event, TransactionStart) or txn is None or event.transaction_id in (None, txn.pos_id):
+        if isinstance(event, TransactionStart) or event.transaction_id in (None, txn and txn.pos_id):
             return False
         ended = self.closed.get((event.till_id, event.transaction_id))
         late = ended is not None and ended >= t - self.keep_s
-        unknown = txn.pos_id is not None and isinstance(event, IdChecked | TransactionEnd)
+        unknown = txn is not None and txn.pos_id is not None and isinstance(event, IdChecked | TransactionEnd)
         if late or unknown:
-            why = "ended" if late else "not known"
             log.warning(
-                "POS %s of sale %r on till %r ignored: that sale is %s, sale %r is open there",
-                event.type, event.transaction_id, event.till_id, why, txn.pos_id,
+                "POS %s of sale %r on till %r ignored: that sale is %s, %s",
+                event.type, event.transaction_id, event.till_id, "ended" if late else "not known",
+                f"sale {txn.pos_id!r} is open there" if txn else "no sale is open there",
             )  # fmt: skip
         return late or unknown
 

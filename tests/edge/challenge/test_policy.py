@@ -270,6 +270,40 @@ def test_a_late_check_of_an_ended_sale_never_passes_an_open_sale_without_a_pos_i
     assert till.policy.open == {} and till.outcomes[-1].transaction.pos_id is None
 
 
+def test_a_late_event_of_an_ended_sale_opens_no_sale_when_none_is_open():
+    """A retried scan of a checked sale that had ended, with no sale open on the till, opened a sale that the
+    POS never ends: it expired 'unresolved' with alcohol and no check, a false flag on a checked customer."""
+    till = Till(age=16, transaction_max_s=30)
+    till.frames(1.0)
+    till.send(event("transaction_start", transaction_id="T1"))
+    till.send(scan(transaction_id="T1"))
+    till.send(event("id_checked", result="passed", transaction_id="T1"))
+    till.send(event("transaction_end", transaction_id="T1"))
+    before = till.decisions()
+    for late in (scan(transaction_id="T1"), event("id_checked", result="passed", transaction_id="T1")):
+        assert till.send(late) == [] and till.policy.open == {}
+    assert till.send(event("transaction_end", transaction_id="T1")) == [] and till.policy.open == {}
+    till.frames(40.0)
+    assert till.decisions() == before == [("alert", "id_check_required", "info")], "nothing after the sale"
+
+
+def test_the_memory_of_ended_sales_is_capped_and_forgets_the_oldest_first(monkeypatch):
+    """A POS that ends thousands of sales within the association window (many tills, or a flood) must not grow
+    the memory without bound; what is forgotten is the oldest sale, whose late events are the least likely."""
+    monkeypatch.setattr("edge.challenge.policy.MAX_CLOSED", 3)
+    till = Till(age=30)
+    till.frames(1.0)
+    for number in range(1, 6):
+        till.send(event("transaction_start", transaction_id=f"T{number}"))
+        till.send(event("transaction_end", transaction_id=f"T{number}"))
+    till.frames(1.2)  # the next frame trims the memory
+    assert list(till.policy.closed) == [("t1", "T3"), ("t1", "T4"), ("t1", "T5")]
+    assert till.send(event("id_checked", result="passed", transaction_id="T5")) == []  # still known: ignored
+    assert till.policy.open == {}
+    till.send(event("item_scanned", category="beer", transaction_id="T1"))  # forgotten: a sale of its own
+    assert [txn.pos_id for txn in till.policy.open.values()] == ["T1"]
+
+
 def test_the_customer_is_the_track_dominating_the_zone_not_a_passer_by():
     till = Till(age=None)
     customer, passer_by, outside = (
