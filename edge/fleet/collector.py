@@ -4,7 +4,8 @@
 Messages are acknowledged by hand (paho's manual_ack), only after their batch is committed: a collector
 killed mid-batch gets the same messages again from its persistent session, and the inbox's unique key
 (till, message id) writes each record once. A malformed or foreign message is counted, logged and
-acknowledged (so it never comes back), never stored.
+acknowledged (so it never comes back), never stored. A message is acknowledged only on the connection that
+delivered it: after a reconnect its packet id may name another message, which the broker would then drop.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ class Collector:
         self.settings = settings
         self.metrics = metrics or CollectorMetrics()
         self.store = CentralStore(settings.db_url)
-        self.inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self.inbox: queue.Queue[tuple[int, mqtt.MQTTMessage]] = queue.Queue()  # (connection, message)
+        self.connection = 0  # counts the broker's accepted connections
         self.refusals = QuietLog()
         self.client = make_client(settings.client_id, settings.broker, settings.credentials, manual_ack=True)
         self.client.on_connect, self.client.on_message = self._on_connect, self._on_message
@@ -119,7 +121,7 @@ class Collector:
             self.client.loop_stop()
             self.store.close()
 
-    def _take(self, stop: threading.Event) -> list[mqtt.MQTTMessage]:
+    def _take(self, stop: threading.Event) -> list[tuple[int, mqtt.MQTTMessage]]:
         """Up to `batch` messages: wait for the first, then take what else is already there."""
         try:
             batch = [self.inbox.get(timeout=0.2)]
@@ -133,8 +135,8 @@ class Collector:
         self.metrics.queue.set(self.inbox.qsize())
         return batch
 
-    def _handle(self, batch: list[mqtt.MQTTMessage], stop: threading.Event) -> None:
-        records, seen, messages = self._classify(batch)
+    def _handle(self, batch: list[tuple[int, mqtt.MQTTMessage]], stop: threading.Event) -> None:
+        records, seen = self._classify([message for _, message in batch])
         result = self._write(records, seen, stop)
         if result is None:
             return  # stopping with the database away: unacknowledged, the broker sends them again
@@ -146,10 +148,16 @@ class Collector:
         now = time.time()
         for record in records:
             self.metrics.lag.observe(max(0.0, now - record.created_at.timestamp()))
-        for message in messages:
-            self.client.ack(message.mid, message.qos)
+        stale = 0
+        for connection, message in batch:
+            if connection == self.connection:
+                self.client.ack(message.mid, message.qos)
+            else:  # its broker session may be gone; if it is kept, the broker sends the message again
+                stale += 1
+        if stale:
+            log.info("%d messages of an earlier connection written, not acknowledged on this one", stale)
 
-    def _classify(self, batch: list[mqtt.MQTTMessage]) -> tuple[list[ChainRecord], list[TillSeen], list]:
+    def _classify(self, batch: list[mqtt.MQTTMessage]) -> tuple[list[ChainRecord], list[TillSeen]]:
         records, seen = [], []
         for message in batch:
             kind = message.topic.rsplit("/", 1)[-1]
@@ -167,7 +175,7 @@ class Collector:
                 reason = error if isinstance(error, Refused) else type(error).__name__
                 self.metrics.rejects.inc()
                 self.refusals.warning(f"refused a message on {message.topic[:120]!r}: {reason}")
-        return records, seen, batch
+        return records, seen
 
     def _write(self, records: list[ChainRecord], seen: list[TillSeen], stop: threading.Event):
         delay = 0.5
@@ -201,10 +209,11 @@ class Collector:
                 return  # run() reports it: exit 2
             log.error("broker %s refused the connection: %s", self.settings.broker.url, reason)
             return
+        self.connection += 1
         client.subscribe(f"$share/{self.settings.group}/{self.settings.topic}", qos=1)
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
-        self.inbox.put(message)
+        self.inbox.put((self.connection, message))
 
 
 def _user_properties(message: mqtt.MQTTMessage) -> dict[str, str]:
