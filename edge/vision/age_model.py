@@ -216,7 +216,8 @@ class AgeModel:
                 wrong = f"inference failed ({first_line(error)})"
             if wrong:
                 age = std = np.full(len(batch), np.nan, np.float32)
-                probs = np.full((len(batch), self.width), np.nan, np.float32)
+                # only for a model with age_probs: a width from metadata ages 0-1e12 does not fit in memory
+                probs = np.full((len(batch), self.width), np.nan, np.float32) if OUTPUT_PROBS in self.outputs else None
             problem = problem or wrong or self._why(age, std, probs)
             parts.append((age, std, probs))
         ages = np.concatenate([np.zeros(0, np.float32), *(part[0] for part in parts)])

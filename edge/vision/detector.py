@@ -17,6 +17,9 @@ from edge.vision.faces import Face
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
+MAX_ASPECT = 4  # the detection input is at most this many detection widths high
+
+
 def open_yunet(
     model_path: Path,
     input_size: tuple[int, int],
@@ -38,6 +41,8 @@ def faces_from_rows(rows: np.ndarray | None, scale: float, offset: tuple[float, 
     """YuNet's result rows as Faces in frame pixels: divided by the input's scale, then shifted by offset."""
     if rows is None:
         return []
+    # YuNet gives infinite boxes for NaN pixels; one would crash the region arithmetic (math.ceil) later.
+    rows = rows[np.isfinite(rows).all(axis=1)]
     shift = np.array(offset, dtype=np.float32)
     return [
         Face(
@@ -77,8 +82,9 @@ class FaceDetector:
         detection_width overrides the configured width for this call."""
         height, width = frame.shape[:2]
         target = detection_width or self.detection_width
-        scale = target / width
-        size = (target, max(1, round(height * scale)))
+        # A tall, thin frame (a glitching stream) scaled to the width asked YuNet for gigabytes, hence the cap.
+        scale = min(target / width, MAX_ASPECT * target / height)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
         small = frame if size == (width, height) else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
         if size != self._input_size:
             self._yunet.setInputSize(size)

@@ -48,9 +48,11 @@ class DetectionScheduler:
         self.reasons: Counter[str] = Counter()
         self._since_full = interval - 1  # the first frame is due for a full detection
         self._last_t: float | None = None
+        self._shape: tuple[int, ...] | None = None  # the last frame's height and width
 
     def faces(self, image: np.ndarray, t: float) -> list[Face]:
         """This frame's faces, highest score first for a full detection, one per confirmed track otherwise."""
+        self._follow_size(image.shape)
         if self.interval == 1:
             return self._full(image, "interval")
         active = [track for track in self.tracker.tracks.values() if track.last_seen == self._last_t]
@@ -67,14 +69,30 @@ class DetectionScheduler:
             reason = "lost"
         return self._full(image, reason)
 
+    def _follow_size(self, shape: tuple[int, ...]) -> None:
+        """A source reopened at another resolution: rescale the tracks, or each person became a new track
+        (a second customer) while the old one waited to be forgotten at coordinates of the old size."""
+        previous, self._shape = self._shape, shape[:2]
+        if previous is not None and previous != self._shape:
+            self.tracker.rescale(shape[1] / previous[1], shape[0] / previous[0])
+
     def _full_reason(self, shape: tuple[int, ...], predictions: list[Face], moved: bool) -> str | None:
         if self._since_full + 1 >= self.interval:
             return "interval"
         if moved:
             return "motion"
+        if self._crowded(shape, predictions):
+            return "crowd"
         if any(near_edge(face, shape) for face in predictions):
             return "edge"
         return None
+
+    def _crowded(self, shape: tuple[int, ...], predictions: list[Face]) -> bool:
+        """More region pixels than the full detection's: with 27 faces the regions took twice as long."""
+        assert self.regions is not None
+        width = self.detector.detection_width
+        full_px = width * width * shape[0] / max(shape[1], 1)
+        return len(predictions) * self.regions.side_px**2 >= full_px
 
     def _full(self, image: np.ndarray, reason: str) -> list[Face]:
         self.full_detections += 1

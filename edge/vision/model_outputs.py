@@ -9,6 +9,7 @@ counts the bad ones: a NaN never reaches a customer's estimate or the event log.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -126,6 +127,10 @@ def self_test(run: Run, limits: OutputLimits, size: int, max_batch: int, origin:
     trials = [([name], [crop]) for name, crop in crops.items()]
     if len(batch) > 1:
         trials.append((batch, [crops[name] for name in batch]))
+    if max_batch > len(crops):  # the largest batch the till runs: a model that breaks above 5 loaded, then
+        # dropped every sample of every frame with more faces than that
+        images = [crops[name] for name in itertools.islice(itertools.cycle(crops), max_batch)]
+        trials.append(([f"batch of {max_batch} (age_model.max_batch)"], images))
     for names, images in trials:
         try:
             ages, stds, probs = run(np.stack(images))

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 10.0  # longer than a stream's read timeout, so a stalled stream still lets go
 STREAM_TIMEOUT_MS = 5000  # per open and per read
+SHORT_FILE = 0.9  # of a file's header frame count (an estimate in some containers): less means it was cut short
 
 
 @dataclass(frozen=True)
@@ -87,14 +88,25 @@ def video_seconds(path: str) -> float | None:
 
 
 def as_bgr(image: np.ndarray) -> np.ndarray:
-    """The frame as 3-channel BGR, which YuNet, the motion check and the age model's crops all need. Some
+    """The frame as 3-channel uint8 BGR, which YuNet, the motion check and the age model's crops all need. Some
     camera formats come through OpenCV as one grey channel or with alpha: a grey frame crashed the motion
     check (cvtColor), and a BGRA one failed every age batch (4-channel crops), dropping every sample."""
+    if image.dtype != np.uint8:
+        image = as_uint8(image)
     if image.ndim == 2 or image.shape[2] == 1:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     return image
+
+
+def as_uint8(image: np.ndarray) -> np.ndarray:
+    """A frame of another depth (a 16-bit mono camera, a float frame) stretched from its own range to 0-255.
+    YuNet found no face in a uint16 or float32 frame, a float64 one crashed the motion check, and NaN
+    pixels gave YuNet infinite face boxes. Its own range, because a 10- or 12-bit sensor fills only part of
+    a 16-bit word and floats may be 0-1 or 0-255; non-finite pixels become 0."""
+    values = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    return cv2.normalize(values, None, 0, 255, cv2.NORM_MINMAX, cv2.CV_8U)
 
 
 @dataclass(frozen=True)
@@ -202,6 +214,7 @@ class FrameGrabber(threading.Thread):
                         self.capture = open_capture(self.spec)
                         continue
                     if not self.spec.live:
+                        self._check_length(index)
                         break
                     log.warning("source %s lost; reconnecting", self.spec)
                     if not self._reopen():
@@ -220,6 +233,18 @@ class FrameGrabber(threading.Thread):
             self.state = "ended" if not self._stop_event.is_set() else "stopped"
             self.capture.release()
             self._put_end()
+
+    def _check_length(self, frames: int) -> None:
+        """Warn when a file ends well before the frame count in its header: OpenCV stops at the first packet
+        it cannot decode, so a damaged or truncated file ended its replay early without a word."""
+        expected = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        if expected > 0 and frames < SHORT_FILE * expected:
+            log.warning(
+                "video %s ended after %d of the %d frames its header gives: the rest is damaged or missing",
+                self.spec,
+                frames,
+                expected,
+            )
 
     def _put_end(self) -> None:
         while True:

@@ -36,6 +36,13 @@ class Track:
             )
         self.face, self.last_seen, self.hits = face, now, self.hits + 1
 
+    def rescale(self, sx: float, sy: float) -> None:
+        """Move the track into a frame resized by (sx, sy): the source came back at another resolution."""
+        factors = np.array([sx, sy], dtype=np.float32)
+        box = self.face.box * np.tile(factors, 2)
+        self.face = Face(box=box, landmarks=self.face.landmarks * factors, score=self.face.score)
+        self.velocity = (self.velocity[0] * sx, self.velocity[1] * sy)
+
     def predict(self, now: float) -> Face:
         """Where the face should be at `now`, moving at constant velocity since it was last seen."""
         elapsed = now - self.last_seen
@@ -104,6 +111,11 @@ class FaceTracker:
         for track in ended:
             del self.tracks[track.track_id]
         return seen, ended
+
+    def rescale(self, sx: float, sy: float) -> None:
+        """Keep every track through a change of frame size, assuming the same view at another resolution."""
+        for track in self.tracks.values():
+            track.rescale(sx, sy)
 
     def end_all(self) -> list[Track]:
         """End every open track (at the end of a replay or on shutdown)."""
