@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,16 +20,16 @@ from edge import __version__
 from edge.config import Config
 from edge.errors import StateError
 from edge.pipeline.frame import FrameResult, Pipeline
+from edge.pipeline.heartbeat import Heartbeat, with_health
 from edge.pipeline.sd_notify import SystemdNotifier
 from edge.store.connection import BUSY_S
 from edge.store.eventlog import DB_NAME, FRAME_LOOP_BUSY_S, EventLog
-from edge.store.review_records import record_heartbeat
 from edge.vision.age_model import load_age_model
 from edge.vision.detector import load_detector
 from edge.vision.source import FrameGrabber, SourceSpec
 
 log = logging.getLogger(__name__)
-STATUS_EVERY_S = 10.0
+STATUS_EVERY_S = 10.0  # between statuses (systemd STATUS=, the run row's heartbeat); tests patch it here
 WAIT_S = 0.5  # longest wait for a frame before the heartbeat ticks anyway
 
 
@@ -173,7 +172,8 @@ def run_source(
         event_log.wait_for_locks(FRAME_LOOP_BUSY_S)
         grabber.start()
         notifier.ready(f"running: {spec} on {model.provider}")
-        status = _loop(pipeline, grabber, stop, Heartbeat(notifier, _with_health(event_log, run_id, on_status)), hooks)
+        heartbeat = Heartbeat(notifier, with_health(event_log, run_id, on_status), STATUS_EVERY_S)
+        status = _loop(pipeline, grabber, stop, heartbeat, hooks)
         if grabber.error is not None:  # a non-zero exit, so that systemd's Restart=on-failure restarts the run
             status = "failed"
             raise grabber.error
@@ -213,20 +213,6 @@ def _logged(event_log: EventLog, run_id: int) -> tuple[list[dict], list[dict]]:
     return event_log.customers(run_id), event_log.hourly_stats(run_id)
 
 
-def _with_health(event_log: EventLog, run_id: int, on_status: Callable[[dict], None] | None) -> Callable[[dict], None]:
-    """Each status also goes into the run's row, so the review app's till health sees a live till."""
-
-    def report(status: dict) -> None:
-        try:
-            record_heartbeat(event_log, run_id, status)
-        except sqlite3.Error as error:  # a busy or full disk must not stop the till
-            log.warning("run %d: heartbeat not saved: %s", run_id, error)
-        if on_status:
-            on_status(status)
-
-    return report
-
-
 def _snapshot(
     run_id: int,
     db_path: Path,
@@ -259,39 +245,6 @@ def _snapshot(
         customers=customers,
         hourly_stats=hourly,
     )
-
-
-class Heartbeat:
-    """Liveness from the main loop: systemd's watchdog and STATUS=, and a periodic status callback.
-    It ticks after every frame and every empty wait, so a lost camera does not look like a hung loop."""
-
-    def __init__(self, notifier: SystemdNotifier, on_status: Callable[[dict], None] | None) -> None:
-        self.notifier, self.on_status = notifier, on_status
-        self.ping_every = notifier.ping_interval_s()
-        now = time.monotonic()
-        self.next_ping, self.next_status, self.last_status, self.last_frames = now, now + STATUS_EVERY_S, now, 0
-
-    def tick(self, pipeline: Pipeline, grabber: FrameGrabber) -> None:
-        now = time.monotonic()
-        if self.ping_every and now >= self.next_ping:
-            self.notifier.watchdog()
-            self.next_ping = now + self.ping_every
-        if now < self.next_status:
-            return
-        frames = pipeline.counters.frames
-        status = {
-            "frames": frames,
-            "fps": round((frames - self.last_frames) / (now - self.last_status), 1),
-            "customers": len(pipeline.counters.customers),
-            "dropped": grabber.dropped,
-            "source": grabber.state,
-            "storage": pipeline.log.health.describe(),
-        }
-        line = "{fps} fps, {customers} customers, {dropped} dropped, source {source}, storage {storage}"
-        self.notifier.status(line.format(**status))
-        if self.on_status:
-            self.on_status(status)
-        self.next_status, self.last_status, self.last_frames = now + STATUS_EVERY_S, now, frames
 
 
 def _loop(

@@ -14,14 +14,21 @@ from edge.errors import StateError
 
 FREE = "free space in {folder}"
 WRITABLE = "make {path} and its folder writable by agecam"
+# SQLITE_BUSY: the lock outlasted the wait (0.25 s in the frame loop). Agecam's own POS commit holds it
+# that long when its fsync crawls on slow storage, so another program is only one of two causes.
+LOCKED = (
+    "the database stayed locked: another program holds it, or the disk is too slow to finish a commit",
+    "stop any program that has {path} open (a backup, the sqlite3 shell); if none does, check the disk "
+    "of {folder} for errors or wear (a slow SD card or USB stick)",
+)
 _SQLITE_PROBLEMS = {
     sqlite3.SQLITE_FULL: ("the disk is full", FREE),
     sqlite3.SQLITE_READONLY: ("the database is read-only", WRITABLE),
     sqlite3.SQLITE_PERM: ("access denied", WRITABLE),
     sqlite3.SQLITE_CANTOPEN: ("a file of the database cannot be opened", WRITABLE),
     sqlite3.SQLITE_IOERR: ("disk I/O error", "check the disk and free space in {folder}"),
-    sqlite3.SQLITE_BUSY: ("locked by another program", "stop the program that holds it"),
-    sqlite3.SQLITE_LOCKED: ("locked by another program", "stop the program that holds it"),
+    sqlite3.SQLITE_BUSY: LOCKED,
+    sqlite3.SQLITE_LOCKED: LOCKED,
 }
 UNCLEAR = ("disk I/O error", "a file of the database cannot be opened")
 _OS_PROBLEMS = {
