@@ -5,6 +5,11 @@ The folder is opened without following a symlink, and every file in it through t
 crop is created new (O_EXCL, mode 0600), never through a symlink and never over an existing file, and
 purge deletes only regular files, leaving symlinks and folders it did not write alone. Two purges at
 once (`agecam purge` and the hourly one) tolerate each other's deletions.
+
+A crop's age is its file time's age, except that the run's purge ages the crops its process wrote by the
+boot clock, which no wall-clock step moves. A till with a dead RTC battery starts with an old wall clock
+and NTP later steps it forward, which makes every crop written meanwhile look that much older: purge
+would delete them long before `retention_days` (and a backward step would keep them past it).
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ FOLDER = "evidence"
 KEEP_TRACKS = 64  # latest crops held in memory, for the tracks most recently seen
 NAME_TRIES = 10  # a crop's name taken already (another event log's run 1, say): try name-2, name-3, ...
 NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+BOOT_CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)  # counts a suspend, as retention must
+STEP_WARNING_S = 3600.0  # wall and boot clock disagreeing by more than this on a crop's age: say so
+_written: dict[str, float] = {}  # crop path -> boot-clock time this process wrote it
+_unforgotten: dict[str, set[str]] = {}  # event log -> crops deleted whose references it has not cleared yet
 
 
 class RecentCrops:
@@ -60,6 +69,7 @@ def save_crop(state_dir: Path, name: str, crop: np.ndarray) -> str | None:
                 file_name = f"{name}.jpg" if attempt == 1 else f"{name}-{attempt}.jpg"
                 with contextlib.suppress(FileExistsError):
                     _write_new(directory, file_name, encoded.tobytes())
+                    _written[str(folder / file_name)] = time.clock_gettime(BOOT_CLOCK)
                     return str(folder / file_name)
             raise FileExistsError(f"{name}.jpg and {NAME_TRIES - 1} other names are taken in {folder}")
     except OSError as error:
@@ -93,17 +103,29 @@ def _write_new(directory: int, file_name: str, data: bytes) -> None:
     os.close(fd)
 
 
-def purge(state_dir: Path, retention_days: float, db: Path | None = None, now: float | None = None) -> list[Path]:
+def purge(
+    state_dir: Path,
+    retention_days: float,
+    db: Path | None = None,
+    now: float | None = None,
+    lock_wait_s: float | None = None,
+    boot_clock: bool = False,
+) -> list[Path]:
     """Delete evidence crops older than the retention, and clear their references in the event log
     (`db`, default STATE_DIR/agecam.db). A `db` that is not agecam's is refused (StateError) before any
-    crop is deleted; a full or read-only event log only leaves the references (logged)."""
+    crop is deleted; a full, locked or read-only event log only leaves the references (logged, and retried
+    at this process's next purge). `lock_wait_s`: how long to wait for another program's lock (the frame
+    loop's bound), else SQLite's default here, 10 s. `boot_clock`: age the crops this process wrote by the
+    boot clock (the run's purge); `agecam purge`, another process, goes by file times."""
     db = db or state_dir / DB_NAME
     event_log = _open_log(db) if db.exists() else None
     try:
-        cutoff = (time.time() if now is None else now) - retention_days * 86400
-        removed = _delete_expired(state_dir / FOLDER, cutoff)
-        if removed and event_log is not None:
-            _forget(event_log, removed)
+        retention_s = retention_days * 86400
+        wall = (time.time() if now is None else now) - retention_s
+        ages = Ages(wall, time.clock_gettime(BOOT_CLOCK) - retention_s, _written if boot_clock else {})
+        removed = _delete_expired(state_dir / FOLDER, ages)
+        if event_log is not None:
+            _forget(event_log, removed, lock_wait_s)
     finally:
         if event_log is not None:
             event_log.close()
@@ -118,18 +140,44 @@ def _open_log(db: Path) -> EventLog | None:
         return None
 
 
-def _delete_expired(folder: Path, cutoff: float) -> list[Path]:
+class Ages:
+    """Which crops are past the retention: by the boot clock for those this process wrote, else by file time."""
+
+    def __init__(self, cutoff: float, boot_cutoff: float, written: dict[str, float]) -> None:
+        self.cutoff, self.boot_cutoff, self.written = cutoff, boot_cutoff, written
+        self.step_s = 0.0  # the largest wall-clock step seen on a crop of this process
+
+    def expired(self, path: str, mtime: float) -> bool:
+        written = self.written.get(path)
+        if written is None:
+            return mtime < self.cutoff
+        step = (self.cutoff - mtime) - (self.boot_cutoff - written)  # its age by the wall clock less by the boot clock
+        if abs(step) > max(STEP_WARNING_S, abs(self.step_s)):
+            self.step_s = step
+        return written < self.boot_cutoff
+
+
+def _delete_expired(folder: Path, ages: Ages) -> list[Path]:
     try:
         with _open_folder(folder) as directory:
-            return [folder / name for name in _expired_names(directory, cutoff) if _unlink(directory, name)]
+            removed = _unlink_all(directory, folder, _expired_names(directory, folder, ages))
     except FileNotFoundError:
         return []
     except OSError as error:  # a symlink or a file in the folder's place: nothing of agecam's to delete
         log.warning("evidence folder %s not purged: %s", folder, error)
         return []
+    if ages.step_s:
+        log.warning(
+            "evidence: the wall clock moved %+.0f s against the boot clock since crops were written; this run's"
+            " crops are aged by the boot clock, older ones by their file times",
+            ages.step_s,
+        )
+    for path in removed:
+        _written.pop(str(path), None)
+    return removed
 
 
-def _expired_names(directory: int, cutoff: float) -> list[str]:
+def _expired_names(directory: int, folder: Path, ages: Ages) -> list[str]:
     """Regular *.jpg files older than the cutoff; symlinks, folders and the like are not agecam's."""
     names, foreign = [], 0
     with os.scandir(directory) as entries:
@@ -139,7 +187,7 @@ def _expired_names(directory: int, cutoff: float) -> list[str]:
             try:
                 if not entry.is_file(follow_symlinks=False):
                     foreign += 1
-                elif entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                elif ages.expired(str(folder / entry.name), entry.stat(follow_symlinks=False).st_mtime):
                     names.append(entry.name)
             except FileNotFoundError:  # deleted meanwhile by another purge
                 continue
@@ -148,16 +196,34 @@ def _expired_names(directory: int, cutoff: float) -> list[str]:
     return sorted(names)
 
 
-def _unlink(directory: int, name: str) -> bool:
-    try:
-        os.unlink(name, dir_fd=directory)
-    except FileNotFoundError:  # another purge was first
-        return False
-    return True
+def _unlink_all(directory: int, folder: Path, names: list[str]) -> list[Path]:
+    """Delete the crops; one that can't be (immutable, a mount point) must not stop the purge of the rest."""
+    removed, stuck = [], []
+    for name in names:
+        try:
+            os.unlink(name, dir_fd=directory)
+        except FileNotFoundError:  # another purge was first
+            continue
+        except OSError as error:
+            stuck.append(f"{name!r}: {error.strerror}")
+            continue
+        removed.append(folder / name)
+    if stuck:
+        log.warning("evidence: %d expired crop(s) could not be deleted, such as %s", len(stuck), stuck[0])
+    return removed
 
 
-def _forget(event_log: EventLog, removed: list[Path]) -> None:
+def _forget(event_log: EventLog, removed: list[Path], lock_wait_s: float | None) -> None:
+    """Clear the references to the deleted crops, and to those a full or locked event log kept last time."""
+    paths = _unforgotten.setdefault(str(event_log.path), set())
+    paths.update(map(str, removed))
+    if not paths:
+        return
+    if lock_wait_s is not None:
+        event_log.wait_for_locks(lock_wait_s)
     try:
-        event_log.clear_evidence([str(path) for path in removed])
+        event_log.clear_evidence(sorted(paths))
     except StorageError as error:
-        log.warning("evidence: %d crop(s) deleted, their references stay in the event log (%s)", len(removed), error)
+        log.warning("evidence: %d crop(s) deleted, the event log keeps their paths for now (%s)", len(paths), error)
+        return
+    paths.clear()

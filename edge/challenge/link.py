@@ -24,7 +24,7 @@ from edge.challenge.transaction import EVICTED, UNRESOLVED, Outcome
 from edge.challenge.zone import ZoneFace
 from edge.config import Config
 from edge.pipeline.frame import FrameResult
-from edge.store.eventlog import EventLog
+from edge.store.eventlog import FRAME_LOOP_BUSY_S, EventLog
 from edge.store.pos_history import close_cut_off_replays, leftovers
 from edge.store.pos_records import PosStore
 from edge.vision.faces import CropSpec, crop_face
@@ -192,7 +192,8 @@ class PosLink:
         now = time.monotonic()  # wall time, frames or none: retention is counted in days of it
         if now >= self._next_purge:
             self._next_purge = now + PURGE_EVERY_S
-            purge(self.config.state_dir(), self.config.evidence.retention_days, self.store.log.path)
+            days = self.config.evidence.retention_days
+            purge(self.config.state_dir(), days, self.store.log.path, lock_wait_s=FRAME_LOOP_BUSY_S, boot_clock=True)
 
 
 def zone_faces(frame: FrameResult) -> list[ZoneFace]:

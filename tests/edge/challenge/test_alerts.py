@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 import sys
 import threading
@@ -105,3 +106,17 @@ def test_a_receiver_that_does_not_answer_http_is_a_failure_and_delivery_goes_on(
             notifier.send({"id": number})
         notifier.close(timeout=20)
     assert (notifier.failed, notifier.sent) == (3, 0) and notifier.queue.empty()
+
+
+def test_alerts_still_queued_at_the_stop_are_counted_and_logged(caplog):
+    """close() gave up after its timeout in silence: the daemon thread's queued alerts vanished with the
+    process, neither sent nor counted as failed."""
+    with receiver(delay_s=1.0) as (url, _), caplog.at_level(logging.WARNING):
+        notifier = AlertSender(AlertsConfig(webhook=url, timeout_s=5))
+        notifier.start()
+        for number in range(5):
+            notifier.send({"id": number})
+        notifier.close(timeout=0.5)
+        notifier.join(5)
+    assert not notifier.is_alive() and notifier.sent + notifier.failed == 5 and notifier.failed >= 3
+    assert f"{notifier.failed} alert(s) not delivered by the stop" in caplog.text
