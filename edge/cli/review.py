@@ -35,11 +35,19 @@ def _chain(args: argparse.Namespace) -> bool:
     return chain
 
 
+def _period(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """--since and --until, refused when they leave no time between them (they would list nothing)."""
+    since, until = period(args)
+    if since and until and since >= until:
+        raise ConfigError(f"--since {args.since} is not before --until {args.until}: swap them")
+    return since, until
+
+
 def _events(args: argparse.Namespace) -> int:
     config = load(args)
     if args.limit < 1:
         raise ConfigError("--limit must be at least 1")
-    since, until = period(args)
+    since, until = _period(args)
     # One row more than asked shows whether the limit cut the list.
     filters = EventFilter(since, until, args.till, args.cashier, args.kind, tuple(args.type or ()), args.limit + 1)
     if _chain(args):
@@ -66,7 +74,7 @@ def _events(args: argparse.Namespace) -> int:
 
 def _stats(args: argparse.Namespace) -> int:
     config = load(args)
-    since, until = period(args)
+    since, until = _period(args)
     if _chain(args):
         from edge.store import central_queries
 
@@ -88,13 +96,16 @@ def _stats(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     config = load(args)
-    since, until = period(args)
+    since, until = _period(args)
     zone = ZoneInfo(config.review.timezone)
     db = open_log(db_path(args, config))
     try:
         # Without --since/--until: from the first run up to now, or the latest record if later.
         now, (first, last) = iso(time.time()), extent(db)
-        span = exact_period(since or first or now, until or max(now, _after(last or now)), zone)
+        since, until = since or first or now, until or max(now, _after(last or now))
+        if since >= until:  # one option given, on the far side of the log's records and now
+            raise ConfigError(_empty_report(args, first, since, until))
+        span = exact_period(since, until, zone)
         page = build_report(db, environment(zone), span, config.review.compliance_threshold, config.policy.threshold)
     finally:
         db.close()
@@ -102,6 +113,14 @@ def _report(args: argparse.Namespace) -> int:
     _write_atomically(out, page.encode("utf-8"))
     print(f"wrote {out} ({len(page) // 1024} KiB)")
     return 0
+
+
+def _empty_report(args: argparse.Namespace, first: str | None, since: str, until: str) -> str:
+    if args.since:
+        return f"--since {args.since} is not before now or the log's latest record ({until}): give an earlier --since"
+    if first is None:  # the --since it fell back to is now
+        return f"--until {args.until} is not after now ({since}) and the log has no records yet: give a --since too"
+    return f"--until {args.until} is not after the log's first record ({since}): give a later --until or a --since"
 
 
 def _write_atomically(out: Path, data: bytes) -> None:

@@ -7,12 +7,12 @@ import math
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from markupsafe import Markup
 
 from edge.review.inputs import Period
-from edge.review.present import SEVERITIES, name
+from edge.review.present import SEVERITIES, name, percent, repeated
 from edge.review.svg import COMPLIANT, CUSTOMERS, NEEDS_COACHING, SEVERITY, Bar, bar_list, column_chart
 from edge.review.tables import group_order
 from edge.store import flag_queries, review_queries
@@ -82,8 +82,10 @@ def traffic_charts(period: Period, by_hour: list[tuple[str, int]]) -> dict[str, 
     empty = "No customers were counted in this period."
     hour_bars = [Bar(f"{hour:02d}", hours[hour], CUSTOMERS) for hour in range(24)]
     if period.days == 1:
-        chart = column_chart(hour_bars, title="Customers by hour", unit="customers", empty=empty, label_every=2)
-        return {"Customers by hour": chart}
+        title, bars = "Customers by hour", _clock_change_bars(period, by_hour) or hour_bars
+        if len(bars) != 24:
+            title += f" ({len(bars)} hours: the clocks changed)"
+        return {title: column_chart(bars, title=title, unit="customers", empty=empty, label_every=2)}
     charts = {
         "Customers by hour of day": column_chart(
             hour_bars, title="Customers by hour of day, all days", unit="customers", empty=empty, label_every=2
@@ -103,6 +105,24 @@ def traffic_charts(period: Period, by_hour: list[tuple[str, int]]) -> dict[str, 
     every = max(1, math.ceil(len(bars) / 16))
     charts[title] = column_chart(bars, title=title, unit="customers", empty=empty, label_every=every)
     return charts
+
+
+def _clock_change_bars(period: Period, by_hour: list[tuple[str, int]]) -> list[Bar] | None:
+    """On a day the clocks change (23 or 25 hours), one bar per hour as it happened: counted per local hour of
+    day, the repeated hour would show two hours' customers and the skipped one a gap. None on other days."""
+    start = datetime.combine(period.first, time(0), period.zone).astimezone(UTC)
+    end = datetime.combine(period.first + timedelta(days=1), time(0), period.zone).astimezone(UTC)
+    if end - start == timedelta(hours=24):
+        return None
+    counts = {hour[:13]: count for hour, count in by_hour}
+    moment, bars = start.replace(minute=0, second=0, microsecond=0), []
+    moment += timedelta(hours=1) if moment < start else timedelta(0)  # each UTC hour goes to the day it starts in
+    while moment < end:
+        local = moment.astimezone(period.zone)
+        label = f"{local:%H} {local:%Z}" if repeated(local) else f"{local:%H}"
+        bars.append(Bar(label, counts.get(f"{moment:%Y-%m-%dT%H}", 0), CUSTOMERS))
+        moment += timedelta(hours=1)
+    return bars
 
 
 def _local_counts(period: Period, by_hour: list[tuple[str, int]]) -> tuple[Counter, Counter]:
@@ -137,7 +157,7 @@ def compliance_chart(rows: list[dict], threshold: float) -> Markup:
     ]
     return bar_list(
         bars,
-        title=f"ID checks done per cashier; the dashed line is the {100 * threshold:.0f}% threshold",
+        title=f"ID checks done per cashier; the dashed line is the {percent(threshold)} threshold",
         empty="No transaction needed an ID check in this period.",
         scale=100,
         marker=100 * threshold,

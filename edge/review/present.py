@@ -14,7 +14,17 @@ TYPES = {
     "sold_without_id_check": "Sold without ID check",
     "sold_after_failed_id_check": "Sold after a failed ID check",
     "no_face": "No usable face",
+    # Each name says why the sale was flagged: "Unresolved" alone did not say what was wrong with it.
+    "uncertain_no_check": "Sold without ID check, face seen too briefly",
+    "unresolved": "Never ended on the POS, no ID check passed",
     "id_check_required": "ID check required",
+}
+# Why a transaction ended 'unresolved' (edge.challenge.transaction): the POS never said whether it sold.
+RESOLUTIONS = {
+    "superseded": "a new sale started on the till before this one ended",
+    "expired": "open longer than policy.transaction_max_s",
+    "evicted": "closed to make room: policy.max_open_transactions were open",
+    "replay_ended": "the replay's POS script ended first",
 }
 SEVERITIES = {"high": "High", "medium": "Medium", "info": "Info"}
 OUTCOME_NAMES = {
@@ -50,7 +60,15 @@ def local_time(text: str | None, zone: ZoneInfo, seconds: bool = True) -> str:
     """A log time (UTC ISO) in the store's zone, e.g. 2026-11-22 14:03:12."""
     if not text:
         return "—"
-    return parse(text).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    moment = parse(text).astimezone(zone)
+    shown = moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    # The hour that a change back from summer time repeats: its zone's abbreviation tells the two apart.
+    return f"{shown} {moment.tzname()}" if repeated(moment) else shown
+
+
+def repeated(moment: datetime) -> bool:
+    """Whether this local wall time occurs twice (clocks going back), so it alone does not say when."""
+    return moment.replace(fold=1 - moment.fold).utcoffset() != moment.utcoffset()
 
 
 def age_text(row: dict) -> str:
@@ -72,6 +90,12 @@ def risk_text(row: dict, threshold: float) -> str:
     # Never '0%' or '100%': the camera is never that sure, and staff read those as certainties.
     chance = "<1%" if percent < 1 else ">99%" if percent > 99 else f"{percent}%"
     return f"{chance} likely under {age:g}"
+
+
+def percent(fraction: float) -> str:
+    """A share as a percentage to one decimal, without a trailing .0: a compliance threshold of 0.925 must read
+    92.5%, not 93% (a cashier at 92.7% would then pass 'below 93%')."""
+    return f"{100 * fraction:.1f}".removesuffix(".0") + "%"
 
 
 def yes_no(value: object) -> str:

@@ -8,10 +8,13 @@ they appear; compliance is green at or above the threshold and red below it.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from html import escape
 
 from markupsafe import Markup
+
+from edge.review.tables import BIDI
 
 CUSTOMERS = "#3b6ea8"
 SEVERITY = {"info": "#7a8794", "medium": "#d9822b", "high": "#c0392b"}
@@ -68,7 +71,7 @@ def column_chart(
         x = left + index * slot
         if bar.value:
             h = plot_h * bar.value / ceiling
-            tip = escape(f"{bar.label}: {bar.text or _number(bar.value)} {unit}")
+            tip = escape(f"{_isolated(bar.label)}: {bar.text or _number(bar.value)} {unit}")
             body.append(
                 f'<rect x="{x + slot * 0.12:.1f}" y="{top + plot_h - h:.1f}" width="{slot * 0.76:.1f}"'
                 f' height="{h:.1f}" fill="{bar.colour}"><title>{tip}</title></rect>'
@@ -107,7 +110,7 @@ def bar_list(
         body.append(f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">{escape(_clip(bar.label, 18))}</text>')
         body.append(
             f'<rect x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row - 8}" fill="{bar.colour}">'
-            f"<title>{escape(bar.label)}: {escape(bar.text or _number(bar.value))}</title></rect>"
+            f"<title>{escape(_isolated(bar.label))}: {escape(bar.text or _number(bar.value))}</title></rect>"
         )
         body.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 16}">{escape(bar.text or _number(bar.value))}</text>')
     if marker is not None:
@@ -144,7 +147,7 @@ def timeline(marks: list[Mark], *, title: str, width: int = 760) -> Markup:
             body.append(f'<polygon points="{points}" fill="{mark.colour}"/>')
         else:
             body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{mark.colour}"/>')
-        text = escape(f"{mark.seconds:.1f} s  {_clip(mark.label, 52)}")
+        text = escape(f"{mark.seconds:.1f} s  {_isolated(_clip(mark.label, 52))}")
         body.append(f'<text x="{left + plot_w + 12}" y="{y + 4:.1f}">{text}</text>')
     return _svg(width, height, title, body, "timeline")
 
@@ -155,3 +158,11 @@ def _number(value: float) -> str:
 
 def _clip(text: str, most: int) -> str:
     return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def _isolated(text: str) -> str:
+    """A label with a bidi control (from a POS value) between FSI and PDI: an override left open in a cashier
+    id then ends with it, rather than reversing the share or count that follows it in a tooltip."""
+    if not BIDI.search(text):
+        return text
+    return "\u2068" + re.sub("[\u2066-\u2069]", "", text) + "\u2069"  # its own PDI would end ours early

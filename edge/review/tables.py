@@ -15,6 +15,9 @@ EVENT_COLUMNS = [
 ]  # fmt: skip
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs such a cell as a formula
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # terminal escapes and other control characters
+# Bidi controls: an unclosed right-to-left override in one cell reverses the rest of the line in a terminal,
+# so a till id could make the ids and ages beside it read differently.
+BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def spreadsheet_safe(value: object) -> object:
@@ -25,8 +28,10 @@ def spreadsheet_safe(value: object) -> object:
 
 
 def terminal_safe(text: str) -> str:
-    """Control characters shown as \\xNN, so a stored value cannot drive the reader's terminal."""
-    return CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    """Control characters shown as \\xNN and bidi controls as \\uNNNN, so a stored value cannot drive the
+    reader's terminal or reorder what it shows."""
+    text = CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    return BIDI.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def render(rows: list[dict], columns: list[str], fmt: str) -> str:

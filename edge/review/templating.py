@@ -21,7 +21,9 @@ def environment(zone: ZoneInfo) -> Environment:
     env.filters["when"] = lambda text, seconds=True: present.local_time(text, zone, seconds)
     env.filters["age"] = present.age_text
     env.filters["count"] = lambda number: f"{number:,}"
+    env.filters["percent"] = present.percent
     env.filters["type_name"] = lambda key: present.name(present.TYPES, key)
     env.filters["severity_name"] = lambda key: present.name(present.SEVERITIES, key)
     env.filters["outcome_name"] = lambda key: present.name(present.OUTCOME_NAMES, key)
+    env.filters["resolution"] = lambda key: present.name(present.RESOLUTIONS, key)
     return env

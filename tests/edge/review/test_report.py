@@ -36,7 +36,7 @@ def test_report_is_self_contained_and_says_what_it_covers(agecam, default_run, t
     assert not re.search(r'(src|href)="(https?:|//|file:|/)', page), "nothing is loaded or linked from elsewhere"
     facts = page.split('<p class="facts">', 1)[1].split("</p>", 1)[0]
     assert re.search(r"Period <strong>\d{4}-\d\d-\d\d \d\d:\d\d to \d{4}-\d\d-\d\d \d\d:\d\d</strong>", facts)
-    assert "times in <strong>America/New_York</strong>" in facts and "<strong>till-1</strong>" in facts
+    assert "times in <strong>America/New_York</strong>" in facts and "<strong><bdi>till-1</bdi></strong>" in facts
     assert re.search(r"generated \d{4}-\d\d-\d\d \d\d:\d\d", facts)
 
 
@@ -84,7 +84,15 @@ def test_report_colours_compliance_by_the_threshold_and_severity_by_severity(age
 def test_an_empty_period_says_so_instead_of_drawing_empty_charts(agecam, default_run, tmp_path):
     page = _report(agecam, default_run, tmp_path, "--since", "2001-01-01", "--until", "2001-01-02")
     assert "<svg" not in page
-    for message in ("No customers were counted", "No flags in this period.", "No restricted item was sold"):
+    for message in ("No customers were counted", "No flags in this period.", "No completed sale had a restricted item"):
         assert message in page
     assert "No transaction needed an ID check in this period." in page
     assert "none with transactions in the period" in page
+
+
+def test_a_threshold_between_whole_percents_reads_the_same_everywhere(agecam, default_run, tmp_path):
+    page = _report(agecam, default_run, tmp_path, compliance_threshold=0.925)
+    # Rounded, the text said 93% and the chart 92%: a cashier at 92.7% passed a threshold shown as 93%.
+    assert "Marked for coaching below 92.5% of" in page
+    assert "the dashed line is the 92.5% threshold" in page
+    assert "below 93%" not in page and "the 92% threshold" not in page

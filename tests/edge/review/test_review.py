@@ -126,7 +126,9 @@ def test_a_report_of_an_empty_period_says_so_without_warnings(agecam, default_ru
     out = tmp_path / "empty.html"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # matplotlib's "No artists with labels" reached the user's terminal
-        result = agecam("--config", config, "report", "--db", db, "--out", out, "--since", "2100-01-01")
+        result = agecam(
+            "--config", config, "report", "--db", db, "--out", out, "--since", "2100-01-01", "--until", "2100-01-02"
+        )
     assert result.code == 0 and result.err == "", result.err
     page = out.read_text()
     assert "No customers were counted" in page and "No flags in this period." in page
