@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from edge.errors import ConfigError, SourceError, StateError
 from edge.pipeline.progress import ReplayProgress, logs_above_bars, on_terminal
 from edge.pipeline.runner import StopSignal, run_source
 from edge.pipeline.summary import build_summary, format_summary
+from edge.scenario.output import VideoFile
 from edge.store.queries import run_alerts
 from edge.vision.age_model import AgeModel
 from edge.vision.detector import detector_file, load_detector
@@ -137,32 +139,45 @@ def _reload(args: argparse.Namespace, config: Config) -> Config:
 
 
 def _record(args: argparse.Namespace) -> int:
+    """The file appears only once whole: a failure midway (a full disk, a bad source) leaves a previous one as
+    it was. SIGTERM or Ctrl-C ends the recording early, keeping what was recorded (exit 0)."""
     config = load(args)
     out = Path(args.out)
     if out.suffix.lower() not in (".mp4", ".avi", ".mkv"):
         raise ConfigError(f"{out}: give the output a .mp4, .avi or .mkv name")
+    if not (math.isfinite(args.seconds) and args.seconds > 0):  # nan or 0 wrote an empty file, inf never ended
+        raise ConfigError(f"--seconds {args.seconds}: give a number of seconds above 0, such as 60")
+    if not out.parent.is_dir():  # before the source, which may take long to open
+        raise StateError(f"cannot write {out}: its folder {out.parent} does not exist; create it first")
     spec = parse_source(args.source)
     capture = open_capture(spec, config.source.width, config.source.height)
+    try:
+        frames, fps = _record_capture(capture, spec, out, args.seconds)
+    finally:
+        capture.release()
+    log.info("recorded %d frames (%.1f s at %.1f fps) from %s to %s", frames, frames / fps, fps, spec, out)
+    return 0
+
+
+def _record_capture(capture: cv2.VideoCapture, spec: SourceSpec, out: Path, seconds: float) -> tuple[int, float]:
     fps = capture.get(cv2.CAP_PROP_FPS)
     fps = fps if 1 <= fps <= 240 else 15.0
     ok, image = capture.read()
     if not ok:
         raise SourceError(f"cannot read a frame from {spec}: check the source")
     height, width = image.shape[:2]
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
-    if not writer.isOpened():
-        raise StateError(f"cannot write {out}: check that its folder exists and is writable")
-    frames, deadline = 0, time.monotonic() + args.seconds
-    try:
-        while ok and (time.monotonic() < deadline if spec.live else frames < args.seconds * fps):
-            writer.write(image)
-            frames += 1
+    with StopSignal().installed() as stop, VideoFile(out, fps, (width, height)) as video:
+        deadline = time.monotonic() + seconds  # a camera by the clock, a file by its frames
+        done = (lambda: time.monotonic() >= deadline) if spec.live else (lambda: video.frames >= seconds * fps)
+        while ok and not stop.event.is_set() and not done():
+            if image.shape[:2] != (height, width):  # a stream that came back at another size
+                image = cv2.resize(image, (width, height))
+            video.write(image)
             ok, image = capture.read()
-    finally:
-        writer.release()
-        capture.release()
-    log.info("recorded %d frames (%.1f s at %.1f fps) from %s to %s", frames, frames / fps, fps, spec, out)
-    return 0
+        video.commit()
+        if stop.event.is_set():
+            log.info("recording stopped by a signal: keeping the %d frames recorded so far", video.frames)
+        return video.frames, fps
 
 
 def _config_check(args: argparse.Namespace) -> int:

@@ -25,6 +25,8 @@ def _size(text: str) -> tuple[int, int]:
 def _simulate(args: argparse.Namespace) -> int:
     if args.customers < 1 or not 1 <= args.fps <= 60:
         raise ConfigError("--customers must be at least 1 and --fps between 1 and 60")
+    if args.seed < 0:  # numpy's generator, which draws the sensor noise, takes no negative seed (a traceback)
+        raise ConfigError(f"--seed {args.seed}: give a whole number from 0 up")
     size = _size(args.size)
     result = simulate(Path(args.faces), Path(args.out), args.customers, args.seed, args.fps, size, args.split)
     print(json.dumps(result))
@@ -32,9 +34,11 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
+    if args.run is not None and args.run < 1:  # run 0 read as "the latest"
+        raise ConfigError(f"--run {args.run}: give a run id from 1 up, or leave --run out for the latest run")
     scenario = Path(args.scenario)
     truth, run = load_truth(scenario), scenario_run(Path(args.db), args.run)
-    check_same_scenario(truth, run, scenario)  # another scenario's replay would score without a word
+    check_same_scenario(truth, run, scenario, Path(args.db))  # another scenario's replay would score without a word
     result = score(truth, run)
     print(json.dumps(result, indent=2) if args.json else format_score(result))
     return 0

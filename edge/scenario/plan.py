@@ -69,6 +69,8 @@ def read_faces(folder: Path, split: str | None) -> tuple[list[FacePhoto], str]:
         raise PosError(f"cannot read {labels} ({error.strerror}): give a folder with labels.csv and images/") from None
     except (UnicodeDecodeError, csv.Error) as error:
         raise PosError(f"cannot read {labels} ({error}): save it as a UTF-8 CSV") from None
+    if not rows:  # a header alone said "only 0 of the 0 faces ...: pass fewer --customers"
+        raise PosError(f"{labels} has no rows: give a line with file_name and real_age for each photo in images/")
     found = sorted({(row.get("split") or "").strip() for _, row in rows} - {""})
     if split is None:
         split = "valid" if "valid" in found else "all"

@@ -17,8 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import PosError, StateError
+from edge.errors import PosError
 from edge.pipeline.progress import progress_bar
+from edge.scenario.output import VideoFile, staged_folder, write_error
 from edge.scenario.plan import (
     POS,
     TRUTH,
@@ -95,32 +96,30 @@ def background(width: int, height: int, rng: random.Random) -> np.ndarray:
     return cv2.GaussianBlur(image, (0, 0), 1.0)
 
 
-def render(visits: list[Visit], out: Path, fps: float, width: int, height: int, seed: int) -> int:
+def render(visits: list[Visit], out: Path, fps: float, width: int, height: int, seed: int, shown: Path) -> int:
     rng = random.Random(seed)
     side = int(height * 0.36)
     walk_blur = int((width / 2 + side) / (WALK_S * fps) * 0.35)
     actors = [Actor(visit, int(side * rng.uniform(0.9, 1.1)), rng, walk_blur) for visit in visits]
     backdrop = background(width, height, rng)
     noise = np.random.default_rng(seed)
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
-    if not writer.isOpened():
-        raise StateError(f"cannot write {out}: check that the folder is writable")
     end = visits[-1].leave + WALK_S + 0.5
     frames = int(end * fps)
     bar = progress_bar(frames, "simulate", "frame")
-    try:
-        for index in range(frames):
-            bar.update()
-            t = index / fps
-            frame = backdrop.copy()
-            for actor in actors:
-                if (where := actor.position(t, width, height)) is not None:
-                    actor.draw(frame, *where)
-            frame += noise.standard_normal(frame.shape, dtype=np.float32) * 3.0
-            writer.write(np.clip(frame, 0, 255).astype(np.uint8))
-    finally:
-        bar.close()
-        writer.release()
+    with VideoFile(out, fps, (width, height), shown) as video:
+        try:
+            for index in range(frames):
+                bar.update()
+                t = index / fps
+                frame = backdrop.copy()
+                for actor in actors:
+                    if (where := actor.position(t, width, height)) is not None:
+                        actor.draw(frame, *where)
+                frame += noise.standard_normal(frame.shape, dtype=np.float32) * 3.0
+                video.write(np.clip(frame, 0, 255).astype(np.uint8))
+        finally:
+            bar.close()
+        video.commit()
     return frames
 
 
@@ -131,13 +130,18 @@ def simulate(
     rng = random.Random(seed)
     faces, split = read_faces(faces_dir, split)
     visits = plan_visits(pick_faces(faces, count, rng), rng)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise StateError(f"cannot create {out} ({error.strerror})") from None
-    frames = render(visits, out / VIDEO, fps, *size, seed)
     settings = {"faces": str(faces_dir), "split": split, "customers": count, "seed": seed, "fps": fps, "size": size}
     events = pos_script(visits)
-    (out / POS).write_text("".join(json.dumps(event) + "\n" for event in events))
-    (out / TRUTH).write_text(json.dumps(ground_truth(visits, settings), indent=1))
+    # Written whole or not at all: a failure midway leaves a previous scenario in `out` as it was.
+    with staged_folder(out, (VIDEO, POS, TRUTH)) as staging:
+        frames = render(visits, staging / VIDEO, fps, *size, seed, out / VIDEO)
+        _write_text(staging, out, POS, "".join(json.dumps(event) + "\n" for event in events))
+        _write_text(staging, out, TRUTH, json.dumps(ground_truth(visits, settings), indent=1))
     return {"video": str(out / VIDEO), "frames": frames, "seconds": round(frames / fps, 1), "events": len(events)}
+
+
+def _write_text(staging: Path, out: Path, name: str, text: str) -> None:
+    try:
+        (staging / name).write_text(text)
+    except OSError as error:
+        raise write_error(out / name, error) from None

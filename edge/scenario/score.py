@@ -9,10 +9,11 @@ customer association picked the right person.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 
-from edge.errors import PosError
+from edge.errors import PosError, StateError
 from edge.scenario.plan import END_S, POS, START_S, TRUTH, VIDEO
 from edge.store.eventlog import unix
 
@@ -43,22 +44,66 @@ def load_truth(scenario: Path) -> list[dict]:
         isinstance(customer, dict) and all(key in customer for key in CUSTOMER_KEYS) for customer in customers
     ):
         raise PosError(f"{path}: customers are not a scenario's ({', '.join(CUSTOMER_KEYS)}): run 'agecam simulate'")
+    # A value of the wrong type or range was a traceback deep inside score() or check_same_scenario().
+    for index, customer in enumerate(customers):
+        if key := _bad_key(customer):
+            value = repr(customer[key])[:40]
+            raise PosError(
+                f"{path}: customer {index + 1} has {key} {value}, which no scenario has: run 'agecam simulate'"
+            )
+    if len({customer["transaction_id"] for customer in customers}) < len(customers):
+        raise PosError(f"{path}: a transaction_id appears twice, which no scenario has: run 'agecam simulate'")
     return customers
 
 
-def check_same_scenario(truth: list[dict], run: dict[str, dict], scenario: Path) -> None:
+def _bad_key(customer: dict) -> str | None:
+    """The first key of a truth.json customer that score() cannot use (wrong type, or an age out of range)."""
+    kinds = {"transaction_id": str, "cashier_id": str, "alcohol": bool, "sold_without_check": bool}
+    for key, kind in kinds.items():
+        if not isinstance(customer[key], kind):
+            return key
+    for key in ("real_age", "enter", "arrive", "leave"):
+        if not _finite(customer[key]):
+            return key
+    low, high = AGE_BANDS["minors"][0], AGE_BANDS["30_plus"][1]
+    return None if low <= customer["real_age"] < high else "real_age"
+
+
+def check_same_scenario(truth: list[dict], run: dict[str, dict], scenario: Path, db: Path) -> None:
     """PosError unless `run` replayed this scenario's POS script: every scenario's transactions are named
     T0001, T0002..., so the names alone would score another scenario's replay without a word. Each POS
-    transaction's cashier and length (transaction_start to transaction_end, in script seconds) must match."""
+    transaction's cashier and length (transaction_start to transaction_end, in script seconds) must match.
+    StateError for a run with values agecam never writes (a damaged or edited log), on which score() fails."""
     fix = f"replay {scenario / VIDEO} with --pos {scenario / POS} and score that run"
     if set(run) != {customer["transaction_id"] for customer in truth}:
         raise PosError(f"the run has {len(run)} POS transactions where {scenario} has {len(truth)} customers: {fix}")
     for customer in truth:
-        txn = run[customer["transaction_id"]]["txn"] or {}
+        name = customer["transaction_id"]
+        txn = run[name]["txn"] or {}
+        ended = txn.get("ended_at") and _seconds(txn, f"{db}: transaction {name}")
+        _check_latencies(run[name]["alerts"], f"{db}: transaction {name}")
         length = customer["leave"] - END_S - (customer["arrive"] + START_S)  # as pos_script times them
-        ended = txn.get("ended_at") and unix(txn["ended_at"]) - unix(txn["started_at"])
         if txn.get("cashier_id") != customer["cashier_id"] or (ended and abs(ended - length) > 0.05):
-            raise PosError(f"transaction {customer['transaction_id']} of the run is not {scenario}'s: {fix}")
+            raise PosError(f"transaction {name} of the run is not {scenario}'s: {fix}")
+
+
+def _seconds(txn: dict, where: str) -> float:
+    try:
+        return unix(txn["ended_at"]) - unix(txn["started_at"])
+    except (TypeError, ValueError, AttributeError):
+        times = f"{txn['started_at']!r} to {txn['ended_at']!r}"
+        raise StateError(f"{where} has times {times}, which agecam never writes: replay the scenario again") from None
+
+
+def _check_latencies(alerts: list[dict], where: str) -> None:
+    for alert in alerts:
+        value = alert["latency_s"]
+        if alert["type"] == "id_check_required" and not _finite(value):
+            raise StateError(f"{where} has an alert with latency_s {value!r}, which agecam never writes: replay again")
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _share(hits: int, total: int) -> float | None:
