@@ -7,10 +7,12 @@ against that file's folder; the defaults (the bundled model) against where ageca
 
 from __future__ import annotations
 
+import json
 import os
 import reprlib
 import site
 import sys
+import urllib.parse
 from pathlib import Path
 
 import yaml
@@ -106,6 +108,21 @@ class Config(Section):
             return self._data_dir / value
         return chosen
 
+    def recorded_json(self) -> str:
+        """The config as a run's row in the event log keeps it, secrets left out: the log is copied for
+        review and replays, and the POS token, a webhook URL's password, an alert command's arguments (a
+        curl -u user:password) and the review accounts' password hashes must not travel with it."""
+        data = self.model_dump(mode="json")
+        if data["pos"]["token"] is not None:
+            data["pos"]["token"] = REDACTED
+        if data["alerts"]["webhook"]:
+            data["alerts"]["webhook"] = _without_password(data["alerts"]["webhook"])
+        if command := data["alerts"]["command"]:
+            data["alerts"]["command"] = command[:1] + [REDACTED] * (len(command) > 1)
+        for account in data["review"]["accounts"].values():
+            account["password_hash"] = REDACTED
+        return json.dumps(data)
+
     def state_dir(self) -> Path:
         """The state folder: config, else systemd's $STATE_DIRECTORY, else the XDG state home."""
         if self.state.dir:
@@ -114,6 +131,17 @@ class Config(Section):
             return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
         xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
         return Path(xdg) / "agecam"
+
+
+REDACTED = "(not recorded)"
+
+
+def _without_password(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:{REDACTED}@{host}"))
 
 
 _SHORT = reprlib.Repr()  # a bad value is shown, never dumped whole (Python 3.11 takes no arguments here)

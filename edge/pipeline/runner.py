@@ -154,7 +154,7 @@ def run_source(
         model_sha256=model.sha256,
         provider=model.provider,
         version=__version__,
-        config_json=config.model_dump_json(),
+        config_json=config.recorded_json(),
         started=started,
     )
     origin = started if origin is None else origin
