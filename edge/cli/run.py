@@ -19,13 +19,13 @@ from edge.challenge.link import PosLink
 from edge.cli.common import load
 from edge.cli.fleet import till_services
 from edge.config import Config
-from edge.errors import ConfigError, SourceError, StateError
+from edge.errors import ConfigError, DetectorError, ModelError, SourceError, StateError
 from edge.pipeline.progress import ReplayProgress, logs_above_bars, on_terminal
 from edge.pipeline.runner import StopSignal, run_source
 from edge.pipeline.summary import build_summary, format_summary
 from edge.scenario.output import VideoFile
 from edge.store.queries import run_alerts
-from edge.vision.age_model import AgeModel
+from edge.vision.age_model import AgeModel, load_age_model
 from edge.vision.detector import detector_file, load_detector
 from edge.vision.source import SourceSpec, open_capture, parse_source, video_seconds
 
@@ -129,9 +129,13 @@ def _run_once(args: argparse.Namespace, config: Config, stop: StopSignal) -> boo
 
 
 def _reload(args: argparse.Namespace, config: Config) -> Config:
+    """The config read again, and its models loaded once to check them: a reload naming a missing or broken
+    model (or detector) ended the till (exit 4), and systemd's restarts then failed the same way."""
     try:
         fresh = load(args)
-    except ConfigError as error:
+        load_detector(fresh)
+        load_age_model(fresh)  # released at once: the new run loads its own
+    except (ConfigError, ModelError, DetectorError) as error:
         log.error("reload: %s; keeping the previous configuration", error)
         return config
     log.info("reload: configuration %s read again; starting a new run", fresh.origin)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from edge.store import flag_queries
 
@@ -125,6 +126,31 @@ def test_sighup_reloads_and_the_sale_goes_on_in_the_new_run(tmp_path, tiny_model
     assert query(run.db, "SELECT run_id, status FROM transactions") == [(1, "completed")]
     assert query(run.db, "SELECT run_id, type, severity FROM alerts") == [(2, "no_face", "medium")]
     assert "reload" in run.log()
+
+
+@pytest.mark.parametrize(("section", "key"), [("age_model", "path"), ("detector", "model")])
+def test_a_reload_naming_a_missing_model_keeps_the_till_running_on_the_previous_one(tmp_path, tiny_model, section, key):
+    """Before, the new run's model load ended the process with exit 4 mid-shift, and each restart by systemd
+    failed the same way."""
+    video = faceless_video(tmp_path / "grey.mp4")
+    with live_run(tmp_path, tiny_model, video, loop=True) as run:
+        assert [run.post(event) for event in events("till-m", "start", "wine")] == [202, 202]
+        wait_for(run.db, "SELECT id FROM transactions WHERE restricted_items = 1")
+        config = yaml.safe_load(run.config.read_text())
+        config.setdefault(section, {})[key] = str(tmp_path / "gone.onnx")
+        run.config.write_text(yaml.safe_dump(config))
+        run.process.send_signal(signal.SIGHUP)
+        wait_for(run.db, "SELECT id FROM runs WHERE id = 2 AND status = 'running'")
+        run.wait_ready()
+        assert run.post(events("till-m", "end")[0]) == 202
+        wait_for(run.db, "SELECT id FROM alerts WHERE kind = 'flag'")
+        assert run.process.poll() is None, run.log()
+        assert run.stop() == 0, run.log()
+    assert "gone.onnx" in run.log() and "keeping the previous configuration" in run.log()
+    assert query(run.db, "SELECT id, status, model_path FROM runs") == [
+        (1, "stopped", str(tiny_model)),
+        (2, "stopped", str(tiny_model)),
+    ]
 
 
 def test_a_late_event_of_a_sale_ended_before_the_restart_leaves_the_open_sale_alone(tmp_path, tiny_model):
