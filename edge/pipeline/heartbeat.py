@@ -15,6 +15,7 @@ from edge.store.review_records import record_heartbeat
 from edge.vision.source import FrameGrabber
 
 log = logging.getLogger(__name__)
+WARN_EVERY_S = 60.0  # between warnings that the heartbeat was not saved
 
 
 class Heartbeat:
@@ -50,14 +51,25 @@ class Heartbeat:
         self.next_status, self.last_status, self.last_frames = now + self.every_s, now, frames
 
 
-def with_health(event_log: EventLog, run_id: int, on_status: Callable[[dict], None] | None) -> Callable[[dict], None]:
-    """Each status also goes into the run's row, so the review app's till health sees a live till."""
+def with_health(
+    event_log: EventLog,
+    run_id: int,
+    on_status: Callable[[dict], None] | None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Callable[[dict], None]:
+    """Each status also goes into the run's row, so the review app's till health sees a live till. A failure
+    is logged at most once a minute (a full disk for a day was 8,640 lines), with the count since."""
+    failed, next_warning = 0, 0.0
 
     def report(status: dict) -> None:
+        nonlocal failed, next_warning
         try:
             record_heartbeat(event_log, run_id, status)
         except sqlite3.Error as error:  # a busy or full disk must not stop the till
-            log.warning("run %d: heartbeat not saved: %s", run_id, error)
+            failed += 1
+            if clock() >= next_warning:
+                log.warning("run %d: %d heartbeat(s) not saved since the last warning: %s", run_id, failed, error)
+                failed, next_warning = 0, clock() + WARN_EVERY_S
         if on_status:
             on_status(status)
 
