@@ -183,5 +183,8 @@ def scenario_run(db_path: Path, run_id: int | None) -> dict[str, dict]:
         return result
     except sqlite3.DatabaseError as error:
         raise StateError(f"{db_path}: not an agecam event log with POS tables ({error})") from None
+    except (TypeError, ValueError, AttributeError):  # an edited or damaged row: a traceback before
+        fix = "replay the scenario again"
+        raise StateError(f"{db_path}: run {run_id} has a time or second agecam never writes: {fix}") from None
     finally:
         db.close()

@@ -66,6 +66,9 @@ def test_a_transaction_named_twice_in_the_truth_says_so(agecam, default_run, sce
         ("UPDATE alerts SET latency_s = 'soon' WHERE type = 'id_check_required'", "latency_s 'soon'"),
         ("UPDATE transactions SET started_at = 'garbage'", "has times 'garbage' to "),
         ("UPDATE transactions SET ended_at = 'garbage'", "to 'garbage', which agecam never writes"),
+        ("UPDATE pos_events SET at = 'garbage'", "a time or second agecam never writes"),
+        ("UPDATE pos_events SET t = 'soon'", "a time or second agecam never writes"),
+        ("UPDATE customers SET first_seen = 'yesterday'", "a time or second agecam never writes"),
     ],
 )
 def test_an_edited_event_log_is_one_line_and_exit_6(agecam, default_run, scenario, tmp_path, sql, message):
