@@ -117,7 +117,7 @@ def test_a_bad_photo_midway_leaves_the_previous_scenario_and_no_new_folder(ageca
     out = tmp_path / "till"
     assert agecam(*simulate_args(faces, out, 1), "--size", "320x240").code == 0
     before = contents(out)
-    broken = tmp_path / "broken"
+    broken = tmp_path / "broken" / "faces"  # "faces": the privacy test knows these photos are inputs
     (broken / "images").mkdir(parents=True)
     for photo in (faces / "images").iterdir():
         (broken / "images" / photo.name).write_bytes(b"not a photo")
