@@ -1,4 +1,5 @@
-"""Helpers for the review app's tests: the test accounts' password, logging in, and the scenario's day."""
+"""Helpers for the review app's tests: the test accounts' password, logging in, the scenario's day, and the
+demo's settings replayed into a folder of their own."""
 
 from __future__ import annotations
 
@@ -8,8 +9,20 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import yaml
+
 PASSWORD = "correct horse battery"
 ZONE = "Europe/London"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def demo_config(folder: Path, **sections: dict) -> Path:
+    """examples/demo-config.yaml with its state in `folder` and these sections replaced: the file's path."""
+    data = yaml.safe_load((ROOT / "examples" / "demo-config.yaml").read_text())
+    data.update(state={"dir": str(folder / "state")}, **sections)
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
 
 
 def csrf_of(page: str) -> str:

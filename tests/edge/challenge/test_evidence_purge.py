@@ -46,6 +46,16 @@ def flag_with_crop(db: Path, crop: str) -> None:
         )
 
 
+def started_link(tmp_path: Path, state: Path) -> tuple[PosLink, EventLog]:
+    """A run's POS hooks with evidence on, started on a live run's row, as `agecam run` starts them."""
+    config = parse_config({"evidence": {"enabled": True}, "state": {"dir": str(state)}}, "test", tmp_path)
+    event_log = EventLog(state / "agecam.db")
+    origin = time.time()
+    link = PosLink(config, script=[])
+    link.start(event_log, live_run_row(event_log, origin), origin)
+    return link, event_log
+
+
 def evidence_of(db: Path) -> list[str | None]:
     with contextlib.closing(sqlite3.connect(db)) as connection:
         return [row[0] for row in connection.execute("SELECT evidence FROM alerts")]
@@ -119,11 +129,7 @@ def test_the_hourly_purge_waits_no_longer_for_a_lock_than_the_frame_loop(tmp_pat
     """The run's purge cleared the references through a connection that waited 10 s for another program's
     lock (a backup, the sqlite3 shell): the frame loop stood still that long; it may wait 0.25 s."""
     state = tmp_path / "state"
-    config = parse_config({"evidence": {"enabled": True}, "state": {"dir": str(state)}}, "test", tmp_path)
-    event_log = EventLog(state / "agecam.db")
-    origin = time.time()
-    link = PosLink(config, script=[])
-    link.start(event_log, live_run_row(event_log, origin), origin)
+    link, event_log = started_link(tmp_path, state)
     crop = state / "evidence" / "run0-txn1-track1.jpg"  # an earlier process's, 8 days old
     crop.parent.mkdir()
     crop.write_bytes(b"\xff\xd8 a crop")
@@ -149,11 +155,7 @@ def test_the_hourly_purge_waits_no_longer_for_a_lock_than_the_frame_loop(tmp_pat
 def test_the_runs_hourly_purge_keeps_its_crops_written_under_a_clock_since_stepped_forward(tmp_path):
     """The run's own purge (PosLink, hourly and while the camera is lost) is the one that ages by the boot clock."""
     state = tmp_path / "state"
-    config = parse_config({"evidence": {"enabled": True}, "state": {"dir": str(state)}}, "test", tmp_path)
-    event_log = EventLog(state / "agecam.db")
-    origin = time.time()
-    link = PosLink(config, script=[])
-    link.start(event_log, live_run_row(event_log, origin), origin)
+    link, event_log = started_link(tmp_path, state)
     try:
         crop = Path(save_crop(state, "run1-txn1-track1", CROP))
         os.utime(crop, (time.time() - 30 * DAY, time.time() - 30 * DAY))  # the clock was 30 days behind

@@ -11,15 +11,14 @@ import time
 from edge.pipeline import heartbeat
 from edge.store.eventlog import EventLog
 
+from pos_http import live_run_row
+
 STATUS = {"frames": 1, "dropped": 0, "fps": 10.0, "source": "running"}
 
 
 def test_an_unsaved_heartbeat_is_warned_about_once_a_minute_with_a_count(tmp_path, caplog):
     log = EventLog(tmp_path / "agecam.db")
-    run_id = log.start_run(
-        mode="live", source="0", model_path="m", model_sha256="s", provider="CPU", version="0", config_json="{}",
-        started=time.time(),
-    )  # fmt: skip
+    run_id = live_run_row(log, time.time())
     log.wait_for_locks(0.05)
     now, seen = [0.0], []
     report = heartbeat.with_health(log, run_id, seen.append, clock=lambda: now[0])

@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 from edge import cli
+
+from review_app import demo_config
 
 ROOT = Path(__file__).resolve().parents[3]
 STARTS = ("2026-10-25T00:30:00+00:00", "2026-10-25T01:30:00+00:00")  # 01:30 BST, then 01:30 GMT
@@ -19,11 +20,7 @@ STARTS = ("2026-10-25T00:30:00+00:00", "2026-10-25T01:30:00+00:00")  # 01:30 BST
 @pytest.fixture(scope="module")
 def fall_back(tmp_path_factory, assets) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("clock-change")
-    data = yaml.safe_load((ROOT / "examples" / "demo-config.yaml").read_text())
-    data["state"] = {"dir": str(folder / "state")}
-    data["review"] = {"timezone": "Europe/London"}
-    config = folder / "config.yaml"
-    config.write_text(yaml.safe_dump(data))
+    config = demo_config(folder, review={"timezone": "Europe/London"})
     db = folder / "agecam.db"
     clip = assets / "videos" / "face-demographics-walking-and-pause.gif"
     for start in STARTS:

@@ -12,14 +12,13 @@ import warnings
 from pathlib import Path
 
 import pytest
-import yaml
 
 from edge import cli
 from edge.config import load_config
 from edge.review.auth import hash_password
 
 from clips import clip
-from review_app import PASSWORD, log_in
+from review_app import PASSWORD, demo_config, log_in
 
 ROOT = Path(__file__).resolve().parents[3]
 START = "2026-06-30T18:10:00Z"  # 23:40 on 30 June in Asia/Kolkata (UTC+05:30): its last local hour
@@ -29,13 +28,8 @@ START = "2026-06-30T18:10:00Z"  # 23:40 on 30 June in Asia/Kolkata (UTC+05:30): 
 def past_run(tmp_path_factory, assets) -> tuple[Path, Path]:
     """The demo (Challenge 40, its zone) replayed at START with evidence crops on: config and event log."""
     folder = tmp_path_factory.mktemp("past-run")
-    data = yaml.safe_load((ROOT / "examples" / "demo-config.yaml").read_text())
-    data["state"] = {"dir": str(folder / "state")}
-    data["evidence"] = {"enabled": True}
     accounts = {"rita": {"role": "reviewer", "password_hash": hash_password(PASSWORD)}}
-    data["review"] = {"timezone": "Asia/Kolkata", "accounts": accounts}
-    config = folder / "config.yaml"
-    config.write_text(yaml.safe_dump(data))
+    config = demo_config(folder, evidence={"enabled": True}, review={"timezone": "Asia/Kolkata", "accounts": accounts})
     db = folder / "state" / "agecam.db"
     video, pos = clip(assets, "face-demographics-walking-and-pause"), ROOT / "examples" / "demo-pos.jsonl"
     args = ["--config", config, "--log-level", "WARNING", "replay", video, "--fast", "--pos", pos, "--db", db]

@@ -9,12 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from edge import cli
 from edge.store.eventlog import EventLog
 
-from review_app import log_in, one_flag, scenario_day
+from review_app import demo_config, log_in, one_flag, scenario_day
 
 RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE, never closed: it reverses what follows it on the line
 TILL = f"<b>till</b>{RLO}1"
@@ -39,11 +38,7 @@ def _script() -> list[dict]:
 def replayed(tmp_path_factory, assets) -> tuple[Path, Path]:
     """The demo clip replayed with the demo settings and the script above: config and event log."""
     folder = tmp_path_factory.mktemp("hostile-pos")
-    data = yaml.safe_load((ROOT / "examples" / "demo-config.yaml").read_text())
-    data["state"] = {"dir": str(folder / "state")}
-    data["review"] = {"timezone": "Europe/London"}
-    config = folder / "config.yaml"
-    config.write_text(yaml.safe_dump(data))
+    config = demo_config(folder, review={"timezone": "Europe/London"})
     script = folder / "pos.jsonl"
     script.write_text("".join(json.dumps(event) + "\n" for event in _script()))
     db = folder / "agecam.db"

@@ -10,13 +10,12 @@ import time
 from edge.store.eventlog import FRAME_LOOP_BUSY_S, CustomerRecord, EventLog
 from edge.vision.customer import AgeEstimate
 
+from pos_http import live_run_row
+
 
 def test_a_lock_held_by_a_slow_pos_commit_names_both_causes(tmp_path):
     log = EventLog(tmp_path / "agecam.db")
-    run_id = log.start_run(
-        mode="live", source="0", model_path="m", model_sha256="s", provider="CPU", version="0", config_json="{}",
-        started=time.time(),
-    )  # fmt: skip
+    run_id = live_run_row(log, time.time())
     pos = log.sibling(durable=True)  # the POS endpoint's connection, as PosLink opens it
     log.wait_for_locks(FRAME_LOOP_BUSY_S)
     locked, release = threading.Event(), threading.Event()
