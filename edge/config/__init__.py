@@ -110,13 +110,14 @@ class Config(Section):
 
     def recorded_json(self) -> str:
         """The config as a run's row in the event log keeps it, secrets left out: the log is copied for
-        review and replays, and the POS token, a webhook URL's password, an alert command's arguments (a
-        curl -u user:password) and the review accounts' password hashes must not travel with it."""
+        review and replays, and the POS token, a camera's or webhook URL's password, an alert command's
+        arguments (a curl -u user:password) and the review accounts' password hashes must not travel with it."""
         data = self.model_dump(mode="json")
         if data["pos"]["token"] is not None:
             data["pos"]["token"] = REDACTED
+        data["source"]["uri"] = without_password(data["source"]["uri"])  # rtsp://admin:password@camera/
         if data["alerts"]["webhook"]:
-            data["alerts"]["webhook"] = _without_password(data["alerts"]["webhook"])
+            data["alerts"]["webhook"] = without_password(data["alerts"]["webhook"])
         if command := data["alerts"]["command"]:
             data["alerts"]["command"] = command[:1] + [REDACTED] * (len(command) > 1)
         for account in data["review"]["accounts"].values():
@@ -136,8 +137,12 @@ class Config(Section):
 REDACTED = "(not recorded)"
 
 
-def _without_password(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
+def without_password(url: str) -> str:
+    """The URL with its password (if any) replaced: for what is logged or kept of a camera or webhook URL."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # "http://u:p@[::1/": the config takes it (the webhook fails each alert), the run must start
+        return REDACTED  # where its password ends is unknown
     if parts.password is None:
         return url
     host = parts.netloc.rpartition("@")[2]

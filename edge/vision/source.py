@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.config import SourceConfig
+from edge.config import SourceConfig, without_password
 from edge.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,8 @@ class SourceSpec:
         return self.kind != "file"
 
     def __str__(self) -> str:
-        return str(self.value)
+        """For log lines, messages and the run's row (which the review app shows): a stream's password out."""
+        return without_password(self.value) if self.kind == "stream" else str(self.value)
 
 
 def parse_source(uri: str, loop: bool = False) -> SourceSpec:
@@ -67,7 +68,7 @@ def open_capture(spec: SourceSpec, width: int | None = None, height: int | None 
     capture = cv2.VideoCapture(spec.value, cv2.CAP_ANY, params)
     if not capture.isOpened():
         raise SourceError(
-            f"cannot open video source {spec.value}: check that it exists and is a video "
+            f"cannot open video source {spec}: check that it exists and is a video "
             "(or a camera index, /dev/videoN, or an rtsp:// URL)"
         )
     if width:
