@@ -173,7 +173,9 @@ def _record_capture(capture: cv2.VideoCapture, spec: SourceSpec, out: Path, seco
     with StopSignal().installed() as stop, VideoFile(out, fps, (width, height)) as video:
         deadline = time.monotonic() + seconds  # a camera by the clock, a file by its frames
         done = (lambda: time.monotonic() >= deadline) if spec.live else (lambda: video.frames >= seconds * fps)
-        while ok and not stop.event.is_set() and not done():
+        # The frame read above always goes in: a camera's --seconds that ran out while the file was being
+        # made, or a signal then, committed a file without a frame (exit 0), over any previous one.
+        while ok and not (video.frames and (stop.event.is_set() or done())):
             if image.shape[:2] != (height, width):  # a stream that came back at another size
                 image = cv2.resize(image, (width, height))
             video.write(image)

@@ -15,7 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.cli.run import _record_capture
 from edge.scenario.output import PARTIAL, frames_readable
+from edge.vision.source import SourceSpec
 
 from pos_scenario import make_faces
 
@@ -165,3 +167,19 @@ def test_sigterm_ends_a_recording_early_with_a_whole_file(write_config, tmp_path
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0 and "recording stopped by a signal" in stderr, stderr
     assert 0 < frames_readable(out) < 6000 and leftovers(tmp_path) == []
+
+
+def test_a_camera_recording_shorter_than_a_frame_keeps_the_frame_it_read(tmp_path):
+    """A --seconds that ran out while the file was being made committed a video without a frame (exit 0). The
+    clip, read as a stream, is timed by the clock like a camera."""
+    clip = tmp_path / "camera.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, (64, 48))
+    for _ in range(5):
+        writer.write(np.full((48, 64, 3), 90, np.uint8))
+    writer.release()
+    out, capture = tmp_path / "till.mp4", cv2.VideoCapture(str(clip))
+    try:
+        frames, _ = _record_capture(capture, SourceSpec("stream", str(clip)), out, 1e-9)
+    finally:
+        capture.release()
+    assert frames == 1 and frames_readable(out) == 1 and leftovers(tmp_path) == []
