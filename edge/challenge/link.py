@@ -83,8 +83,10 @@ class PosLink:
         if self.crops is not None:
             for seen in frame.faces:
                 self.crops.put(seen.track_id, crop_face(frame.image, seen.face, EVIDENCE_CROP))
-        outcomes = self.policy.observe(frame.t, zone_faces(frame), estimates)
-        self._emit(outcomes + self._apply(self._due_events(frame.t)))
+        due = self._due_events(frame.t)
+        outcomes = self.policy.observe(frame.t, zone_faces(frame), estimates, due)
+        self.applied += len(due)  # saved with the rows they led to
+        self._emit(outcomes)
         self._purge_evidence()
 
     def on_idle(self) -> None:

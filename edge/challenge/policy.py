@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import replace
 
 from edge.challenge.events import IdChecked, ItemScanned, PosEvent, TransactionEnd, TransactionStart, is_restricted
@@ -35,6 +36,7 @@ from edge.vision.customer import AgeEstimate
 
 log = logging.getLogger(__name__)
 STAND_IN_SHARE = 0.25  # a stand-in for a customer without an estimate had this part of the zone, at least
+Due = Sequence[tuple[PosEvent, float]]  # POS events with their policy times
 MAX_CLOSED = 10_000  # ended sales remembered at most (see _stale), whatever the number of tills
 
 
@@ -54,8 +56,11 @@ class ChallengePolicy:
         self.closed: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     # --- inputs -------------------------------------------------------------------------------------
-    def observe(self, t: float, faces: list[ZoneFace], estimates: dict[int, AgeEstimate | None]) -> list[Outcome]:
-        """One frame: zone faces and the current estimates of tracks. Raises alerts that became due."""
+    def observe(
+        self, t: float, faces: list[ZoneFace], estimates: dict[int, AgeEstimate | None], events: Due = ()
+    ) -> list[Outcome]:
+        """One frame: zone faces and the current estimates of tracks, and the POS events (with their times) that
+        came since the last frame. Raises alerts that became due."""
         self.now = max(self.now, t)
         self.zone.observe(t, faces)
         for track_id, estimate in estimates.items():
@@ -63,7 +68,10 @@ class ChallengePolicy:
             self.tracks[track_id] = Sighting(known.first_seen if known else t, t, estimate)
         for track_id in [key for key, seen in self.tracks.items() if seen.last_seen < t - self.keep_s]:
             del self.tracks[track_id]
-        outcomes = self.expire(t)
+        # Events first, at their own times: a sale checked or ended while the camera was down (no frame) must
+        # not expire, or alert, at the frame that comes back before its check or end is applied.
+        outcomes = [outcome for event, at in events for outcome in self.handle(event, at)]
+        outcomes += self.expire(t)
         return outcomes + [outcome for txn in list(self.awaiting.values()) for outcome in self._check_alert(txn, t)]
 
     def handle(self, event: PosEvent, t: float) -> list[Outcome]:
@@ -165,10 +173,13 @@ class ChallengePolicy:
         scan would open a sale nobody ends: a false flag), and, while another sale is open there, an
         `id_checked` or `transaction_end` of a sale the policy does not know: no sale begins with one, and taking
         it for a new sale would supersede the open one (a false flag) and then ignore that sale's own events.
-        A start never is stale; a scan of another sale starts it."""
+        A start is stale only as a retry of the open sale's own start, before it has a restricted item or a check
+        (superseding it would leave a sale the POS ended 'unresolved'); a scan of another sale starts it."""
         txn = self.open.get(event.till_id)
+        if isinstance(event, TransactionStart):
+            return _repeated_start(event, txn)
         # An open sale whose POS id is not known yet is another sale too: else a late check would pass it.
-        if isinstance(event, TransactionStart) or event.transaction_id in (None, txn and txn.pos_id):
+        if event.transaction_id in (None, txn and txn.pos_id):
             return False
         ended = self.closed.get((event.till_id, event.transaction_id))
         late = ended is not None and ended >= t - self.keep_s
@@ -284,3 +295,13 @@ class ChallengePolicy:
     def _snapshot(self, txn: Transaction, t: float) -> Outcome:
         frozen = replace(txn, id_checks=list(txn.id_checks))
         return Outcome("transaction", "transaction", t, frozen, customer=self._customer(txn))
+
+
+def _repeated_start(event: TransactionStart, txn: Transaction | None) -> bool:
+    """A start of the sale open on its till that has nothing to lose yet: a retry whose reply was lost."""
+    if txn is None or event.transaction_id is None or txn.pos_id != event.transaction_id:
+        return False
+    if txn.first_restricted is not None or txn.id_checks:
+        return False  # an id reused for the next sale, maybe: supersede, so each customer is decided on their own
+    log.info("POS transaction_start of sale %r on till %r repeated: already open", txn.pos_id, txn.till_id)
+    return True

@@ -1,0 +1,58 @@
+"""A POS retries an event whose reply it lost (a timeout, or a restart of agecam after the commit): the retry
+must leave the sale as the POS meant it, one transaction with the outcome it would have had anyway."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from test_policy import Till, event, scan
+
+from edge.challenge.carry import resume
+from edge.challenge.policy import ChallengePolicy
+from edge.config import PolicyConfig
+from edge.store.pos_history import Leftovers, StoredEvent
+
+
+def transactions(till: Till) -> dict[int, tuple]:
+    """Each transaction's last state: number -> (POS id, status, resolution)."""
+    return {o.transaction.number: (o.transaction.pos_id, o.transaction.status, o.transaction.resolution)
+            for o in till.outcomes}  # fmt: skip
+
+
+def test_a_retried_start_leaves_one_sale_not_an_unresolved_one_beside_it():
+    """The retry superseded the sale it repeated: a second transaction, and an empty 'unresolved' one that the
+    POS never left open."""
+    till = Till(age=16)
+    till.frames(1.0)
+    till.send(event("transaction_start", transaction_id="T1"))
+    assert till.send(event("transaction_start", transaction_id="T1")) == []
+    till.frames(2.0)
+    assert till.send(scan(transaction_id="T1")) == [("alert", "id_check_required", "info")]
+    till.frames(4.0)
+    assert till.send(event("transaction_end", transaction_id="T1")) == [("flag", "sold_without_id_check", "high")]
+    assert transactions(till) == {1: ("T1", "completed", None)}
+
+
+def test_a_start_repeated_after_a_restricted_scan_still_starts_a_sale_of_its_own():
+    """A POS that reuses one transaction id without ends: each customer's sale is still decided on its own."""
+    till = Till(age=16)
+    till.frames(1.0)
+    till.send(event("transaction_start", transaction_id="T1"))
+    till.send(scan(transaction_id="T1"))
+    assert till.send(event("transaction_start", transaction_id="T1")) == [("flag", "unresolved", "high")]
+    assert transactions(till) == {1: ("T1", "unresolved", "superseded"), 2: ("T1", "open", None)}
+
+
+def test_a_start_retried_after_a_restart_leaves_the_resumed_sale_alone():
+    """The start was committed, then agecam was killed before its reply: the next run applies it, then the POS's
+    retry comes. It used to supersede the sale it repeated."""
+    origin = time.time()
+    start = {"type": "transaction_start", "till_id": "t1", "transaction_id": "T1"}
+    policy = ChallengePolicy(PolicyConfig(), ["wine"])
+    resume(policy, Leftovers([], [StoredEvent(1, origin - 1, json.dumps(start))], {1: 1}), origin)
+    till = Till(age=16)
+    till.policy = policy
+    assert till.send(event("transaction_start", transaction_id="T1")) == []
+    till.send(event("transaction_end", transaction_id="T1"))
+    assert transactions(till) == {1: ("T1", "completed", None)}
