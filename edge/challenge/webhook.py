@@ -6,7 +6,9 @@ overflow its queue. So a watchdog shuts the socket down at `timeout_s` after the
 is read up to REPLY_BYTES and no further (a gigabyte reply must not cost the till a gigabyte), redirects
 are not followed (urllib turned a 302 to a POST into a body-less GET elsewhere and counted the alert as
 sent), and only a 2xx answer is a delivery. Credentials in the URL (`https://user:pass@host/`) are sent
-as HTTP Basic authentication and never appear in an error.
+as HTTP Basic authentication and never appear in an error. A proxy in the environment (`https_proxy`,
+`http_proxy`, `no_proxy`, as urllib and curl read them) is used as urllib used it: a CONNECT tunnel for
+https, the absolute URL for http.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import socket
 import threading
 import time
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 
 REPLY_BYTES = 64 * 1024
@@ -60,12 +63,11 @@ def post(url: str, body: bytes, timeout_s: float) -> None:
     within `timeout_s` of the start."""
     deadline = time.monotonic() + timeout_s
     to = target(url)
-    cls = http.client.HTTPSConnection if to.https else http.client.HTTPConnection
-    connection = cls(to.host, to.port, timeout=timeout_s)
+    connection, path, proxy_headers = _connection(to, timeout_s)
     try:
         connection.connect()  # bounded by timeout_s; the watchdog needs the socket
         with _watchdog(connection.sock, deadline - time.monotonic()):
-            connection.request("POST", to.path, body=body, headers=to.headers)
+            connection.request("POST", path, body=body, headers={**to.headers, **proxy_headers})
             response = connection.getresponse()
             response.read(REPLY_BYTES)
     except Exception as error:
@@ -79,6 +81,34 @@ def post(url: str, body: bytes, timeout_s: float) -> None:
     if not 200 <= response.status < 300:
         redirect = " (redirects are not followed)" if 300 <= response.status < 400 else ""
         raise WebhookError(f"HTTP {response.status} {clean(response.reason)}{redirect}")
+
+
+def _connection(to: Target, timeout_s: float) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
+    """The connection for `to`, through the environment's proxy unless no_proxy names the host; the request's
+    target (an http proxy takes the absolute URL); and the headers an http proxy takes."""
+    cls = http.client.HTTPSConnection if to.https else http.client.HTTPConnection
+    proxy = urllib.request.getproxies().get("https" if to.https else "http")
+    if not proxy or urllib.request.proxy_bypass(to.host):
+        return cls(to.host, to.port, timeout=timeout_s), to.path, {}
+    parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    try:
+        host, port = parts.hostname or "", parts.port or 80  # as urllib: a proxy without a port is on 80
+    except ValueError:  # a port that is not a number: the message would quote the proxy URL
+        raise WebhookError("the proxy URL in the environment is not valid") from None
+    auth = {}
+    if parts.username is not None:
+        user, password = urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or "")
+        auth["Proxy-Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    if to.https:
+        connection = cls(host, port, timeout=timeout_s)
+        connection.set_tunnel(to.host, to.port, headers=auth)
+        return connection, to.path, {}
+    return cls(host, port, timeout=timeout_s), f"http://{_netloc(to)}{to.path}", auth
+
+
+def _netloc(to: Target) -> str:
+    host = f"[{to.host}]" if ":" in to.host else to.host
+    return host if to.port == 80 else f"{host}:{to.port}"
 
 
 def _check(deadline: float, timeout_s: float) -> None:
