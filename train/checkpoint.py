@@ -11,12 +11,12 @@ without ImageNet weights or the training code's config:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
 from edge.vision.faces import CropSpec
+from train.atomic import write_atomic
 from train.backbones import MEAN, SPECS, STD
 from train.errors import TrainError
 from train.model import AgeNet, DeployModel, Preprocess
@@ -46,9 +46,15 @@ def describe_net(net: AgeNet, crop: CropSpec, dropout: float) -> dict[str, objec
 
 
 def save_checkpoint(path: Path, data: dict[str, object]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(data, tmp)
-    os.replace(tmp, path)  # atomic: an interrupted save never corrupts the last good checkpoint
+    """Atomic: an interrupted save or a full disk never corrupts the last good checkpoint."""
+    write_atomic(path, lambda tmp: _torch_save(data, tmp))
+
+
+def _torch_save(data: dict[str, object], path: Path) -> None:
+    try:
+        torch.save(data, path)
+    except RuntimeError as error:  # torch reports a failed write (a full disk) as a RuntimeError
+        raise OSError(f"torch.save failed: {error}") from None
 
 
 def load_checkpoint(path: Path | str) -> dict:

@@ -7,9 +7,12 @@ Heavy imports (torch) happen inside the handlers, so `agecam --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from train.config import BACKBONES
@@ -43,7 +46,9 @@ def _train(args: argparse.Namespace) -> int:
     for stage, epochs in (("stage1", args.epochs1), ("stage2", args.epochs2)):
         if epochs is not None:
             setattr(cfg, stage, getattr(cfg, stage).model_copy(update={"epochs": epochs}))
-    metrics = Trainer(cfg, args.config, args.resume).run()
+    trainer = Trainer(cfg, args.config, args.resume)
+    with _stopped_as(trainer.run_dir):
+        metrics = trainer.run()
     best = metrics["best"]
     log.info(
         "kept (%s): stage %d epoch %d, valid MAE %.2f; run in %s (%.0f s)",
@@ -55,6 +60,32 @@ def _train(args: argparse.Namespace) -> int:
         metrics["timings"]["total_s"],
     )
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _stopped_as(run_dir: Path | None) -> Iterator[None]:
+    """SIGTERM (systemd, a job scheduler) stops a run as Ctrl-C does, and either ends in one line saying what
+    the run folder holds and how to go on, with exit code 130: an unfinished run is not a success."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        from train.errors import TrainInterrupted
+
+        if run_dir is None:  # agecam candidates resumes every unfinished run by itself
+            raise TrainInterrupted("candidates stopped: the same command goes on from each run's last epoch") from None
+        if (run_dir / "last.pt").is_file():  # written whole after every epoch (train/atomic.py)
+            raise TrainInterrupted(
+                f"training stopped: {run_dir / 'last.pt'} holds the last finished epoch; the same command with "
+                "--resume continues it"
+            ) from None
+        raise TrainInterrupted("training stopped before its first epoch ended: run the same command again") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -75,7 +106,8 @@ def _eval(args: argparse.Namespace) -> int:
 def _candidates(args: argparse.Namespace) -> int:
     from train.candidates import markdown, run_matrix
 
-    summary = run_matrix(args.recipes, args.data, args.seeds, _run_overrides(args), args.config)
+    with _stopped_as(None):
+        summary = run_matrix(args.recipes, args.data, args.seeds, _run_overrides(args), args.config)
     table = markdown(summary)
     out = Path(args.runs_dir)
     (out / "candidates.json").write_text(json.dumps(summary, indent=2))

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from train.augment import Profile
 from train.datasets import AGE_MAX, AGE_MIN
@@ -19,7 +19,7 @@ BACKBONES: tuple[str, ...] = get_args(Backbone)
 
 
 class StageConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # an infinite lr trains NaN weights
     epochs: Annotated[int, Field(ge=0)]
     lr: Positive
     batch_size: Annotated[int, Field(ge=2)] = 64
@@ -29,7 +29,8 @@ class StageConfig(BaseModel):
 class TrainConfig(BaseModel):
     """Defaults are the CPU recipe: MobileNetV2, 224 px aligned crops, distribution head, two stages."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # One folder under runs_dir: "" or "../x" would write the run beside or outside it.
     name: str = "mobilenet_v2-dist"
     data: list[str] = Field(default_factory=list)
     select_on: str | None = None  # dataset whose valid MAE picks the best epoch; default: the first
@@ -66,13 +67,20 @@ class TrainConfig(BaseModel):
     stage2: StageConfig = Field(default_factory=lambda: StageConfig(epochs=8, lr=6e-4, batch_size=64))
     max_per_split: Annotated[int, Field(ge=1)] | None = None  # for tiny runs: first N photos per split
     valid_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.15
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0, lt=2**32)] = 0  # numpy's seed range
     threads: Annotated[int, Field(ge=0)] = 0  # 0: torch's default
     # torch.device names; anything else would only fail, with a traceback, after the crops were made
     device: Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")] = "auto"
     runs_dir: str = "runs"
     cache_dir: str | None = None
     feature_cache: bool = True  # keep the training views' trunk outputs next to the crop cache
+
+    @field_validator("name")
+    @classmethod
+    def _one_folder(cls, name: str) -> str:
+        if name.strip(".") == "" or "/" in name or "\\" in name:
+            raise ValueError("must be one folder name, without / or \\, and not . or ..")
+        return name
 
     @model_validator(mode="after")
     def _ages_are_a_range(self) -> TrainConfig:
@@ -87,7 +95,7 @@ def load_recipe(path: str | None, overrides: dict[str, object]) -> TrainConfig:
     if path:
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as error:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
             raise TrainError(f"{path}: cannot read the recipe ({type(error).__name__}): check the file") from None
         if not isinstance(data, dict):
             raise TrainError(f"{path}: the recipe must be a mapping of settings")
@@ -97,6 +105,7 @@ def load_recipe(path: str | None, overrides: dict[str, object]) -> TrainConfig:
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
         if not key:  # a check across settings (_ages_are_a_range): its message names them
-            raise TrainError(f"{path or 'recipe'}: {first['msg'].removeprefix('Value error, ')}") from None
-        raise TrainError(f"{path or 'recipe'}: {key}: {first['msg']} (got {first.get('input')!r})") from None
+            raise TrainError(f"{path or 'recipe'}: {message}") from None
+        raise TrainError(f"{path or 'recipe'}: {key}: {message} (got {first.get('input')!r})") from None

@@ -7,6 +7,7 @@ settings), so changing any of them makes new crops and a second run recomputes n
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from edge.vision.detector import FaceDetector, detect_main_face
 from edge.vision.faces import CropSpec, crop_face
 from train.datasets import BadRow, Dataset, Sample
 
+log = logging.getLogger(__name__)
 FACE, NO_FACE, UNREADABLE = "face", "no_face", "unreadable"
 DATASET_MIN_FACE_PX = 20  # dataset photos are small tight crops; the till's 40 px would drop faces
 # Photos are detected in parallel on a miss: one YuNet per thread (OpenCV releases the GIL while it runs).
@@ -67,6 +69,7 @@ class CropCache:
         self.min_face_px, self.enabled, self.workers = min_face_px, enabled, max(1, workers)
         self._local, self._built_lock = threading.local(), threading.Lock()
         self.detectors_built = 0
+        self.write_failed = False  # warned once: a full disk would otherwise warn for every photo
         self.stats = CropStats()
         self.detector_key = f"yunet{_file_sha(detector_path)}-min{min_face_px}" if detector_path.is_file() else ""
 
@@ -118,15 +121,26 @@ class CropCache:
             return NO_FACE, None, True
         status, crop = self._compute(sample)
         if self.enabled and status != UNREADABLE:
-            entry.parent.mkdir(parents=True, exist_ok=True)
-            target = png if crop is not None else none
-            tmp = target.with_name(target.name + f".{os.getpid()}-{threading.get_ident()}.tmp" + target.suffix)
-            if crop is not None:
-                cv2.imwrite(str(tmp), crop)
-            else:
-                tmp.touch()
-            os.replace(tmp, target)  # atomic: a killed run never leaves a half-written crop
+            self._store(png if crop is not None else none, crop)
         return status, crop, False
+
+    def _store(self, target: Path, crop: np.ndarray | None) -> None:
+        """Caches a crop (or a no-face mark); where it cannot be written (a full disk) the run goes on without
+        it, as with the trunk outputs, and says so once."""
+        tmp = target.with_name(target.name + f".{os.getpid()}-{threading.get_ident()}.tmp" + target.suffix)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if crop is None:
+                tmp.touch()
+            elif not cv2.imwrite(str(tmp), crop):
+                raise OSError(f"OpenCV could not write {tmp.name}")
+            os.replace(tmp, target)  # atomic: a killed run never leaves a half-written crop
+        except (OSError, cv2.error) as error:
+            tmp.unlink(missing_ok=True)
+            with self._built_lock:
+                if not self.write_failed:
+                    log.warning("crop cache %s cannot be written (%s): going on without caching", self.root, error)
+                self.write_failed = True
 
     def crops_for(self, ds: Dataset, samples: list[Sample], desc: str) -> tuple[list[Sample], list[np.ndarray]]:
         """Crops of the samples with a face; photos without one are counted and skipped."""

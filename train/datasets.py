@@ -94,10 +94,12 @@ def _read_rows(path: Path, columns: Iterable[str] = ("file_name", "real_age")) -
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             rows = list(reader)
+            # The header itself, not the first row: a file with a header and no rows has its columns. Read
+            # while the file is open: an empty file leaves it unread, and reading it later would fail.
+            header = reader.fieldnames or []
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(f"{path}: cannot read the labels file ({error}): check it is a UTF-8 CSV") from None
-    # The header itself, not the first row: a file with a header and no rows has its columns.
-    missing = [c for c in columns if c not in (reader.fieldnames or [])]
+    missing = [c for c in columns if c not in header]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}: the header needs file_name,real_age")
     return rows
@@ -128,8 +130,12 @@ def _samples_from_rows(
         if reason:
             ds.bad_rows.append(BadRow(ds.name, number, name, reason))
             continue
+        # Case folded: a "Test" row read as an unknown split would be tuned on (Dataset.tuning_rows).
+        split = (row.get("split") or "").strip().lower() or default_split or hashed_split(name, valid_fraction)
+        if split not in APPA_SPLITS:
+            ds.bad_rows.append(BadRow(ds.name, number, name, f"split {split!r} is not train, valid or test"))
+            continue
         seen.add(name)
-        split = (row.get("split") or "").strip() or default_split or hashed_split(name, valid_fraction)
         ds.samples.append(
             Sample(
                 ds.name,

@@ -16,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from train.backbones import SPECS
+from train.errors import TrainError
 from train.model import AgeNet
 
 
@@ -83,6 +84,17 @@ class EpochSettings:
         if self.after_step is not None:
             self.after_step()
         return loss.item() * len(index)
+
+
+def check_finite(stage: int, epoch: int, loss: float, maes: dict[str, float]) -> None:
+    """TrainError for an epoch that diverged: a NaN valid MAE never beats the best one, so the run would go on
+    to its end and then find no best.pt."""
+    if not np.isfinite([loss, *maes.values()]).all():
+        shown = ", ".join(f"{name} {mae}" for name, mae in maes.items())
+        raise TrainError(
+            f"stage {stage} epoch {epoch}: training diverged (loss {loss}, valid MAE {shown}): lower "
+            f"stage{stage}.lr, or set age_min/age_max to cover every label"
+        )
 
 
 def balanced_weights(ages: torch.Tensor, balance: float, bin_years: int = 5) -> torch.Tensor | None:

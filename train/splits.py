@@ -38,6 +38,11 @@ def load_splits(cfg: TrainConfig, cache: CropCache) -> tuple[list[Dataset], Spli
     if not cfg.data:
         raise DataError("no training data: give one or more dataset folders with --data")
     datasets = [load_dataset(path, cfg.valid_fraction) for path in cfg.data]
+    names = [ds.name for ds in datasets]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:  # valid metrics, select_on and holdout go by name: the two would be scored as one
+        folders = [str(ds.root) for ds in datasets if ds.name == twice[0]]
+        raise DataError(f"two datasets are named {twice[0]!r} ({', '.join(folders)}): rename one folder")
     unknown = sorted(set(cfg.holdout) - {ds.name for ds in datasets})
     if unknown:
         names = [ds.name for ds in datasets]

@@ -19,6 +19,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from edge.vision.faces import CropSpec
 from train import loop
 from train.assets import cache_root, detector_path
+from train.atomic import write_text_atomic
 from train.augment import AUGMENT_VERSION
 from train.backbones import SPECS
 from train.checkpoint import describe_net, load_checkpoint, save_checkpoint
@@ -39,6 +40,8 @@ def _device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():  # else a traceback once the crops are made
         raise TrainError(f"device {name!r}: this machine has no CUDA GPU that torch can use: set device auto or cpu")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise TrainError("device 'mps': this torch or machine has no Apple GPU: set device auto or cpu")
     return torch.device(name)
 
 
@@ -149,6 +152,7 @@ class Trainer:
             ", ".join(f"{k} {v:.2f}" for k, v in maes.items()),
             seconds,
         )
+        loop.check_finite(stage, epoch, loss, maes)  # before the save: last.pt keeps the last good epoch
         data = self._checkpoint(stage, epoch, maes)
         if self.cfg.keep == "last" or maes[self.select] < self.best["mae"]:
             self.best = {"mae": maes[self.select], "stage": stage, "epoch": epoch}
@@ -249,7 +253,7 @@ class Trainer:
         self._prepare()
         # Only now that the data loaded: a run that fails on its input leaves no runs/NAME behind.
         output_folder(self.run_dir)
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg.model_dump(), sort_keys=False))
+        write_text_atomic(self.run_dir / "config.yaml", yaml.safe_dump(self.cfg.model_dump(), sort_keys=False))
         stage, done, state = self._restore()
         if stage == 1:
             self._stage(1, done, state)
@@ -294,5 +298,6 @@ class Trainer:
             "device": str(self.device),
         }
         write_run_report(self.run_dir, metrics, predictions, self.datasets)
-        (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        # Atomic: `agecam candidates` reads a run whose metrics.json exists instead of training it again.
+        write_text_atomic(self.run_dir / "metrics.json", json.dumps(metrics, indent=2))
         return metrics
