@@ -80,7 +80,12 @@ def _serve(args: argparse.Namespace) -> int:
     log.info(
         "review app on http://%s:%d over %s (times in %s)", host, sock.getsockname()[1], path, config.review.timezone
     )
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, server_header=False, access_log=True))
+    # X-Forwarded-For only from a configured HTTPS proxy: uvicorn trusts it from 127.0.0.1 by default, so
+    # without one any local client could pick its address, dodging the login lockout and forging the log.
+    proxied = config.review.tls is not None
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=None, server_header=False, access_log=True, proxy_headers=proxied)
+    )
     # uvicorn stops gracefully on SIGTERM or Ctrl-C, then raises the signal again for the previous
     # handler: a no-op one makes a clean stop exit 0, as `agecam run` does.
     previous = {number: signal.signal(number, _stopped) for number in (signal.SIGINT, signal.SIGTERM)}

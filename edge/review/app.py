@@ -157,7 +157,9 @@ async def http_error(request: Request, error: Exception) -> Response:
     detail = str(getattr(error, "detail", None) or error)
     if status == 404 and detail == "Not Found":
         detail = f"There is no page at {request.url.path}."
-    return _error_page(request, status, detail)
+    response = _error_page(request, status, detail)
+    response.headers.update(getattr(error, "headers", None) or {})  # a 405's Allow, which HTTP requires
+    return response
 
 
 async def bad_input(request: Request, error: Exception) -> Response:

@@ -51,6 +51,7 @@ def flag_page(request: Request, ctx: Context, session: Session) -> Response:
         candidates=_candidates(flag["transaction"]["association"]),
         evidence=_evidence_state(ctx, flag),
         reviews=reviews,
+        seen=reviews[-1]["id"] if reviews else 0,
         views=views,
         outcomes=OUTCOMES,
         max_note=MAX_NOTE,
@@ -132,13 +133,15 @@ def evidence(request: Request, ctx: Context, session: Session) -> Response:
 @action("reviewer")
 def set_outcome(request: Request, ctx: Context, session: Session, form: dict[str, str]) -> Response:
     flag_id = request.path_params["flag_id"]
-    outcome, note = form.get("outcome", ""), form.get("note", "").strip()
+    # A browser sends a textarea's line breaks as CRLF but counts each as one character against maxlength.
+    outcome, note = form.get("outcome", ""), form.get("note", "").replace("\r\n", "\n").strip()
     if outcome not in OUTCOMES:
         raise BadInput(f"outcome: choose one of {', '.join(OUTCOMES)}")
     if len(note) > MAX_NOTE:
         raise BadInput(f"the note is longer than {MAX_NOTE} characters: shorten it")
+    expected, seen = form.get("expected") or None, _seen(form.get("seen"))
     try:
-        previous = ctx.store.set_outcome(flag_id, session.user, outcome, note, expected=form.get("expected") or None)
+        previous = ctx.store.set_outcome(flag_id, session.user, outcome, note, expected=expected, seen=seen)
     except UnknownFlag:
         raise HTTPException(404, f"There is no flag #{flag_id}.") from None
     except OutcomeChanged as changed:
@@ -149,3 +152,10 @@ def set_outcome(request: Request, ctx: Context, session: Session, form: dict[str
         ) from None
     log.info("flag %d: %s -> %s by %s", flag_id, previous, outcome, session.user)
     return RedirectResponse(f"/flags/{flag_id}#review", status_code=303)
+
+
+def _seen(text: str | None) -> int:
+    """The latest review row the form's page showed: without it a save could overwrite a change unseen."""
+    if not text or not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise BadInput("the form does not say which review it was opened at: reload the flag's page and try again")
+    return int(text)

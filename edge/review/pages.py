@@ -48,7 +48,8 @@ def _list(
 ) -> Response:
     total = len(rows) if total is None else total
     pages = max(1, -(-total // PAGE_SIZE))
-    args = {key: value for key, value in request.query_params.items() if key != "page"}
+    # Without page and format, which the links set themselves (a `format=html` kept was a 500 on csv_link).
+    args = {key: value for key, value in request.query_params.items() if key not in ("page", "format")}
     return ctx.render(
         request,
         template,

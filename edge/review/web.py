@@ -26,7 +26,9 @@ from edge.store.review_records import ReviewStore
 
 log = logging.getLogger("agecam.review")
 COOKIE = "agecam_session"
-MAX_FORM_BYTES = 16 * 1024  # a note is at most 2000 characters; anything far bigger is not our form
+# A note is at most 2000 characters: percent-encoded, 18,000 bytes in a 3-byte script (CJK). Far bigger is
+# not our form.
+MAX_FORM_BYTES = 24 * 1024
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 

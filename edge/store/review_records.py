@@ -41,19 +41,21 @@ class ReviewStore:
         note: str,
         expected: str | None = None,
         at: float | None = None,
+        seen: int | None = None,
     ) -> str:
-        """Append one audit row moving the flag to `outcome`; returns the outcome it had. With `expected`,
-        refuses (OutcomeChanged) when the flag's outcome is no longer what the reviewer saw."""
+        """Append one audit row moving the flag to `outcome`; returns the outcome it had. Refuses
+        (OutcomeChanged) when the flag is no longer what the reviewer saw: with `expected`, its outcome; with
+        `seen`, the id of its latest review row (0: none), which also catches a change and back."""
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}")
         with self.lock, self.log.transaction() as db:
             if db.execute("SELECT 1 FROM alerts WHERE id = ? AND kind = 'flag'", (alert_id,)).fetchone() is None:
                 raise UnknownFlag(alert_id)
             row = db.execute(
-                "SELECT to_outcome FROM flag_reviews WHERE alert_id = ? ORDER BY id DESC LIMIT 1", (alert_id,)
+                "SELECT id, to_outcome FROM flag_reviews WHERE alert_id = ? ORDER BY id DESC LIMIT 1", (alert_id,)
             ).fetchone()
-            current = row[0] if row else OPEN
-            if expected is not None and expected != current:
+            latest, current = row if row else (0, OPEN)
+            if (expected is not None and expected != current) or (seen is not None and seen != latest):
                 raise OutcomeChanged(current)
             db.execute(
                 "INSERT INTO flag_reviews (alert_id, at, reviewer, from_outcome, to_outcome, note)"

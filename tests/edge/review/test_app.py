@@ -140,7 +140,9 @@ def test_a_reviewer_sets_outcomes_and_each_change_is_an_audit_row(app_client, re
     flag_id = one_flag(review_db)
     page = client.get(f"/flags/{flag_id}").text
     for outcome, expected in (("false_alarm", "open"), ("confirmed_underage", "false_alarm")):
+        seen = re.search(r'name="seen" value="(\d+)"', page)[1]
         form = {"csrf": csrf_of(page), "outcome": outcome, "note": f"checked CCTV: {outcome}", "expected": expected}
+        form["seen"] = seen
         response = client.post(f"/flags/{flag_id}/outcome", data=form, follow_redirects=False)
         assert response.status_code == 303
         page = client.get(f"/flags/{flag_id}").text
@@ -160,9 +162,9 @@ def test_a_stale_form_does_not_overwrite_another_reviewers_outcome(app_client, r
     client = app_client(login="rita")
     flag_id = one_flag(review_db)
     token = csrf_of(client.get(f"/flags/{flag_id}").text)
-    first = {"csrf": token, "outcome": "false_alarm", "expected": "open"}
+    first = {"csrf": token, "outcome": "false_alarm", "expected": "open", "seen": "0"}
     assert client.post(f"/flags/{flag_id}/outcome", data=first, follow_redirects=False).status_code == 303
-    second = {"csrf": token, "outcome": "not_a_sale", "expected": "open"}
+    second = {"csrf": token, "outcome": "not_a_sale", "expected": "open", "seen": "0"}
     response = client.post(f"/flags/{flag_id}/outcome", data=second)
     assert response.status_code == 409 and "False alarm" in response.text
 
@@ -217,7 +219,8 @@ def test_bad_input_gets_a_clear_4xx_page(app_client, path, status, says):
 def test_an_outcome_for_an_id_beyond_sqlites_integers_is_a_404(app_client, review_db):
     client = app_client(login="rita")
     token = csrf_of(client.get(f"/flags/{one_flag(review_db)}").text)
-    response = client.post(f"/flags/{'9' * 25}/outcome", data={"csrf": token, "outcome": "false_alarm"})
+    form = {"csrf": token, "outcome": "false_alarm", "seen": "0"}
+    response = client.post(f"/flags/{'9' * 25}/outcome", data=form)
     assert response.status_code == 404 and _review_count(review_db) == 0
 
 
@@ -231,7 +234,7 @@ def test_oversized_or_foreign_forms_are_refused(app_client, review_db):
     client = app_client(login="rita")
     flag_id = one_flag(review_db)
     token = csrf_of(client.get(f"/flags/{flag_id}").text)
-    big = client.post(f"/flags/{flag_id}/outcome", data={"csrf": token, "outcome": "false_alarm", "note": "x" * 20000})
+    big = client.post(f"/flags/{flag_id}/outcome", data={"csrf": token, "outcome": "false_alarm", "note": "x" * 30000})
     assert big.status_code == 413 and "larger than" in big.text
     as_json = client.post(f"/flags/{flag_id}/outcome", json={"csrf": token, "outcome": "false_alarm"})
     assert as_json.status_code == 415
