@@ -108,6 +108,7 @@ class Collector:
         )
         self.client.loop_start()
         self.first.wait(self.settings.broker, 10, "collect")
+        threading.Thread(target=self._cancel_on_stop, args=(stop,), name="collector-stop", daemon=True).start()
         log.info(
             "collecting $share/%s/%s into %s", self.settings.group, self.settings.topic, redact(self.settings.db_url)
         )
@@ -189,6 +190,17 @@ class Collector:
                 return None
             delay = min(delay * 2, 30.0)
             self._reopen()
+
+    def _cancel_on_stop(self, stop: threading.Event) -> None:
+        """SIGTERM must end a write that waits on the database (a lock, a stalled server): the loop only sees
+        `stop` between statements. The cancelled batch stays unacknowledged: the broker sends it again."""
+        stop.wait()
+        db = self.store.db
+        if not db.closed:
+            try:
+                getattr(db, "cancel_safe", db.cancel)()
+            except Exception as error:  # the server unreachable: nothing to cancel there
+                log.warning("could not cancel the chain database write: %s", error)
 
     def _reopen(self) -> None:
         """After a deadlock the connection is fine (the transaction was rolled back); after a lost

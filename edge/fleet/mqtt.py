@@ -86,6 +86,12 @@ def session_properties(expiry_s: int, receive_maximum: int | None = None) -> Pro
     return properties
 
 
+def publish_size(topic: str, payload: str) -> int:
+    """The bytes of an MQTT 5 QoS 1 PUBLISH without properties: what a broker's Maximum Packet Size counts."""
+    remaining = 2 + len(topic.encode()) + 2 + 1 + len(payload.encode())  # topic, packet id, properties, payload
+    return 1 + (1 if remaining < 128 else 2 if remaining < 16384 else 3 if remaining < 2097152 else 4) + remaining
+
+
 def make_client(client_id: str, broker: Broker, credentials: Credentials, *, manual_ack: bool = False) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack)
     if credentials.username:

@@ -21,7 +21,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.config import Config, FleetConfig
-from edge.fleet.mqtt import Credentials, FirstConnect, make_client, parse_broker, read_password, session_properties
+from edge.fleet.mqtt import (
+    Credentials,
+    FirstConnect,
+    make_client,
+    parse_broker,
+    publish_size,
+    read_password,
+    session_properties,
+)
 from edge.store.outbox import OutboxReader, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -31,6 +39,11 @@ SYNC_S = 0.5  # at most one fsync of the event log's WAL this often (OutboxReade
 PRUNE_EVERY_S = 60.0
 KEEP_SHIPPED_S = 3600.0
 NO_SUBSCRIBERS = 0x10  # the broker took the message but nobody subscribes: it is gone, so send it again later
+TOO_LARGE = (
+    "fleet: record %d (%s) is %d bytes, over the broker's limit of %d: it stays in the outbox, unsent;"
+    " raise the broker's maximum packet size and restart agecam"
+)
+MAX_ERROR_PAUSE_S = 30.0  # a lasting failure (a full disk) is retried this often at most, and logged as often
 
 
 @dataclass
@@ -78,6 +91,9 @@ class Publisher:
         self._cursor = 0  # highest row id published since start (or since a rewind)
         self._synced_at = -SYNC_S  # when the WAL was last synced before a publish (monotonic)
         self._retry_at, self._backoff = 0.0, 1.0
+        self._errors = 0  # failed passes in a row: they back off (a full disk must not log 10 tracebacks a second)
+        self._max_packet: int | None = None  # the broker's Maximum Packet Size (CONNACK), when it gives one
+        self._held: set[int] = set()  # rows too large for that limit: kept in the outbox, the others go on
         self._stop = threading.Event()
         self._drain, self._drained = threading.Event(), threading.Event()
         self._next_prune = 0.0
@@ -135,17 +151,30 @@ class Publisher:
                 if now >= next_heartbeat:
                     next_heartbeat = now + self.settings.heartbeat_s
                     self._heartbeat()
-                if self._drain.is_set() and not self._inflight and not self.reader.pending(0, 1):
+                if self._drain.is_set() and not self._inflight and self._nothing_to_send():
                     self._drained.set()
-            except Exception:  # a full disk or a locked database must not end shipping for good
-                log.exception("fleet: publisher error, retrying")
-            if self._stop.wait(POLL_S):
+                self._errors = 0
+            except Exception as error:  # a full disk or a locked database must not end shipping for good
+                self._failed(error)
+            if self._stop.wait(min(POLL_S * 2**self._errors, MAX_ERROR_PAUSE_S)):
                 try:
                     self._settle_acks()
                     self._housekeeping()
                 except Exception as error:  # the chain stores a record sent twice once: next start resends them
                     log.warning("fleet: could not mark the last records shipped (%s): they are sent again", error)
                 return
+
+    def _failed(self, error: Exception) -> None:
+        """The traceback once; then one line per retry, each after a pause that doubles up to 30 s."""
+        self._errors += 1
+        if self._errors == 1:
+            log.exception("fleet: publisher error, retrying")
+        else:
+            pause = min(POLL_S * 2**self._errors, MAX_ERROR_PAUSE_S)
+            log.warning("fleet: publisher still failing (%s), %d times: next try in %.1f s", error, self._errors, pause)
+
+    def _nothing_to_send(self) -> bool:
+        return all(row.id in self._held for row in self.reader.pending(0, len(self._held) + 1))
 
     def _fill_window(self) -> None:
         room = self.settings.inflight - len(self._inflight)
@@ -167,10 +196,26 @@ class Publisher:
                 continue
             if room == 0:
                 break
-            info = self.client.publish(self._topic(row.kind), self._payload(row), qos=1)
+            topic, payload = self._topic(row.kind), self._payload(row)
+            if self._too_large(row, topic, payload):
+                self._cursor = row.id
+                continue
+            info = self.client.publish(topic, payload, qos=1)
             self._inflight[info.mid] = row.id
             self._cursor, room = row.id, room - 1
             self.stats.published += 1
+
+    def _too_large(self, row: OutboxRow, topic: str, payload: str) -> bool:
+        """A message over the broker's packet limit ends the connection (a protocol error), and paho would send
+        it first again on every reconnect: nothing after it would ever ship. It stays in the outbox instead
+        (counted in the depth; sent by a later start once the limit allows it), and the rest go on."""
+        size = publish_size(topic, payload)
+        if self._max_packet is None or size <= self._max_packet:
+            return False
+        if row.id not in self._held:
+            self._held.add(row.id)
+            log.error(TOO_LARGE, row.id, row.kind, size, self._max_packet)
+        return True
 
     def _settle_acks(self) -> None:
         shipped, self._unmarked = self._unmarked, []
@@ -232,7 +277,7 @@ class Publisher:
     # --- paho's network thread -----------------------------------------------------------------------------
 
     def _on_connect(
-        self, client: mqtt.Client, _userdata: object, _flags: object, reason: mqtt.ReasonCode, _p: object
+        self, client: mqtt.Client, _userdata: object, _flags: object, reason: mqtt.ReasonCode, properties: object
     ) -> None:
         first = not self.first.answered.is_set()
         self.first.connected(reason)
@@ -241,6 +286,7 @@ class Publisher:
                 return  # connect() reports it (a refusal that retrying cannot fix is exit 2)
             log.error("fleet: broker %s refused the connection: %s", self.broker.url, reason)
             return
+        self._max_packet = getattr(properties, "MaximumPacketSize", None)
         log.info("fleet: connected to %s as %s", self.broker.url, self.prefix)
         client.publish(self._topic("availability"), "online", qos=1, retain=True, properties=self._who())
 
