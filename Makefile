@@ -46,6 +46,7 @@ lint: $(BIN)/.dev
 	$(BIN)/ruff format --check .
 
 bench: $(BIN)/.runtime
+	$(BIN)/agecam assets fetch
 	$(BIN)/agecam bench edge --json
 
 clean:

@@ -45,11 +45,21 @@ def sha256_of(path: Path) -> str:
 
 
 def status(asset: Asset, folder: Path) -> str:
-    """'ok', 'missing', or 'bad hash'."""
+    """'ok', 'missing', 'bad hash' (a partial or corrupt file) or 'unreadable' (another user's 0600 file)."""
     path = folder / asset.name
     if not path.is_file():
         return "missing"
-    return "ok" if path.stat().st_size == asset.size and sha256_of(path) == asset.sha256 else "bad hash"
+    try:
+        return "ok" if path.stat().st_size == asset.size and sha256_of(path) == asset.sha256 else "bad hash"
+    except OSError:  # a PermissionError here ended `agecam run` and `assets list` in a traceback
+        return "unreadable"
+
+
+_FIX = {
+    "missing": "is missing",
+    "bad hash": "has a bad hash (a partial or corrupt download)",
+    "unreadable": "cannot be read by this user: make it readable (chmod a+r), or",
+}
 
 
 def verified_path(name: str) -> Path:
@@ -58,15 +68,28 @@ def verified_path(name: str) -> Path:
     path = assets_dir() / name
     state = status(asset, assets_dir())
     if state != "ok":
-        raise AssetError(f"asset {path} is {state}: run 'agecam assets fetch' (AGECAM_ASSETS={assets_dir()})")
+        fix = _FIX[state] + ("" if state == "unreadable" else ":")
+        raise AssetError(f"asset {path} {fix} run 'agecam assets fetch' (AGECAM_ASSETS={assets_dir()})")
     return path
+
+
+def _temporary_beside(target: Path, folder: Path) -> tuple[int, str]:
+    """A new file in the target's folder, made first: an assets folder that cannot be written (a file in the
+    way, another user's folder) ended `agecam assets fetch` in a traceback."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    except OSError as error:
+        raise AssetError(
+            f"cannot write into {target.parent} ({error.strerror}): make the assets folder {folder} writable by "
+            "this user, or point AGECAM_ASSETS at another folder"
+        ) from None
 
 
 def download(asset: Asset, folder: Path) -> None:
     """Download to a temporary file beside the target, check the hash, then move it into place."""
     target = folder / asset.name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    handle, temporary = _temporary_beside(target, folder)
     try:
         with os.fdopen(handle, "wb") as out, urllib.request.urlopen(asset.url, timeout=60) as response:
             while block := response.read(1 << 20):
@@ -74,6 +97,9 @@ def download(asset: Asset, folder: Path) -> None:
         actual = sha256_of(Path(temporary))
         if actual != asset.sha256:
             raise AssetError(f"refused {asset.url}: SHA-256 {actual} does not match the pinned {asset.sha256}")
+        # mkstemp's 0600 would keep the file from every other user: systemd/install.sh fetches as root for
+        # the service's own user. The assets are public files.
+        os.chmod(temporary, 0o644)
         os.replace(temporary, target)
     # A connection dropped inside a chunked reply raises http.client.IncompleteRead, which is no OSError.
     except (OSError, http.client.HTTPException) as error:
@@ -93,6 +119,6 @@ def fetch(folder: Path) -> dict[str, str]:
         state = status(asset, folder)
         if state != "ok":
             download(asset, folder)
-            state = "downloaded" if state == "missing" else "replaced (bad hash)"
+            state = "downloaded" if state == "missing" else f"replaced ({state})"
         outcomes[asset.name] = state
     return outcomes

@@ -54,6 +54,9 @@ install_assets() {
         cp -r "$source/models" "$source/videos" "$PREFIX/assets/"
     fi
     AGECAM_ASSETS="$PREFIX/assets" "$PREFIX/venv/bin/agecam" assets fetch
+    # The service runs as agecam, not root: files copied from a 0600 source, or fetched by an older agecam
+    # (which left them 0600), would fail its detector check at every start.
+    chmod -R a+rX "$PREFIX/assets"
 }
 
 install_config() {

@@ -73,3 +73,25 @@ def test_an_installed_agecam_finds_its_model_from_any_folder(wheel, tmp_path):
         [str(python), "-m", "edge.cli", "config", "show"], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert shown.returncode == 0 and "threshold: 25" in shown.stdout
+
+
+def test_make_bench_fetches_the_assets_first(tmp_path):
+    """`make bench` on a fresh checkout ended 'video not found' (exit 3): it never fetched the demo clip."""
+    bin_ = tmp_path / "venv" / "bin"
+    done = subprocess.run(
+        ["make", "-n", "-o", str(bin_ / ".runtime"), f"VENV={tmp_path / 'venv'}", "bench"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines == [f"{bin_}/agecam assets fetch", f"{bin_}/agecam bench edge --json"]
+
+
+def test_install_sh_leaves_the_assets_readable_by_the_service_user():
+    """install.sh runs as root and the service as agecam: assets left 0600 failed every start."""
+    script = (ROOT / "systemd" / "install.sh").read_text()
+    body = script.split("install_assets() {")[1].split("\n}\n")[0]
+    assert body.index("assets fetch") < body.index('chmod -R a+rX "$PREFIX/assets"')

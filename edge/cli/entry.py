@@ -8,9 +8,10 @@ import logging
 import os
 import sys
 from importlib.metadata import entry_points
+from typing import NoReturn
 
 from edge import __version__
-from edge.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, AgecamError
+from edge.errors import EXIT_CONFIG, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, AgecamError
 from edge.vision.native_logs import set_native_logs
 
 log = logging.getLogger("agecam")
@@ -22,8 +23,19 @@ def _edge_commands() -> list:
     return [run.register, ops.register, review.register, serve.register, scenario.register, fleet.register]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's own errors (a missing argument, a bad choice or number) in the one-line form of every other
+    error, instead of a usage block and a `agecam bench edge: error:` line. Subcommands' parsers, those of
+    the entry points too, are of this class: add_subparsers makes its parsers of the parent's type."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("agecam").strip()
+        where = f"{command}: " if command else ""
+        self.exit(EXIT_CONFIG, f"agecam: error: {where}{message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="agecam", description="Checkout camera age estimation.")
+    parser = Parser(prog="agecam", description="Checkout camera age estimation.")
     parser.add_argument("--version", action="version", version=f"agecam {__version__}")
     parser.add_argument("--config", help="config file (default: $AGECAM_CONFIG, else the project's config.yaml)")
     parser.add_argument(
@@ -35,6 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
     for entry in entry_points(group="agecam.commands"):
         entry.load()(subparsers)
     return parser
+
+
+# Modules only the `train` extra installs: train/ and export/ ship in every wheel, so on a till `agecam train`,
+# `export` or `data describe` reached an import of torch (or matplotlib) and ended in a traceback.
+TRAIN_MODULES = ("torch", "torchvision", "onnx", "matplotlib", "efficientnet_lite_pytorch")
+
+
+def _missing_extra(error: ModuleNotFoundError, command: str) -> str | None:
+    """The one line for a command whose extra is not installed, or None for any other missing module (a bug)."""
+    root = (error.name or "").split(".")[0]
+    if root not in TRAIN_MODULES:
+        return None
+    return f"agecam {command} needs {root}, which this install lacks: pip install 'agecam[train]' (with cpu or gpu)"
 
 
 def setup_logging(level: str) -> None:
@@ -69,7 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("agecam: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception:
+    except Exception as error:
+        if isinstance(error, ModuleNotFoundError) and (line := _missing_extra(error, args.command)):
+            print(f"agecam: error: {line}", file=sys.stderr)
+            return EXIT_CONFIG
         log.exception("internal error: please report this with the lines above")
         return EXIT_INTERNAL
 

@@ -7,10 +7,10 @@ import json
 import logging
 from pathlib import Path
 
-from edge.assets import DEMO_CLIP, assets_dir, fetch, manifest, status
+from edge.assets import DEMO_CLIP, assets_dir, fetch, manifest, status, verified_path
 from edge.challenge.evidence import FOLDER, purge
 from edge.cli.common import load
-from edge.errors import AssetError, ConfigError
+from edge.errors import AssetError, ConfigError, StateError
 from edge.pipeline.bench import MIN_FRAMES, model_speed, run_bench
 
 DETECTION_WIDTHS = (160, 3840)  # the range of detector.detection_width
@@ -37,11 +37,17 @@ def _at_least_one(option: str, value: int) -> None:
         raise ConfigError(f"{option} {value}: give at least 1")
 
 
+def _clip(video: str | None) -> str:
+    """The clip given, else the demo clip, verified: a missing one said 'video not found: check the path'
+    (exit 3) of a path the user never gave, where `agecam assets fetch` (as `make bench` forgot) is the fix."""
+    return video or str(verified_path(DEMO_CLIP))
+
+
 def _bench_model(args: argparse.Namespace) -> int:
     config = load(args)
     _at_least_one("--repeats", args.repeats)
     logging.getLogger().setLevel(args.log_level or "WARNING")
-    video = args.video or str(assets_dir() / DEMO_CLIP)
+    video = _clip(args.video)
     reports = [model_speed(config, Path(path), video, repeats=args.repeats) for path in args.models]
     print(json.dumps(reports, indent=None if args.json else 2))
     return 0
@@ -50,6 +56,8 @@ def _bench_model(args: argparse.Namespace) -> int:
 def _bench_edge(args: argparse.Namespace) -> int:
     config = load(args)
     _at_least_one("--loops", args.loops)
+    if args.min_frames < 0:
+        raise ConfigError(f"--min-frames {args.min_frames}: give 0 or more frames (0: each pass replays the clip once)")
     if args.model:
         config.age_model.path = str(Path(args.model).resolve())
     if args.width is not None:  # only when asked: the config's detection width is what the till runs
@@ -58,7 +66,7 @@ def _bench_edge(args: argparse.Namespace) -> int:
             raise ConfigError(f"--width {args.width}: give a detection width from {low} to {high}")
         config.detector.detection_width = args.width
     logging.getLogger().setLevel(args.log_level or "WARNING")
-    report = run_bench(config, args.video or str(assets_dir() / DEMO_CLIP), args.loops, args.min_frames)
+    report = run_bench(config, _clip(args.video), args.loops, args.min_frames)
     print(json.dumps(report, indent=2 if not args.json else None))
     return 0
 
@@ -68,6 +76,10 @@ def _purge(args: argparse.Namespace) -> int:
     days = args.days if args.days is not None else config.evidence.retention_days
     if not days >= 0:  # also refuses nan
         raise ConfigError(f"--days {days}: give 0 or more days")
+    if args.db and not Path(args.db).is_file():
+        # purge() skips a log that is not there: a mistyped --db deleted the crops and left the real log's
+        # flags pointing at them.
+        raise StateError(f"event log not found: {args.db}: check --db (default: STATE_DIR/agecam.db)")
     removed = purge(config.state_dir(), days, Path(args.db) if args.db else None)
     print(f"removed {len(removed)} evidence crop(s) older than {days:g} days from {config.state_dir() / FOLDER}")
     return 0

@@ -210,6 +210,22 @@ def _describe(error: ValidationError, origin: str) -> str:
     return f"{origin}: {key}: {message}{shown}"
 
 
+def _check_sample_counts(config: Config, origin: str) -> None:
+    """Sampling stops at customer.max_samples, so a count above it is never reached: stats.min_samples: 30
+    counted no customer at all, and policy.min_samples: 30 made every customer uncertain, without a word."""
+    most = config.customer.max_samples
+    for key, value in (
+        ("customer.min_samples", config.customer.min_samples),
+        ("stats.min_samples", config.stats.min_samples),
+        ("policy.min_samples", config.policy.min_samples),
+    ):
+        if value > most:
+            raise ConfigError(
+                f"{origin}: {key}: {value} is more than customer.max_samples ({most}), where a customer's "
+                "sampling stops, so it is never reached: lower it or raise customer.max_samples"
+            )
+
+
 def parse_config(data: object, origin: str, base_dir: Path) -> Config:
     """Validate a mapping (as read from YAML) into a Config, or raise a one-line ConfigError."""
     if data is None:
@@ -220,6 +236,7 @@ def parse_config(data: object, origin: str, base_dir: Path) -> Config:
         config = Config.model_validate(data)
     except ValidationError as error:
         raise ConfigError(_describe(error, origin)) from None
+    _check_sample_counts(config, origin)
     config._base_dir = base_dir
     config._origin = origin
     return config
@@ -227,6 +244,8 @@ def parse_config(data: object, origin: str, base_dir: Path) -> Config:
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Load and validate the configuration (see the module docstring for the lookup order)."""
+    if path == "":  # `--config "$UNSET"` ran on the default config (POS endpoint off) without a word
+        raise ConfigError("--config is empty: give the config file's path, or leave the option out")
     chosen = path or os.environ.get("AGECAM_CONFIG") or (PROJECT_CONFIG if PROJECT_CONFIG.exists() else None)
     if chosen is None:
         return parse_config({}, "built-in defaults", Path.cwd())

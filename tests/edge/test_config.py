@@ -62,6 +62,10 @@ BAD_FILES = {
     "yes as a number": ("policy:\n  threshold: yes\n", "policy.threshold: true/false"),
     "true in a list": ("stats:\n  age_groups: [true, 25]\n", "stats.age_groups: true/false"),
     "zone folder": ("review:\n  timezone: America\n", "review.timezone: not a time zone"),
+    # Sampling stops at customer.max_samples (25): these counted no customer, or made every one uncertain.
+    "stats count never reached": ("stats:\n  min_samples: 30\n", "stats.min_samples: 30 is more than customer.max"),
+    "policy count never reached": ("policy:\n  min_samples: 26\n", "policy.min_samples: 26 is more than customer"),
+    "customer count never reached": ("customer:\n  max_samples: 2\n", "customer.min_samples: 3 is more than"),
 }
 
 
@@ -74,6 +78,12 @@ def test_bad_config_names_the_key_and_exits_2(agecam, tmp_path, case):
     assert result.code == 2
     assert result.err.count("\n") == 1 and "Traceback" not in result.err
     assert str(path) in result.err and expected in result.err
+
+
+def test_sample_counts_up_to_customer_max_samples_are_taken(tmp_path):
+    path = tmp_path / "site.yaml"
+    path.write_text("customer:\n  max_samples: 40\nstats:\n  min_samples: 40\npolicy:\n  min_samples: 30\n")
+    assert load_config(path).stats.min_samples == 40
 
 
 def test_config_file_that_is_not_utf8(agecam, tmp_path):
@@ -94,6 +104,15 @@ def test_switches_still_take_yes_and_no(tmp_path):
 def test_missing_config_file(agecam, tmp_path):
     result = agecam("--config", tmp_path / "absent.yaml", "config", "check")
     assert result.code == 2 and "absent.yaml" in result.err and "cannot read" in result.err
+
+
+def test_an_empty_config_option_is_refused_not_the_defaults(agecam, monkeypatch):
+    """`--config "$UNSET"` showed (and ran) the default config: POS endpoint off, whatever the site's file says."""
+    monkeypatch.delenv("AGECAM_CONFIG", raising=False)
+    result = agecam("--config", "", "config", "show")
+    assert result.code == 2 and result.out == ""
+    expected = "agecam: error: --config is empty: give the config file's path, or leave the option out"
+    assert result.err.strip() == expected
 
 
 def test_good_config_checks_ok_and_shows_defaults(agecam, write_config):
