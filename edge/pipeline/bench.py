@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from edge.config import Config
+from edge.errors import SourceError
 from edge.pipeline.frame import FrameResult
 from edge.pipeline.runner import StopSignal, run_source
 from edge.store.eventlog import EventLog
@@ -185,6 +186,8 @@ def model_speed(
     detector = load_detector(config)
     frames, _ = decode_all(video)
     crops = [crop_face(image, face, model.info.crop) for image in frames[:10] for face in detector.detect(image)]
+    if not crops:  # a ZeroDivisionError traceback before
+        raise SourceError(f"{video}: no face in its first 10 frames to time the model on: give a clip with faces")
     result = {
         "model": str(model_path),
         "precision": model.info.metadata.get("precision", "unknown"),

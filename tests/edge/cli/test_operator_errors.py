@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 import edge.assets
@@ -99,6 +101,18 @@ def test_bench_refuses_a_negative_frame_count(agecam, write_config):
     result = agecam("--config", write_config(), "bench", "edge", "--min-frames", "-5")
     assert result.code == 2
     one_error_line(result.err, "--min-frames -5")
+
+
+def test_bench_model_on_a_clip_without_faces_is_one_line(agecam, write_config, tiny_model, tmp_path):
+    """A clip with nobody in it gave no crops to time: a ZeroDivisionError traceback (exit 1)."""
+    clip = tmp_path / "empty.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"mp4v"), 10, (320, 240))
+    for _ in range(5):
+        writer.write(np.full((240, 320, 3), 128, np.uint8))
+    writer.release()
+    result = agecam("--config", write_config(), "bench", "model", tiny_model, "--video", clip, "--repeats", "1")
+    assert result.code == 3
+    one_error_line(result.err, str(clip), "no face", "give a clip with faces")
 
 
 def test_purge_with_a_mistyped_db_deletes_nothing(agecam, write_config, tmp_path):
