@@ -9,15 +9,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 from fleet_servers import Mosquitto, Postgres, missing_servers
-from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.fleet.collector import Collector, CollectorSettings
 from edge.fleet.mqtt import Credentials, parse_broker
 
-USERS = {"till": "till-secret", "collector": "collector-secret"}
+from fleet_clients import USERS
 
 
 @pytest.fixture(scope="session")
@@ -81,12 +79,3 @@ def collector_for():
     yield start
     for running in started:
         running.close()
-
-
-def raw_client(broker: Mosquitto) -> mqtt.Client:
-    """A plain MQTT client with a till's login, to publish what no agecam till would."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="raw", protocol=mqtt.MQTTv5)
-    client.username_pw_set("till", USERS["till"])
-    client.connect("127.0.0.1", broker.port)
-    client.loop_start()
-    return client

@@ -16,7 +16,7 @@ from edge.fleet.messages import parse_record
 from edge.store.central import CentralStore
 from edge.store.central_schema import MIGRATIONS, SCHEMA_VERSION
 
-from conftest import raw_client
+from fleet_clients import raw_client
 
 KEY = "00000000000000aa"
 

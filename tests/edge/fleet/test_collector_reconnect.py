@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 from fleet_till import SimulatedTill, chain_rows
 
-from conftest import raw_client
+from fleet_clients import raw_client
 
 
 def _customer_records(tmp_path: Path, count: int) -> list[bytes]:

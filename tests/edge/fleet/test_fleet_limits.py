@@ -18,7 +18,7 @@ import psycopg
 from fleet_till import SimulatedTill, chain_rows, till_rows, wait_until_shipped
 from test_store_and_forward import ROOT, publisher_for, shipping_till
 
-from conftest import USERS
+from fleet_clients import USERS
 
 
 def _pad_one_flag(db: Path, size: int) -> int:

@@ -17,7 +17,7 @@ from fleet_servers import free_port
 from fleet_till import till_rows, wait_until_shipped
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import USERS
+from fleet_clients import USERS
 from pos_scenario import scenario_config
 
 ROOT = Path(__file__).resolve().parents[3]

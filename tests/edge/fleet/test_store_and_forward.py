@@ -22,7 +22,7 @@ from edge.config import load_config
 from edge.fleet.publisher import Publisher
 from edge.store.central import CentralStore, TillSeen
 
-from conftest import USERS, raw_client
+from fleet_clients import USERS, raw_client
 
 ROOT = Path(__file__).resolve().parents[3]
 
