@@ -92,7 +92,8 @@ def _connection(to: Target, timeout_s: float) -> tuple[http.client.HTTPConnectio
         return cls(to.host, to.port, timeout=timeout_s), to.path, {}
     parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     try:
-        host, port = parts.hostname or "", parts.port or 80  # as urllib: a proxy without a port is on 80
+        # As urllib: a proxy without a port is on the target's default port (443 for an https tunnel).
+        host, port = parts.hostname or "", parts.port or (443 if to.https else 80)
     except ValueError:  # a port that is not a number: the message would quote the proxy URL
         raise WebhookError("the proxy URL in the environment is not valid") from None
     auth = {}

@@ -27,6 +27,7 @@ from edge.store.central import CentralStore, ChainRecord, TillSeen, redact
 
 log = logging.getLogger(__name__)
 KINDS = {"run", "customer", "hourly", "transaction", "alert", "availability", "heartbeat"}
+CANCEL_AGAIN_S = 0.5  # a stopped collector cancels its database write this often until its loop ends
 LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
 
 
@@ -108,7 +109,10 @@ class Collector:
         )
         self.client.loop_start()
         self.first.wait(self.settings.broker, 10, "collect")
-        threading.Thread(target=self._cancel_on_stop, args=(stop,), name="collector-stop", daemon=True).start()
+        ended = threading.Event()
+        canceller = threading.Thread(target=self._cancel_on_stop, args=(stop, ended), name="collector-stop")
+        canceller.daemon = True
+        canceller.start()
         log.info(
             "collecting $share/%s/%s into %s", self.settings.group, self.settings.topic, redact(self.settings.db_url)
         )
@@ -118,6 +122,7 @@ class Collector:
                 if batch:
                     self._handle(batch, stop)
         finally:
+            ended.set()
             self.client.disconnect()
             self.client.loop_stop()
             self.store.close()
@@ -191,16 +196,22 @@ class Collector:
             delay = min(delay * 2, 30.0)
             self._reopen()
 
-    def _cancel_on_stop(self, stop: threading.Event) -> None:
+    def _cancel_on_stop(self, stop: threading.Event, ended: threading.Event) -> None:
         """SIGTERM must end a write that waits on the database (a lock, a stalled server): the loop only sees
-        `stop` between statements. The cancelled batch stays unacknowledged: the broker sends it again."""
+        `stop` between statements. The cancelled batch stays unacknowledged: the broker sends it again. Cancels
+        again until the loop has ended: a batch taken as the signal came starts its write after the first."""
         stop.wait()
-        db = self.store.db
-        if not db.closed:
-            try:
-                getattr(db, "cancel_safe", db.cancel)()
-            except Exception as error:  # the server unreachable: nothing to cancel there
-                log.warning("could not cancel the chain database write: %s", error)
+        warned = False
+        while not ended.is_set():
+            db = self.store.db
+            if not db.closed:
+                try:
+                    getattr(db, "cancel_safe", db.cancel)()
+                except Exception as error:  # the server unreachable: nothing to cancel there
+                    if not warned:
+                        log.warning("could not cancel the chain database write: %s", error)
+                    warned = True
+            ended.wait(CANCEL_AGAIN_S)
 
     def _reopen(self) -> None:
         """After a deadlock the connection is fine (the transaction was rolled back); after a lost

@@ -46,6 +46,12 @@ TOO_LARGE = (
 MAX_ERROR_PAUSE_S = 30.0  # a lasting failure (a full disk) is retried this often at most, and logged as often
 
 
+def error_pause(errors: int) -> float:
+    """The pause after `errors` failed passes in a row: POLL_S, doubled per failure, up to MAX_ERROR_PAUSE_S.
+    The exponent is bounded: 0.1 * 2**1024 overflows a float, which ended the thread after a night of failures."""
+    return min(POLL_S * 2 ** min(errors, 16), MAX_ERROR_PAUSE_S)
+
+
 @dataclass
 class PublisherStats:
     shipped: int = 0
@@ -156,7 +162,7 @@ class Publisher:
                 self._errors = 0
             except Exception as error:  # a full disk or a locked database must not end shipping for good
                 self._failed(error)
-            if self._stop.wait(min(POLL_S * 2**self._errors, MAX_ERROR_PAUSE_S)):
+            if self._stop.wait(error_pause(self._errors)):
                 try:
                     self._settle_acks()
                     self._housekeeping()
@@ -170,7 +176,7 @@ class Publisher:
         if self._errors == 1:
             log.exception("fleet: publisher error, retrying")
         else:
-            pause = min(POLL_S * 2**self._errors, MAX_ERROR_PAUSE_S)
+            pause = error_pause(self._errors)
             log.warning("fleet: publisher still failing (%s), %d times: next try in %.1f s", error, self._errors, pause)
 
     def _nothing_to_send(self) -> bool:

@@ -56,3 +56,17 @@ def test_a_proxy_url_with_a_bad_port_fails_each_alert_without_quoting_it(monkeyp
         notifier = deliver("http://alerts.invalid/hook", count=1)
     assert notifier.failed == 1 and "the proxy URL in the environment is not valid" in caplog.text
     assert "secret" not in caplog.text
+
+
+def test_a_proxy_without_a_port_is_on_the_port_urllib_used(monkeypatch):
+    """The webhook went through urllib, which opened an https tunnel on a port-less proxy's port 443 (80 for
+    http): a till whose https_proxy names no port kept reaching it there."""
+    from edge.challenge.webhook import _connection, target
+
+    monkeypatch.setenv("https_proxy", "proxy.invalid")
+    monkeypatch.setenv("http_proxy", "http://proxy.invalid")
+    monkeypatch.delenv("no_proxy", raising=False)
+    tunnel, _, _ = _connection(target("https://alerts.invalid/hook"), 1.0)
+    plain, _, _ = _connection(target("http://alerts.invalid/hook"), 1.0)
+    assert (tunnel.host, tunnel.port) == ("proxy.invalid", 443)
+    assert (plain.host, plain.port) == ("proxy.invalid", 80)
