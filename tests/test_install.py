@@ -78,12 +78,15 @@ def test_an_installed_agecam_finds_its_model_from_any_folder(wheel, tmp_path):
 def test_make_bench_fetches_the_assets_first(tmp_path):
     """`make bench` on a fresh checkout ended 'video not found' (exit 3): it never fetched the demo clip."""
     bin_ = tmp_path / "venv" / "bin"
+    # Under `make test` (CI) the parent make's MAKEFLAGS/MAKELEVEL would add "Entering directory" lines.
+    env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     done = subprocess.run(
-        ["make", "-n", "-o", str(bin_ / ".runtime"), f"VENV={tmp_path / 'venv'}", "bench"],
+        ["make", "-n", "--no-print-directory", "-o", str(bin_ / ".runtime"), f"VENV={tmp_path / 'venv'}", "bench"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
