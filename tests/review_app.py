@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
+import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -45,3 +47,14 @@ def scenario_day(db: Path) -> str:
 def one_flag(db: Path) -> int:
     with sqlite3.connect(db) as connection:
         return connection.execute("SELECT min(id) FROM alerts WHERE kind = 'flag'").fetchone()[0]
+
+
+def serve_address(process: subprocess.Popen) -> str:
+    """The URL a starting `agecam serve` process logs, read from its stderr (at most 30 s)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if found := re.search(r"review app on (http://127\.0\.0\.1:\d+)", line):
+            return found[1]
+        assert process.poll() is None, f"agecam serve exited: {line}"
+    raise AssertionError("agecam serve did not start within 30 s")

@@ -6,13 +6,11 @@ from __future__ import annotations
 import http.client
 import io
 import json
-import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
@@ -20,6 +18,8 @@ import yaml
 
 from edge.config import load_config
 from edge.review.auth import verify_password
+
+from review_app import serve_address
 
 
 def _config(tmp_path, **review: object):
@@ -100,7 +100,7 @@ def test_a_served_app_answers_health_needs_a_login_and_stops_on_sigterm(tmp_path
         [*command, "serve", "--db", str(review_db), "--port", "0"], stderr=subprocess.PIPE, text=True
     )
     try:
-        base = _wait_for_address(process)
+        base = serve_address(process)
         with urllib.request.urlopen(f"{base}/health", timeout=5) as response:
             assert json.load(response) == {"status": "ok"}
         connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=5)
@@ -114,13 +114,3 @@ def test_a_served_app_answers_health_needs_a_login_and_stops_on_sigterm(tmp_path
     finally:
         process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
-
-
-def _wait_for_address(process: subprocess.Popen) -> str:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if found := re.search(r"review app on (http://127\.0\.0\.1:\d+)", line):
-            return found[1]
-        assert process.poll() is None, f"agecam serve exited: {line}"
-    raise AssertionError("agecam serve did not start within 30 s")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 from fleet_till import SimulatedTill, chain_rows, till_rows, wait_until_shipped
-from test_store_and_forward import ROOT, publisher_for, shipping_till
+from test_store_and_forward import ROOT, collect_the_rest, publisher_for, shipping_till
 
 from fleet_clients import USERS
 
@@ -141,12 +141,7 @@ def test_a_collector_stopped_while_its_write_waits_ends_at_once_and_loses_nothin
         collector.kill()
         locker.rollback()
         locker.close()
-    restarted = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        assert wait_until_shipped(chain_db, db, "s1", "t1") == till_rows(db)
-    finally:
-        restarted.send_signal(signal.SIGTERM)
-        assert restarted.wait(timeout=15) == 0, restarted.stderr.read()
+    collect_the_rest(command, env, chain_db, db)
     publisher.stop()
 
 

@@ -42,6 +42,16 @@ def shipping_till(tmp_path: Path, broker, password: Path) -> tuple[Path, Simulat
     return db, till, publisher
 
 
+def collect_the_rest(command: list[str], env: dict[str, str], chain_db: str, db: Path) -> None:
+    """A restarted `agecam collect` (command) brings the chain level with the till's log; it stops with exit 0."""
+    restarted = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until_shipped(chain_db, db, "s1", "t1") == till_rows(db)
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        assert restarted.wait(timeout=15) == 0, restarted.stderr.read()
+
+
 def test_broker_down_when_the_till_starts(tmp_path, broker, chain_db, till_password, collector_for):
     db = tmp_path / "till.db"
     till = SimulatedTill(db)
@@ -124,12 +134,7 @@ def test_collector_killed_and_restarted(tmp_path, broker, chain_db, till_passwor
     till.finish()
     time.sleep(1)
     assert chain_rows(chain_db, "s1", "t1")["inbox_rows"] == middle, "nothing written while the collector was down"
-    restarted = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        assert wait_until_shipped(chain_db, db, "s1", "t1") == till_rows(db)
-    finally:
-        restarted.send_signal(signal.SIGTERM)
-        assert restarted.wait(timeout=15) == 0, restarted.stderr.read()
+    collect_the_rest(command, env, chain_db, db)
     publisher.stop()
 
 

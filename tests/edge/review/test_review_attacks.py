@@ -9,12 +9,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
-from review_app import csrf_of, one_flag
+from review_app import csrf_of, one_flag, serve_address
 
 LISTS = ["/flags", "/compliance", "/transactions", "/tills", "/audit"]
 
@@ -28,16 +27,6 @@ def _form(page: str, outcome: str, note: str = "") -> dict[str, str]:
 def _notes(db) -> list[str]:
     with sqlite3.connect(db) as connection:
         return [row[0] for row in connection.execute("SELECT note FROM flag_reviews ORDER BY id")]
-
-
-def _wait_for_address(process: subprocess.Popen) -> str:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if found := re.search(r"review app on (http://127\.0\.0\.1:\d+)", line):
-            return found[1]
-        assert process.poll() is None, f"agecam serve exited: {line}"
-    raise AssertionError("agecam serve did not start within 30 s")
 
 
 def _failed_login(base: str, name: str, forwarded_for: str) -> int:
@@ -58,7 +47,7 @@ def test_a_forged_forwarded_for_does_not_dodge_the_address_lockout(review_config
     command = [sys.executable, "-m", "edge.cli", "--config", str(config), "serve", "--db", str(review_db)]
     process = subprocess.Popen([*command, "--port", "0"], stderr=subprocess.PIPE, text=True)
     try:
-        base = _wait_for_address(process)
+        base = serve_address(process)
         codes = [_failed_login(base, f"guess{n}", f"203.0.113.{n}") for n in range(3)]
     finally:
         process.send_signal(signal.SIGTERM)
