@@ -49,13 +49,17 @@ def target(url: str) -> Target:
         raise WebhookError(f"the webhook URL is not valid ({type(error).__name__})") from None
     headers = {"Content-Type": "application/json"}
     if parts.username is not None or parts.password is not None:
-        user = urllib.parse.unquote(parts.username or "")
-        password = urllib.parse.unquote(parts.password or "")
-        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        headers["Authorization"] = _basic(parts)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     https = parts.scheme == "https"
     # The port always given: http.client would read the end of an IPv6 address ("::1") as one.
     return Target(https, parts.hostname or "", port or (443 if https else 80), path, headers)
+
+
+def _basic(parts: urllib.parse.SplitResult) -> str:
+    """HTTP Basic credentials from a URL's user and password (percent-decoded)."""
+    user, password = urllib.parse.unquote(parts.username or ""), urllib.parse.unquote(parts.password or "")
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def post(url: str, body: bytes, timeout_s: float) -> None:
@@ -98,8 +102,7 @@ def _connection(to: Target, timeout_s: float) -> tuple[http.client.HTTPConnectio
         raise WebhookError("the proxy URL in the environment is not valid") from None
     auth = {}
     if parts.username is not None:
-        user, password = urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or "")
-        auth["Proxy-Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        auth["Proxy-Authorization"] = _basic(parts)
     if to.https:
         connection = cls(host, port, timeout=timeout_s)
         connection.set_tunnel(to.host, to.port, headers=auth)
