@@ -28,7 +28,7 @@ def remember_ended(policy: ChallengePolicy, left: Leftovers, origin: float) -> N
     restart, say) is ignored as it would have been before the restart, not taken for a new sale that would
     supersede the one open on its till."""
     for sale in left.ended:
-        policy.remember_closed(sale.till_id, sale.pos_id, _before(sale.ended, origin))
+        policy.remember_closed(sale.till_id, sale.pos_id, _before(sale.ended, origin), sale.voided)
 
 
 def resume(policy: ChallengePolicy, left: Leftovers, origin: float) -> list[Outcome]:

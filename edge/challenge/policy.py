@@ -13,12 +13,11 @@ alert (`awaiting`), never the idle ones.
 from __future__ import annotations
 
 import itertools
-import logging
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 
 from edge.challenge.events import IdChecked, ItemScanned, PosEvent, TransactionEnd, TransactionStart, is_restricted
+from edge.challenge.late_events import EndedSales, is_stale
 from edge.challenge.transaction import (
     EVICTED,
     EXPIRED,
@@ -34,10 +33,8 @@ from edge.challenge.zone import Association, ZoneFace, ZoneHistory
 from edge.config import PolicyConfig
 from edge.vision.customer import AgeEstimate
 
-log = logging.getLogger(__name__)
 STAND_IN_SHARE = 0.25  # a stand-in for a customer without an estimate had this part of the zone, at least
 Due = Sequence[tuple[PosEvent, float]]  # POS events with their policy times
-MAX_CLOSED = 10_000  # ended sales remembered at most (see _stale), whatever the number of tills
 
 
 class ChallengePolicy:
@@ -52,8 +49,7 @@ class ChallengePolicy:
         self.awaiting: dict[str, Transaction] = {}  # by till: the open ones that frames can still alert
         self.now = 0.0
         self._numbers = itertools.count(1)
-        # (till, POS transaction id) of ended sales -> when: their late events are not the open sale's.
-        self.closed: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self.closed = EndedSales(self.keep_s)  # their late events are not the open sale's
 
     # --- inputs -------------------------------------------------------------------------------------
     def observe(
@@ -78,7 +74,7 @@ class ChallengePolicy:
         """One POS event. Each leaves its transaction's row current, so a restart can resume it (carry.py)."""
         self.now = max(self.now, t)
         outcomes = self.expire(t)
-        if self._stale(event, t):
+        if is_stale(event, self.open.get(event.till_id), self.closed, t):
             return outcomes
         # A POS that skipped transaction_start still gets a transaction, as does an event of another sale than
         # the open one (by the POS's transaction_id): it never passes or ends a sale it does not belong to.
@@ -108,8 +104,7 @@ class ChallengePolicy:
             if oldest.started >= t - self.settings.transaction_max_s:
                 break
             outcomes += self._close(oldest, UNRESOLVED, t, EXPIRED)
-        while self.closed and (len(self.closed) > MAX_CLOSED or next(iter(self.closed.values())) < t - self.keep_s):
-            self.closed.popitem(last=False)
+        self.closed.forget_old(t)
         return outcomes
 
     def resume(self, txn: Transaction) -> list[Outcome]:
@@ -156,41 +151,15 @@ class ChallengePolicy:
     def _close(self, txn: Transaction, status: str, t: float, reason: str | None = None) -> list[Outcome]:
         del self.open[txn.till_id]
         if txn.pos_id is not None:
-            self.remember_closed(txn.till_id, txn.pos_id, t)
+            self.remember_closed(txn.till_id, txn.pos_id, t, status == VOIDED)
         self.awaiting.pop(txn.till_id, None)
         txn.ended, txn.status, txn.resolution = t, status, reason
         outcomes = self._final_flags(txn, t) if status != VOIDED and txn.restricted else []
         return [*outcomes, self._snapshot(txn, t)]
 
-    def remember_closed(self, till_id: str, pos_id: str, t: float) -> None:
+    def remember_closed(self, till_id: str, pos_id: str, t: float, voided: bool = False) -> None:
         """The POS's sale `pos_id` ended on `till_id` at `t` (also one an earlier run ended: carry.py)."""
-        self.closed[(till_id, pos_id)] = t
-        self.closed.move_to_end((till_id, pos_id))
-
-    def _stale(self, event: PosEvent, t: float) -> bool:
-        """An event no sale should take: ignored, with a warning. A late or repeated event of a sale that ended
-        on its till within `keep_s` (a retried `id_checked passed` would pass the next customer's sale, a retried
-        scan would open a sale nobody ends: a false flag), and, while another sale is open there, an
-        `id_checked` or `transaction_end` of a sale the policy does not know: no sale begins with one, and taking
-        it for a new sale would supersede the open one (a false flag) and then ignore that sale's own events.
-        A start is stale only as a retry of the open sale's own start, before it has a restricted item or a check
-        (superseding it would leave a sale the POS ended 'unresolved'); a scan of another sale starts it."""
-        txn = self.open.get(event.till_id)
-        if isinstance(event, TransactionStart):
-            return _repeated_start(event, txn)
-        # An open sale whose POS id is not known yet is another sale too: else a late check would pass it.
-        if event.transaction_id in (None, txn and txn.pos_id):
-            return False
-        ended = self.closed.get((event.till_id, event.transaction_id))
-        late = ended is not None and ended >= t - self.keep_s
-        unknown = txn is not None and txn.pos_id is not None and isinstance(event, IdChecked | TransactionEnd)
-        if late or unknown:
-            log.warning(
-                "POS %s of sale %r on till %r ignored: that sale is %s, %s",
-                event.type, event.transaction_id, event.till_id, "ended" if late else "not known",
-                f"sale {txn.pos_id!r} is open there" if txn else "no sale is open there",
-            )  # fmt: skip
-        return late or unknown
+        self.closed.remember((till_id, pos_id), t, voided)
 
     @staticmethod
     def _other_sale(event: PosEvent, txn: Transaction | None) -> bool:
@@ -295,13 +264,3 @@ class ChallengePolicy:
     def _snapshot(self, txn: Transaction, t: float) -> Outcome:
         frozen = replace(txn, id_checks=list(txn.id_checks))
         return Outcome("transaction", "transaction", t, frozen, customer=self._customer(txn))
-
-
-def _repeated_start(event: TransactionStart, txn: Transaction | None) -> bool:
-    """A start of the sale open on its till that has nothing to lose yet: a retry whose reply was lost."""
-    if txn is None or event.transaction_id is None or txn.pos_id != event.transaction_id:
-        return False
-    if txn.first_restricted is not None or txn.id_checks:
-        return False  # an id reused for the next sale, maybe: supersede, so each customer is decided on their own
-    log.info("POS transaction_start of sale %r on till %r repeated: already open", txn.pos_id, txn.till_id)
-    return True

@@ -52,6 +52,7 @@ class EndedSale:
     till_id: str
     pos_id: str
     ended: float  # Unix time
+    voided: bool = False  # the POS may ring it up again under its id
 
 
 @dataclass(frozen=True)
@@ -76,12 +77,13 @@ def _ended_sales(db: sqlite3.Connection, run_id: int, since: float) -> list[Ende
     # started_at bounds the scan through its index: a sale ends at most transaction_max_s after it started,
     # and a day covers any setting. The newest 10,000 are the ones a late event can still belong to.
     rows = db.execute(
-        "SELECT till_id, pos_transaction_id, ended_at FROM transactions WHERE started_at >= ? AND status != 'open'"
+        "SELECT till_id, pos_transaction_id, ended_at, status = 'voided' FROM transactions"
+        " WHERE started_at >= ? AND status != 'open'"
         f" AND pos_transaction_id IS NOT NULL AND ended_at >= ? AND run_id IN ({EARLIER_LIVE_RUNS})"
         " ORDER BY ended_at DESC LIMIT 10000",
         (iso(since - 86400), iso(since), run_id),
     ).fetchall()
-    return [EndedSale(till, pos_id, unix(ended)) for till, pos_id, ended in reversed(rows)]
+    return [EndedSale(till, pos_id, unix(ended), bool(voided)) for till, pos_id, ended, voided in reversed(rows)]
 
 
 def close_cut_off_replays(log: EventLog, run_id: int) -> int:

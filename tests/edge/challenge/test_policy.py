@@ -290,7 +290,7 @@ def test_a_late_event_of_an_ended_sale_opens_no_sale_when_none_is_open():
 def test_the_memory_of_ended_sales_is_capped_and_forgets_the_oldest_first(monkeypatch):
     """A POS that ends thousands of sales within the association window (many tills, or a flood) must not grow
     the memory without bound; what is forgotten is the oldest sale, whose late events are the least likely."""
-    monkeypatch.setattr("edge.challenge.policy.MAX_CLOSED", 3)
+    monkeypatch.setattr("edge.challenge.late_events.MAX_CLOSED", 3)
     till = Till(age=30)
     till.frames(1.0)
     for number in range(1, 6):

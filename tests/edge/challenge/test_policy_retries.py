@@ -8,10 +8,10 @@ import time
 
 from test_policy import Till, event, scan
 
-from edge.challenge.carry import resume
+from edge.challenge.carry import remember_ended, resume
 from edge.challenge.policy import ChallengePolicy
 from edge.config import PolicyConfig
-from edge.store.pos_history import Leftovers, StoredEvent
+from edge.store.pos_history import EndedSale, Leftovers, StoredEvent
 
 
 def transactions(till: Till) -> dict[int, tuple]:
@@ -56,3 +56,61 @@ def test_a_start_retried_after_a_restart_leaves_the_resumed_sale_alone():
     assert till.send(event("transaction_start", transaction_id="T1")) == []
     till.send(event("transaction_end", transaction_id="T1"))
     assert transactions(till) == {1: ("T1", "completed", None)}
+
+
+def test_a_check_delivered_before_its_sales_start_still_passes_the_sale():
+    """Out-of-order delivery (the POS posts in parallel): the start used to supersede the sale that the check
+    had opened, dropping the check, and the checked customer's sale was flagged."""
+    till = Till(age=16)
+    till.frames(1.0)
+    till.send(event("id_checked", result="passed", transaction_id="T1"))
+    assert till.send(event("transaction_start", transaction_id="T1")) == []
+    till.frames(2.0)
+    assert till.send(scan(transaction_id="T1")) == []  # checked: no alert
+    assert till.send(event("transaction_end", transaction_id="T1")) == []
+    assert transactions(till) == {1: ("T1", "completed", None)}
+
+
+def voided_sale(till: Till) -> list:
+    """Sale T1: start at 1 s, a restricted scan at 2 s, voided at 4 s; returns alerts and flags."""
+    till.frames(1.0)
+    till.send(event("transaction_start", transaction_id="T1"))
+    till.frames(2.0)
+    till.send(scan(transaction_id="T1"))
+    till.frames(4.0)
+    till.send(event("transaction_end", status="voided", transaction_id="T1"))
+    return till.decisions()
+
+
+def test_a_voided_sale_rung_up_again_under_its_id_is_decided_not_ignored():
+    """Void and re-ring without a new start: the re-rung scans used to be ignored as late events of the voided
+    sale, and a minor's alcohol sale went through without a flag."""
+    till = Till(age=16)
+    assert voided_sale(till) == [("alert", "id_check_required", "info")]
+    till.frames(5.0)
+    assert till.send(scan(transaction_id="T1")) == [("alert", "id_check_required", "info")]
+    till.frames(6.0)
+    assert till.send(event("transaction_end", transaction_id="T1")) == [("flag", "sold_without_id_check", "high")]
+    assert transactions(till) == {1: ("T1", "voided", None), 2: ("T1", "completed", None)}
+
+
+def test_a_late_scan_of_a_voided_sale_leaves_the_next_open_sale_alone():
+    """Only with no sale open is a scan of a voided sale a re-ring; with another one open it is a late retry."""
+    till = Till(age=30)
+    voided_sale(till)
+    till.send(event("transaction_start", transaction_id="T2"))
+    assert till.send(scan(transaction_id="T1")) == []
+    assert [txn.pos_id for txn in till.policy.open.values()] == ["T2"]
+    assert till.policy.open["t1"].restricted == 0
+
+
+def test_a_voided_sale_rung_up_again_after_a_restart_is_decided():
+    """The void was the last thing before a restart: the next run remembers the sale as voided, not as ended."""
+    origin = time.time()
+    policy = ChallengePolicy(PolicyConfig(), ["wine"])
+    remember_ended(policy, Leftovers([], [], {}, [EndedSale("t1", "T1", origin - 5, voided=True)]), origin)
+    till = Till(age=16)
+    till.policy = policy
+    till.frames(1.0)
+    assert till.send(scan("wine", transaction_id="T1")) == [("alert", "id_check_required", "info")]
+    assert [txn.pos_id for txn in policy.open.values()] == ["T1"]

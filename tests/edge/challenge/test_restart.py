@@ -177,3 +177,23 @@ def test_a_late_event_of_a_sale_ended_before_the_restart_leaves_the_open_sale_al
         ("till-r-2", "completed", None),
     ]
     assert query(run.db, "SELECT count(*) FROM alerts WHERE kind = 'flag'") == [(0,)]
+
+
+def test_a_sale_voided_before_a_restart_and_rung_up_again_after_it_is_flagged(tmp_path, tiny_model):
+    """Void and re-ring under one POS id, a restart between: the next run reads the sale as voided from the
+    log, so the re-rung scan is a sale again, not a late event of the voided one (its flag was lost)."""
+    video = faceless_video(tmp_path / "grey.mp4")
+    voided = {**events("till-v", "end")[0], "status": "voided"}
+    with live_run(tmp_path, tiny_model, video, loop=True) as run:
+        assert [run.post(event) for event in [*events("till-v", "start", "wine"), voided]] == [202] * 3
+        wait_for(run.db, "SELECT id FROM transactions WHERE status = 'voided'")
+        assert run.stop() == 0, run.log()
+    with live_run(tmp_path, tiny_model, video, loop=True) as run:
+        assert [run.post(event) for event in events("till-v", "wine", "end")] == [202] * 2
+        flag = wait_for(run.db, "SELECT type, run_id FROM alerts WHERE kind = 'flag'")
+        assert run.stop() == 0, run.log()
+    assert flag == [("no_face", 2)]
+    assert query(run.db, "SELECT pos_transaction_id, status FROM transactions ORDER BY id") == [
+        ("till-v-1", "voided"),
+        ("till-v-1", "completed"),
+    ]
