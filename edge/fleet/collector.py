@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 import psycopg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from psycopg.conninfo import conninfo_to_dict
 
 from edge.errors import ConfigError
 from edge.fleet.messages import Refused, parse_availability, parse_heartbeat, parse_record
@@ -29,6 +30,16 @@ log = logging.getLogger(__name__)
 KINDS = {"run", "customer", "hourly", "transaction", "alert", "availability", "heartbeat"}
 CANCEL_AGAIN_S = 0.5  # a stopped collector cancels its database write this often until its loop ends
 LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
+# A database gone without a word (a failover, a cut link) is noticed within about a minute, not after the
+# kernel's two hours of idle before its first keepalive probe. Each one the --db DSN leaves out; a Unix socket
+# ignores them. tcp_user_timeout (ms) ends a write the server has stopped acknowledging.
+KEEPALIVES = {
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "60000",
+}
 
 
 @dataclass(frozen=True)
@@ -89,7 +100,7 @@ class Collector:
     def __init__(self, settings: CollectorSettings, metrics: CollectorMetrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or CollectorMetrics()
-        self.store = CentralStore(settings.db_url)
+        self.store = self._open_store()
         self.inbox: queue.Queue[tuple[int, mqtt.MQTTMessage]] = queue.Queue()  # (connection, message)
         self.connection = 0  # counts the broker's accepted connections
         self.refusals = QuietLog()
@@ -220,9 +231,12 @@ class Collector:
             return
         self.store.close()
         try:
-            self.store = CentralStore(self.settings.db_url)
+            self.store = self._open_store()
         except Exception as error:  # still away: the next retry tries again
             log.warning("chain database still unreachable: %s", error)
+
+    def _open_store(self) -> CentralStore:
+        return CentralStore(self.settings.db_url, **keepalive_options(self.settings.db_url))
 
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
         first = not self.first.answered.is_set()
@@ -237,6 +251,15 @@ class Collector:
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
         self.inbox.put((self.connection, message))
+
+
+def keepalive_options(db_url: str) -> dict[str, str]:
+    """KEEPALIVES less those the DSN sets itself (a URL's query or a key=value string)."""
+    try:
+        given = conninfo_to_dict(db_url)
+    except psycopg.Error:  # a malformed DSN: connecting reports it
+        return {}
+    return {name: value for name, value in KEEPALIVES.items() if name not in given}
 
 
 def _user_properties(message: mqtt.MQTTMessage) -> dict[str, str]:

@@ -9,6 +9,7 @@ contradicts) is refused with a reason, counted and logged, never stored.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -24,6 +25,12 @@ from pydantic import (
 
 from edge.store.central import ChainRecord, TillSeen
 
+log = logging.getLogger(__name__)
+NUL, REPLACEMENT = "\x00", "\ufffd"
+NUL_REPLACED = (
+    "record %s of till %s/%s: %d NUL characters stored as U+FFFD (PostgreSQL text cannot hold NUL): the till"
+    " runs an agecam older than its POS check that refuses control characters: upgrade it"
+)
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 Count = Annotated[int, Field(ge=0, le=2**62)]
 Id = Annotated[int, Field(ge=0, le=2**31 - 1)]
@@ -195,16 +202,42 @@ def parse_record(topic: str, payload: bytes) -> ChainRecord:
     log_key, seq = envelope.id.split(":")
     if int(seq) != envelope.seq:
         raise Refused(f"id {envelope.id} and seq {envelope.seq} disagree")
+    values, replaced = _without_nul(data.model_dump())
+    if replaced:
+        log.warning(NUL_REPLACED, envelope.id, envelope.store_id, envelope.till_id, replaced)
     return ChainRecord(
-        envelope.store_id,
-        envelope.till_id,
-        envelope.id,
-        log_key,
-        envelope.seq,
-        envelope.kind,
-        envelope.at,
-        data.model_dump(),
+        envelope.store_id, envelope.till_id, envelope.id, log_key, envelope.seq, envelope.kind, envelope.at, values
     )
+
+
+def _without_nul(values: dict) -> tuple[dict, int]:
+    """A record's values with each NUL replaced by U+FFFD, and how many there were. A till older than its POS
+    check let NUL into text fields; refused by PostgreSQL (text and jsonb cannot hold it), the record was
+    acknowledged and lost for good. The association is JSON text: a NUL in it is the escape \\u0000."""
+    clean, replaced = {}, 0
+    for name, value in values.items():
+        if name == "association" and value is not None and "\\u0000" in value:
+            parsed, count = _scrub(json.loads(value))
+            value = json.dumps(parsed, ensure_ascii=False) if count else value
+        elif isinstance(value, str):
+            value, count = value.replace(NUL, REPLACEMENT), value.count(NUL)
+        else:
+            count = 0
+        clean[name], replaced = value, replaced + count
+    return clean, replaced
+
+
+def _scrub(value: object) -> tuple[object, int]:
+    """A JSON value with each NUL in its strings and keys replaced, and how many there were."""
+    if isinstance(value, str):
+        return value.replace(NUL, REPLACEMENT), value.count(NUL)
+    if isinstance(value, list):
+        items = [_scrub(item) for item in value]
+        return [item for item, _ in items], sum(count for _, count in items)
+    if isinstance(value, dict):
+        pairs = [(_scrub(key), _scrub(item)) for key, item in value.items()]
+        return {key: item for (key, _), (item, _) in pairs}, sum(a + b for (_, a), (_, b) in pairs)
+    return value, 0
 
 
 def parse_heartbeat(topic: str, payload: bytes) -> TillSeen:

@@ -9,7 +9,6 @@ The frame loop never waits on any of this: it only writes rows, in its own trans
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import threading
 import time
@@ -18,18 +17,11 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from edge.config import Config, FleetConfig
-from edge.fleet.mqtt import (
-    Credentials,
-    FirstConnect,
-    make_client,
-    parse_broker,
-    publish_size,
-    read_password,
-    session_properties,
-)
+from edge.fleet.mqtt import FirstConnect, make_client, parse_broker, publish_size, session_properties
+from edge.fleet.outgoing import Outgoing, credentials
+from edge.fleet.takeover import TakeoverWatch
 from edge.store.outbox import OutboxReader, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -65,27 +57,16 @@ class PublisherStats:
         return 0.0 if self.oldest is None else max(0.0, time.time() - self.oldest)
 
 
-def credentials(config: Config) -> Credentials:
-    fleet = config.fleet
-    password_file = config.resolve(fleet.password_file) if fleet.password_file else None
-    password = read_password(password_file, fleet.password_env, "fleet") if fleet.username else None
-    resolve = lambda value: config.resolve(value) if value else None  # noqa: E731
-    return Credentials(
-        fleet.username, password, resolve(fleet.ca_file), resolve(fleet.cert_file), resolve(fleet.key_file)
-    )
-
-
 class Publisher:
     def __init__(self, config: Config) -> None:
         self.settings: FleetConfig = config.fleet
         self.broker = parse_broker(self.settings.broker or "")
-        self.prefix = self.settings.prefix()
-        self.identity = {"store_id": self.settings.store_id, "till_id": self.settings.till_id}
-        client_id = self.settings.client_id or f"agecam-{self.settings.store_id}-{self.settings.till_id}"
-        self.client = make_client(client_id, self.broker, credentials(config))
+        self.out = Outgoing(self.settings)
+        self.client = make_client(self.out.client_id, self.broker, credentials(config))
+        self.takeover = TakeoverWatch(self.broker.url, self.settings.till_id, self.out.client_id)
         self.client.max_inflight_messages_set(self.settings.inflight)
-        will = self._who(PacketTypes.WILLMESSAGE)
-        self.client.will_set(self._topic("availability"), "offline", qos=1, retain=True, properties=will)
+        will = self.out.who(PacketTypes.WILLMESSAGE)
+        self.client.will_set(self.out.topic("availability"), "offline", qos=1, retain=True, properties=will)
         self.client.on_connect, self.client.on_disconnect = self._on_connect, self._on_disconnect
         self.client.on_publish, self.client.on_connect_fail = self._on_publish, self._on_connect_fail
         self.first = FirstConnect(self.client)
@@ -133,7 +114,7 @@ class Publisher:
         if self._thread:
             self._thread.join(timeout=10)
         if self.client.is_connected():
-            info = self.client.publish(self._topic("availability"), "offline", 1, True, self._who())
+            info = self.client.publish(self.out.topic("availability"), "offline", 1, True, self.out.who())
             info.wait_for_publish(timeout=2)
             self.client.disconnect()
         self.client.loop_stop()
@@ -202,7 +183,7 @@ class Publisher:
                 continue
             if room == 0:
                 break
-            topic, payload = self._topic(row.kind), self._payload(row)
+            topic, payload = self.out.topic(row.kind), self.out.record(self.reader.key, row)
             if self._too_large(row, topic, payload):
                 self._cursor = row.id
                 continue
@@ -270,15 +251,8 @@ class Publisher:
             self.reader.prune_shipped(KEEP_SHIPPED_S)
 
     def _heartbeat(self) -> None:
-        body = {
-            "v": 1,
-            **self.identity,
-            "at": time.time(),
-            "outbox": self.stats.depth,
-            "oldest_unshipped_s": round(self.stats.oldest_age_s(), 1),
-            "status": self.status,
-        }
-        self.client.publish(self._topic("heartbeat"), json.dumps(body), qos=0)
+        body = self.out.heartbeat(self.stats.depth, self.stats.oldest_age_s(), self.status)
+        self.client.publish(self.out.topic("heartbeat"), body, qos=0)
 
     # --- paho's network thread -----------------------------------------------------------------------------
 
@@ -293,31 +267,19 @@ class Publisher:
             log.error("fleet: broker %s refused the connection: %s", self.broker.url, reason)
             return
         self._max_packet = getattr(properties, "MaximumPacketSize", None)
-        log.info("fleet: connected to %s as %s", self.broker.url, self.prefix)
-        client.publish(self._topic("availability"), "online", qos=1, retain=True, properties=self._who())
+        self.takeover.connected()
+        log.info("fleet: connected to %s as %s", self.broker.url, self.out.prefix)
+        client.publish(self.out.topic("availability"), "online", qos=1, retain=True, properties=self.out.who())
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
         self.first.answered.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
-        if self._thread is not None and not self._stop.is_set():
+        if self._stop.is_set():
+            return  # our own disconnect
+        taken_over = self.takeover.disconnected(reason.value)  # says why, once, where another till has our id
+        if self._thread is not None and not taken_over:
             log.warning("fleet: disconnected from %s (%s): records wait in the outbox", self.broker.url, reason)
 
     def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, reason: mqtt.ReasonCode, _p: object) -> None:
         self._acks.append((mid, reason.value))  # settled by the shipping thread, which owns the row map
-
-    # --- messages ------------------------------------------------------------------------------------------
-
-    def _topic(self, kind: str) -> str:
-        return f"{self.prefix}{kind}"
-
-    def _who(self, packet: int = PacketTypes.PUBLISH) -> Properties:
-        """User properties naming the till, so availability needs no topic parsing."""
-        properties = Properties(packet)
-        properties.UserProperty = [("store_id", self.identity["store_id"]), ("till_id", self.identity["till_id"])]
-        return properties
-
-    def _payload(self, row: OutboxRow) -> str:
-        head = {"v": 1, "id": f"{self.reader.key}:{row.id}", **self.identity, "seq": row.id, "kind": row.kind}
-        head["at"] = row.created_at
-        return json.dumps(head, separators=(",", ":"))[:-1] + ',"data":' + row.body + "}"

@@ -160,9 +160,10 @@ def redact(url: str) -> str:
 
 
 class CentralStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, **options: str) -> None:
+        """`options`: libpq connection parameters beside those of the URL, which they override."""
         try:
-            self.db = psycopg.connect(url, autocommit=False, connect_timeout=10)
+            self.db = psycopg.connect(url, autocommit=False, connect_timeout=10, **options)
         except psycopg.Error as error:
             raise StateError(f"cannot open the chain database {redact(url)}: {str(error).strip()}") from None
         self._migrate(url)

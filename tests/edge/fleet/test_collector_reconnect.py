@@ -1,10 +1,12 @@
 """The collector across a broker restart, with real mosquitto (no persistence) and PostgreSQL: a batch it was
 writing when the broker went away is acknowledged on no later connection, where its packet ids name other
-messages (which the broker would then drop as delivered)."""
+messages (which the broker would then drop as delivered). And its database connection, first and reopened,
+notices a silently dead server within about a minute."""
 
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import time
 from collections.abc import Callable
@@ -81,3 +83,38 @@ def test_a_batch_held_across_a_broker_restart_costs_no_message_of_the_new_connec
     collector_for(broker, chain_db)
     _until(lambda: _written(chain_db) == 4, "all four records in the chain")
     client.loop_stop()
+
+
+def _keepalive(db: psycopg.Connection) -> tuple[int, ...]:
+    """The live connection's TCP keepalive and user timeout, as the kernel applies them to its socket."""
+    with socket.fromfd(db.pgconn.socket, socket.AF_INET, socket.SOCK_STREAM) as sock:  # a duplicate descriptor
+        options = (socket.TCP_KEEPIDLE, socket.TCP_KEEPINTVL, socket.TCP_KEEPCNT, socket.TCP_USER_TIMEOUT)
+        on = int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0)
+        return (on, *(sock.getsockopt(socket.IPPROTO_TCP, option) for option in options))
+
+
+def test_the_collectors_database_connections_give_up_on_a_silent_server_within_a_minute(
+    tmp_path, postgres, broker, chain_db, collector_for
+):
+    """A server gone without a word (a failover, a cut link) left the collector waiting on the kernel's
+    keepalive: two hours before the first probe. libpq's settings, each one the DSN does not give itself."""
+    broker.start()
+    running = collector_for(broker, chain_db + "?keepalives_count=5")
+    collector = running.collector
+    expected = (1, 30, 10, 5, 60000)  # idle, interval, count (the DSN's), user timeout in ms
+    assert _keepalive(collector.store.db) == expected
+    first = collector.store.db
+    with psycopg.connect(postgres.url(), autocommit=True) as admin:  # its connection ends under it
+        ended = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (chain_db.rsplit("/", 1)[1],),
+        ).fetchall()
+    assert ended == [(True,)]
+    client = raw_client(broker)
+    _until(lambda: collector.connection == 1, "the collector connected")
+    time.sleep(0.5)  # its subscription is answered
+    client.publish("agecam/s1/t1/customer", _customer_records(tmp_path, 1)[0], qos=1).wait_for_publish(5)
+    _until(lambda: _written(chain_db) == 1, "the record in the chain, through a reopened connection")
+    client.loop_stop()
+    assert collector.store.db is not first
+    assert _keepalive(collector.store.db) == expected

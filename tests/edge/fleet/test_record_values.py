@@ -3,6 +3,8 @@ and never sent again, so refusing a legitimate value loses that record for good.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import time
 
 import psycopg
@@ -115,3 +117,37 @@ def test_a_read_only_database_delays_records_but_loses_none(
         assert wait_until_shipped(chain_db, db, "s1", "t1", timeout_s=40) == till_rows(db)
     finally:
         publisher.stop()
+
+
+def test_a_record_with_a_nul_character_reaches_the_chain_with_it_replaced(
+    tmp_path, broker, chain_db, till_password, collector_for, caplog
+):
+    """A till older than the POS check that refuses control characters stored a cashier id (and so on) with a
+    NUL in it. PostgreSQL's text and jsonb cannot hold NUL: the collector refused the record, and a refused
+    record is acknowledged, so the sale and its flag were lost for good. Each NUL is stored as U+FFFD."""
+    broker.start()
+    running = collector_for(broker, chain_db)
+    till, publisher = publishing_till(tmp_path, broker, till_password)
+    db = tmp_path / "till.db"
+    sale = TransactionRow(
+        till.run_id, 1, "pos\x001", 1.0, "T\x001", "c\x001", 9.0, "completed", 1, None, True, None, None, None
+    )
+    flag = AlertRow("flag", "no_face", "high", 9.0, None, "pos\x001", "c\x001", None, None, {"note\x00": "a\x00b"})
+    with caplog.at_level(logging.WARNING, logger="edge.fleet"):
+        till.pos.save([(sale, flag)])
+        till.finish()
+        try:
+            assert wait_until_shipped(chain_db, db, "s1", "t1", timeout_s=20) == till_rows(db)
+            assert running.collector.metrics.rejects._value.get() == 0
+        finally:
+            publisher.stop()
+    with psycopg.connect(chain_db) as chain:
+        sales = chain.execute("SELECT pos_transaction_id, pos_till_id, cashier_id FROM agecam.transactions")
+        assert sales.fetchall() == [("T\ufffd1", "pos\ufffd1", "c\ufffd1")]
+        flags = chain.execute("SELECT pos_till_id, cashier_id, association FROM agecam.alerts").fetchall()
+        assert flags == [("pos\ufffd1", "c\ufffd1", {"note\ufffd": "a\ufffdb"})]
+    key = sqlite3.connect(db).execute("SELECT key FROM outbox_key").fetchone()[0]
+    warnings = sorted(r.getMessage() for r in caplog.records if "NUL" in r.getMessage())
+    assert len(warnings) == 2, "one line per record: the sale and its flag"
+    assert all("s1/t1" in line for line in warnings), warnings
+    assert [f"{key}:2" in warnings[0], f"{key}:3" in warnings[1]] == [True, True], warnings
