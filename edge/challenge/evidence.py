@@ -118,7 +118,8 @@ def purge(
     loop's bound), else SQLite's default here, 10 s. `boot_clock`: age the crops this process wrote by the
     boot clock (the run's purge); `agecam purge`, another process, goes by file times."""
     db = db or state_dir / DB_NAME
-    event_log = _open_log(db) if db.exists() else None
+    exists = db.exists()
+    event_log = _open_log(db) if exists else None
     try:
         retention_s = retention_days * 86400
         wall = (time.time() if now is None else now) - retention_s
@@ -126,6 +127,8 @@ def purge(
         removed = _delete_expired(state_dir / FOLDER, ages)
         if event_log is not None:
             _forget(event_log, removed, lock_wait_s)
+        elif exists:  # the log refused to open: its flags still name these crops, cleared at the next purge
+            _unforgotten.setdefault(str(db), set()).update(map(str, removed))
     finally:
         if event_log is not None:
             event_log.close()
@@ -136,7 +139,7 @@ def _open_log(db: Path) -> EventLog | None:
     try:
         return EventLog(db, verify=False)
     except StorageError as error:  # the crops still go: deleting them is what frees the space
-        log.warning("evidence: the event log cannot be written, references to deleted crops stay (%s)", error)
+        log.warning("evidence: the event log cannot be written, references to deleted crops stay for now (%s)", error)
         return None
 
 

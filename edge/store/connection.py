@@ -95,7 +95,8 @@ def ensure_writable_folder(folder: Path) -> None:
         raise StateError(
             f"cannot create the state directory {folder} ({error.strerror}): set state.dir to a writable folder"
         ) from None
+    # A StorageError (a StateError all the same): a read-only mount may be writable later, and purge retries.
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise StateError(
+        raise StorageError(
             f"state directory {folder} is not writable: set state.dir to a writable folder or fix its permissions"
         )

@@ -46,10 +46,10 @@ def flag_with_crop(db: Path, crop: str) -> None:
         )
 
 
-def started_link(tmp_path: Path, state: Path) -> tuple[PosLink, EventLog]:
+def started_link(tmp_path: Path, state: Path, db: Path | None = None) -> tuple[PosLink, EventLog]:
     """A run's POS hooks with evidence on, started on a live run's row, as `agecam run` starts them."""
     config = parse_config({"evidence": {"enabled": True}, "state": {"dir": str(state)}}, "test", tmp_path)
-    event_log = EventLog(state / "agecam.db")
+    event_log = EventLog(db or state / "agecam.db")
     origin = time.time()
     link = PosLink(config, script=[])
     link.start(event_log, live_run_row(event_log, origin), origin)
@@ -161,6 +161,83 @@ def test_the_runs_hourly_purge_keeps_its_crops_written_under_a_clock_since_stepp
         os.utime(crop, (time.time() - 30 * DAY, time.time() - 30 * DAY))  # the clock was 30 days behind
         link.on_idle()
         assert crop.is_file()
+    finally:
+        link.finish()
+        event_log.close()
+
+
+def old_crop(state: Path) -> Path:
+    """An earlier process's crop, 8 days old."""
+    crop = state / "evidence" / "run0-txn1-track1.jpg"
+    crop.parent.mkdir(parents=True, exist_ok=True)
+    crop.write_bytes(b"\xff\xd8 a crop")
+    os.utime(crop, (time.time() - 8 * DAY, time.time() - 8 * DAY))
+    return crop
+
+
+@pytest.fixture
+def log_disk(tmp_path):
+    """A folder on a 4 MiB tmpfs of its own, for an event log on a disk that fills (needs root)."""
+    folder = tmp_path / "log"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], check=False).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """read_only(folder): a read-only bind mount over `folder` (even root cannot write it), undone by the
+    returned function or at the end; files open before it stay writable, as a run's event log does."""
+    mounted: list[Path] = []
+
+    def make(folder: Path):
+        if subprocess.run(["mount", "--bind", str(folder), str(folder)], check=False).returncode:
+            pytest.skip("a bind mount needs root")
+        mounted.append(folder)
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True)
+        return lambda: subprocess.run(["umount", str(mounted.pop())], check=True)
+
+    yield make
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_crops_deleted_while_the_event_log_would_not_open_lose_their_references_at_the_next_purge(tmp_path, log_disk):
+    """A full disk refused the event log's opening: the crops went, but their paths were not kept for the
+    retry, so the flags named deleted crops for ever (and a later crop of that name is someone else's)."""
+    state, db = tmp_path / "state", log_disk / "agecam.db"
+    crop = old_crop(state)
+    flag_with_crop(db, str(crop))
+    with contextlib.suppress(OSError), (log_disk / "filler").open("wb") as filler:
+        while True:
+            filler.write(b"\0" * 4096)
+            filler.flush()
+    assert purge(state, 7, db) == [crop] and not crop.exists(), "the crops go all the same: that frees space"
+    (log_disk / "filler").unlink()
+    assert evidence_of(db) == [str(crop)]
+    assert purge(state, 7, db) == [] and evidence_of(db) == [None], "the next purge clears the reference"
+
+
+def test_the_runs_purge_goes_on_while_the_event_logs_folder_is_read_only(tmp_path, read_only, caplog):
+    """A read-only folder made opening the event log a StateError, not a refused write: the run's hourly
+    purge raised it out of the frame loop and the till stopped."""
+    state, db = tmp_path / "state", tmp_path / "log" / "agecam.db"
+    db.parent.mkdir()
+    link, event_log = started_link(tmp_path, state, db)
+    try:
+        crop = old_crop(state)
+        flag_with_crop(db, str(crop))
+        writable_again = read_only(db.parent)
+        with caplog.at_level(logging.WARNING):
+            link.on_idle()
+        assert not crop.exists() and "references to deleted crops stay for now" in caplog.text
+        writable_again()
+        assert evidence_of(db) == [str(crop)]
+        assert purge(state, 7, db) == [] and evidence_of(db) == [None], "... cleared once it is writable"
     finally:
         link.finish()
         event_log.close()
