@@ -13,7 +13,7 @@ import tracemalloc
 from edge.challenge.alerts import AlertSender
 from edge.config import AlertsConfig
 
-from webhook_receiver import deliver, raw_receiver
+from webhook_receiver import backlogged_receiver, deliver, raw_receiver
 
 
 def test_a_receiver_that_dribbles_its_headers_fails_each_alert_at_the_timeout():
@@ -31,6 +31,22 @@ def test_a_receiver_that_dribbles_its_headers_fails_each_alert_at_the_timeout():
         notifier = deliver(f"http://127.0.0.1:{port}/hook")
     assert (notifier.failed, notifier.sent) == (3, 0) and len(requests) == 3
     assert time.monotonic() - started < 6
+
+
+def test_a_slow_connect_and_a_silent_tls_handshake_together_fail_the_alert_at_the_timeout():
+    """The deadline started after connect(), TLS handshake included, each bounded by the timeout of its own:
+    a receiver slow to take the connection (a full listen queue) and then silent after the ClientHello held
+    the alert thread for both (3 s of a 2 s timeout here)."""
+
+    def silent(connection: socket.socket, _: bytes) -> None:
+        time.sleep(6)
+
+    with backlogged_receiver(silent, accept_after_s=0.3) as (port, requests):
+        started = time.monotonic()
+        notifier = deliver(f"https://127.0.0.1:{port}/hook", count=1, timeout_s=2)
+        took = time.monotonic() - started
+    assert (notifier.failed, notifier.sent) == (1, 0) and requests[0].startswith(b"\x16\x03")  # a ClientHello
+    assert took < 2.6
 
 
 def test_a_huge_answer_is_not_read_into_memory():

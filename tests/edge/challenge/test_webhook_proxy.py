@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 
 from webhook_receiver import deliver, raw_receiver
 
@@ -36,6 +37,25 @@ def test_an_https_webhook_is_tunnelled_through_https_proxy(monkeypatch):
     assert notifier.failed == 1
     assert requests[0].startswith(b"CONNECT alerts.invalid:443 HTTP/1.")
     assert b"hook-pass" not in requests[0] and b"Authorization" not in requests[0], "only the tunnel sees them"
+
+
+def test_a_proxy_that_dribbles_its_connect_reply_fails_each_alert_at_the_timeout(monkeypatch):
+    """The tunnel's reply was read in connect(), before the deadline started: a proxy sending a header line
+    every 0.3 s held the alert thread for as long as it went on (12 s an alert here)."""
+
+    def dribble(connection: socket.socket, _: bytes) -> None:
+        connection.sendall(b"HTTP/1.1 200 Connection established\r\n")
+        for _ in range(40):
+            connection.sendall(b"X-Slow: 1\r\n")
+            time.sleep(0.3)
+
+    with raw_receiver(dribble) as (port, requests):
+        monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{port}")
+        monkeypatch.delenv("no_proxy", raising=False)
+        started = time.monotonic()
+        notifier = deliver("https://alerts.invalid/hook", count=2)
+    assert (notifier.failed, notifier.sent) == (2, 0) and len(requests) == 2
+    assert time.monotonic() - started < 3.5, "two alerts of 1 s each"
 
 
 def test_no_proxy_sends_the_webhook_direct(monkeypatch):
