@@ -3,10 +3,14 @@ demo's settings replayed into a folder of their own."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
 import sqlite3
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -58,3 +62,17 @@ def serve_address(process: subprocess.Popen) -> str:
             return found[1]
         assert process.poll() is None, f"agecam serve exited: {line}"
     raise AssertionError("agecam serve did not start within 30 s")
+
+
+@contextlib.contextmanager
+def agecam_serve(config: Path, db: Path) -> Iterator[tuple[str, list[str]]]:
+    """A real `agecam serve` of `db` on a free loopback port: yields its URL, and a list that holds its log
+    (stderr) once it has stopped (SIGTERM at the end)."""
+    command = [sys.executable, "-m", "edge.cli", "--config", str(config), "serve", "--db", str(db), "--port", "0"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    log: list[str] = []
+    try:
+        yield serve_address(process), log
+    finally:
+        process.send_signal(signal.SIGTERM)
+        log.append(process.communicate(timeout=10)[1])

@@ -125,8 +125,9 @@ def evidence(request: Request, ctx: Context, session: Session) -> Response:
         path = _crop_path(ctx, _find(db, flag_id))
     if path is None:
         raise HTTPException(404, f"Flag #{flag_id} has no evidence crop (off, none taken, or deleted after retention).")
-    ctx.store.log_evidence_view(flag_id, session.user)
-    log.info("evidence of flag %d viewed by %s", flag_id, session.user)
+    if request.method == "GET":  # a HEAD (a link checker, a prefetch) sends no image: no one saw the face
+        ctx.store.log_evidence_view(flag_id, session.user)
+        log.info("evidence of flag %d viewed by %s", flag_id, session.user)
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 

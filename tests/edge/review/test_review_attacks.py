@@ -5,15 +5,12 @@ stale or hand-made form, and odd methods."""
 from __future__ import annotations
 
 import re
-import signal
 import sqlite3
-import subprocess
-import sys
 
 import httpx
 import pytest
 
-from review_app import csrf_of, one_flag, serve_address
+from review_app import agecam_serve, csrf_of, log_in, one_flag
 
 LISTS = ["/flags", "/compliance", "/transactions", "/tills", "/audit"]
 
@@ -44,14 +41,9 @@ def test_a_forged_forwarded_for_does_not_dodge_the_address_lockout(review_config
     127.0.0.1, so each guess could claim a new address (and the log showed the forged one). Behind the
     configured proxy it is the proxy's word, and each client address has its own count."""
     config = review_config(max_failed_logins=2, **({"tls": tls} if tls else {}))
-    command = [sys.executable, "-m", "edge.cli", "--config", str(config), "serve", "--db", str(review_db)]
-    process = subprocess.Popen([*command, "--port", "0"], stderr=subprocess.PIPE, text=True)
-    try:
-        base = serve_address(process)
+    with agecam_serve(config, review_db) as (base, logged):
         codes = [_failed_login(base, f"guess{n}", f"203.0.113.{n}") for n in range(3)]
-    finally:
-        process.send_signal(signal.SIGTERM)
-        log = process.communicate(timeout=10)[1]
+    log = logged[0]
     if tls:
         assert codes == [401, 401, 401] and "'guess2' from 203.0.113.2" in log
     else:
@@ -127,3 +119,22 @@ def test_an_odd_method_gets_a_405_that_says_what_is_allowed(app_client):
         response = client.request(method, path)
         assert response.status_code == 405 and response.headers.get("allow"), (method, path)
         assert response.headers["cache-control"] == "no-store"
+
+
+def test_a_head_of_an_evidence_crop_is_not_logged_as_a_view(review_config, review_db):
+    """The audit of who saw a customer's face logged a HEAD (a link checker, a prefetch) as a view, though
+    it sends no image: only the GET that sends it is a view."""
+    flag_id = one_flag(review_db)
+    crop = review_db.parent / "evidence" / f"run1-txn1-track{flag_id}.jpg"
+    crop.parent.mkdir()
+    crop.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with sqlite3.connect(review_db) as connection:
+        connection.execute("UPDATE alerts SET evidence = ? WHERE id = ?", (str(crop), flag_id))
+    with agecam_serve(review_config(), review_db) as (base, _), httpx.Client(base_url=base, timeout=10) as client:
+        assert log_in(client, "rita").status_code == 303
+        head = client.head(f"/flags/{flag_id}/evidence")
+        get = client.get(f"/flags/{flag_id}/evidence")
+    assert (head.status_code, head.content, head.headers["content-type"]) == (200, b"", "image/jpeg")
+    assert get.status_code == 200 and get.content == crop.read_bytes()
+    with sqlite3.connect(review_db) as connection:
+        assert connection.execute("SELECT alert_id, viewer FROM evidence_views").fetchall() == [(flag_id, "rita")]
