@@ -23,6 +23,9 @@ from edge.store.queries import EventFilter, open_log, query_events, query_stats
 from edge.store.review_queries import extent
 
 CHAIN_EVENT_COLUMNS = [*EVENT_COLUMNS[:4], "store_id", *EVENT_COLUMNS[4:]]
+# Far more rows than any log holds, and (with the one row more asked for) within SQLite's and PostgreSQL's
+# 64-bit integers: a larger --limit was an OverflowError, exit 1 with a traceback.
+MAX_LIMIT = 1_000_000_000
 
 
 def _chain(args: argparse.Namespace) -> bool:
@@ -45,8 +48,8 @@ def _period(args: argparse.Namespace) -> tuple[str | None, str | None]:
 
 def _events(args: argparse.Namespace) -> int:
     config = load(args)
-    if args.limit < 1:
-        raise ConfigError("--limit must be at least 1")
+    if not 1 <= args.limit <= MAX_LIMIT:
+        raise ConfigError(f"--limit {args.limit}: give a number of rows from 1 to {MAX_LIMIT:,}")
     since, until = _period(args)
     # One row more than asked shows whether the limit cut the list.
     filters = EventFilter(since, until, args.till, args.cashier, args.kind, tuple(args.type or ()), args.limit + 1)

@@ -34,6 +34,7 @@ from edge.review.templating import environment
 from edge.review.web import COOKIE, Context, action, context, log, read_form
 from edge.store.eventlog import EventLog
 from edge.store.review_records import ReviewStore
+from edge.store.storage import storage_problem
 
 LOGIN_COOKIE = "agecam_login"  # a nonce, so the login form can carry a CSRF token before any session
 HEADERS = {
@@ -166,6 +167,20 @@ async def bad_input(request: Request, error: Exception) -> Response:
     return _error_page(request, 400, str(error))
 
 
+async def storage_error(request: Request, error: Exception) -> Response:
+    """The event log refused the request for now (read-only, a full disk, a lock held past the 10 s wait):
+    a 503 that says so and what to fix, not a 500 "on our side" with a traceback. Other errors still are."""
+    problem = storage_problem(error, context(request).db_path)
+    if problem is None:
+        return await internal_error(request, error)
+    log.warning("%s %s refused by the event log: %s", request.method, request.url.path, problem)
+    done = "nothing was saved" if request.method == "POST" else "this page could not be shown"
+    detail = f"The event log cannot be used now, so {done}: {problem}. Try again once that is fixed."
+    response = _error_page(request, 503, detail)
+    response.headers["Retry-After"] = "30"
+    return response
+
+
 async def internal_error(request: Request, error: Exception) -> Response:
     log.error("internal error on %s %s", request.method, request.url.path, exc_info=error)
     return _error_page(request, 500, "Something went wrong on our side; it has been logged. Try again later.")
@@ -216,7 +231,12 @@ def create_app(config: Config, db_path: Path) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={HTTPException: http_error, BadInput: bad_input, Exception: internal_error},
+        exception_handlers={
+            HTTPException: http_error,
+            BadInput: bad_input,
+            sqlite3.Error: storage_error,
+            Exception: internal_error,
+        },
     )
     app.state.context = ctx
     return app

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from edge.review import overview
 from edge.review.auth import Session
@@ -50,6 +50,9 @@ def _list(
     pages = max(1, -(-total // PAGE_SIZE))
     # Without page and format, which the links set themselves (a `format=html` kept was a 500 on csv_link).
     args = {key: value for key, value in request.query_params.items() if key not in ("page", "format")}
+    # A stale link past the end (flags reviewed since): its last page, not "6 transactions" and "none match".
+    if number > pages:
+        return RedirectResponse(f"?{query(**args, page=pages)}", status_code=303)
     return ctx.render(
         request,
         template,

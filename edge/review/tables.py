@@ -13,7 +13,8 @@ EVENT_COLUMNS = [
     "kind", "at", "type", "severity", "till_id", "cashier_id", "transaction", "track_id",
     "age", "age_low", "age_high", "p_under", "samples", "age_group", "run_id", "outcome",
 ]  # fmt: skip
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs such a cell as a formula
+# A spreadsheet runs such a cell as a formula; NUL too, as ASVS 5.0 (1.2.10) lists it: a note may hold one.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # terminal escapes and other control characters
 # Bidi controls: an unclosed right-to-left override in one cell reverses the rest of the line in a terminal,
 # so a till id could make the ids and ages beside it read differently.

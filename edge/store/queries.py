@@ -3,6 +3,7 @@ scenario run's transactions. Read-only connections; filters are typed values, ne
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,15 +42,45 @@ class EventFilter:
     limit: int = 1000
 
 
+def read_only_uri(path: Path, immutable: bool = False) -> str:
+    """The path as a read-only SQLite URI, percent-encoded: a '#', '?' or '%' in a folder's name (`store #12`)
+    ended the path there, so another file was opened, and created empty (`store `), instead of the log."""
+    return f"{path.absolute().as_uri()}?mode=ro" + ("&immutable=1" if immutable else "")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A read-only connection that has read the schema version. SQLite reads a WAL log only where it can make
+    the log's -shm file: in a read-only folder (a backup on a read-only mount) that failed, 'not an agecam
+    event log'. Without a -wal file every commit is in the file and no one writes it: read it as immutable."""
+    db = sqlite3.connect(read_only_uri(path), uri=True)
+    try:
+        db.execute("PRAGMA user_version")
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+        if os.access(path.parent, os.W_OK) or Path(f"{path}-wal").exists():
+            raise
+    return sqlite3.connect(read_only_uri(path, immutable=True), uri=True)
+
+
+def _unreadable(path: Path, error: sqlite3.DatabaseError) -> StateError:
+    if not os.access(path.parent, os.W_OK):  # a -wal file beside it, which immutable reading would miss
+        return StateError(
+            f"cannot read {path}: its folder is read-only, and SQLite must make {path.name}-shm beside its -wal"
+            f" file to read it ({error}): copy {path.name} and {path.name}-wal to a writable folder"
+        )
+    return StateError(f"{path} is not an agecam event log ({error})")
+
+
 def open_log(path: Path) -> sqlite3.Connection:
     """The event log, read-only; refuses a missing file or one older than the POS schema."""
     if not path.is_file():
         raise StateError(f"event log not found: {path}: give --db or set state.dir")
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = _connect(path)
         version = db.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.DatabaseError as error:
-        raise StateError(f"{path} is not an agecam event log ({error})") from None
+        raise _unreadable(path, error) from None
     if version < 2:
         db.close()
         raise StateError(f"{path} has schema {version}: run any agecam replay or run on it once to upgrade it")
@@ -160,7 +191,7 @@ def scenario_run(db_path: Path, run_id: int | None) -> dict[str, dict]:
     customer's track span in video seconds."""
     if not db_path.is_file():
         raise StateError(f"event log not found: {db_path}")
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    db = sqlite3.connect(read_only_uri(db_path), uri=True)
     db.row_factory = sqlite3.Row
     try:
         run_id = run_id or db.execute("SELECT max(id) FROM runs").fetchone()[0]

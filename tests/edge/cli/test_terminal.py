@@ -1,5 +1,5 @@
 """What a user sees in a terminal: no native library noise before agecam's own error, no traceback when a
-reader closes the pipe, and a note on stderr when --limit cut a list."""
+reader closes the pipe, a note on stderr when --limit cut a list, and one line for a --limit out of range."""
 
 from __future__ import annotations
 
@@ -82,3 +82,13 @@ def test_limit_says_on_stderr_when_it_cut_the_list(agecam, default_run):
     assert "showing the first 3 rows" in cut.err and "--limit" in cut.err
     exact = agecam("--config", config, "events", "--db", db, "--format", "json", "--limit", len(everything.json()))
     assert exact.err == "" and exact.json() == everything.json()
+
+
+@pytest.mark.parametrize("limit", ["9223372036854775807", "99999999999999999999"])
+def test_a_limit_beyond_the_databases_integers_is_one_line(agecam, default_run, limit):
+    """A --limit past SQLite's 64-bit integers was an OverflowError: exit 1 and a traceback."""
+    _, config, db = default_run
+    result = agecam("--config", config, "events", "--db", db, "--limit", limit)
+    assert result.code == 2 and "Traceback" not in result.err, result.err
+    assert result.err.startswith(f"agecam: error: --limit {limit}: ") and len(result.err.splitlines()) == 1
+    assert agecam("--config", config, "events", "--db", db, "--limit", "1000000000").code == 0
