@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
+import numpy as np
 import yaml
 
 from edge.challenge.events import load_script
@@ -170,6 +171,7 @@ def _record_capture(capture: cv2.VideoCapture, spec: SourceSpec, out: Path, seco
     if not ok:
         raise SourceError(f"cannot read a frame from {spec}: check the source")
     height, width = image.shape[:2]
+    first_at, held = time.monotonic(), image
     with StopSignal().installed() as stop, VideoFile(out, fps, (width, height)) as video:
         deadline = time.monotonic() + seconds  # a camera by the clock, a file by its frames
         done = (lambda: time.monotonic() >= deadline) if spec.live else (lambda: video.frames >= seconds * fps)
@@ -178,12 +180,26 @@ def _record_capture(capture: cv2.VideoCapture, spec: SourceSpec, out: Path, seco
         while ok and not (video.frames and (stop.event.is_set() or done())):
             if image.shape[:2] != (height, width):  # a stream that came back at another size
                 image = cv2.resize(image, (width, height))
-            video.write(image)
+            slot = int((time.monotonic() - first_at) * fps) if spec.live else video.frames
+            held = _write_until(video, held, image, slot)
             ok, image = capture.read()
         video.commit()
         if stop.event.is_set():
             log.info("recording stopped by a signal: keeping the %d frames recorded so far", video.frames)
         return video.frames, fps
+
+
+def _write_until(video: VideoFile, held: np.ndarray, image: np.ndarray, slot: int) -> np.ndarray:
+    """Write `image` as frame `slot` of the constant-rate file, the `held` (previous) frame repeated until then;
+    returns the frame now held. A camera's frames are placed by their arrival: a 5 fps stream that says 25 fps
+    (or that a slow link thins out) made a file five times too short, so a POS script timed by the recording's
+    clock missed its customers."""
+    if slot < video.frames:  # a camera faster than the file's rate: this frame's slot is taken
+        return held
+    while video.frames < slot:
+        video.write(held)
+    video.write(image)
+    return image
 
 
 def _config_check(args: argparse.Namespace) -> int:

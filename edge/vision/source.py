@@ -17,6 +17,7 @@ import numpy as np
 
 from edge.config import SourceConfig, without_password
 from edge.errors import SourceError
+from edge.vision.frame_times import FrameTimes
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,8 @@ class FrameGrabber(threading.Thread):
             raise SourceError(f"cannot decode any frame from {spec.value}: the file is damaged or not a video")
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1 <= fps <= 240 else 25.0
+        self.times = FrameTimes(self.fps)  # a file's frames are timed by their own stamps (variable frame rates)
+        self._first_t = self.times.next(self.capture)
         self.frames: queue.Queue[Frame | None] = queue.Queue(maxsize=config.queue_size)
         self.dropped = 0
         self.reconnects = 0
@@ -178,13 +181,17 @@ class FrameGrabber(threading.Thread):
                 except queue.Empty:
                     pass
 
-    def _read(self) -> tuple[np.ndarray | None, float]:
+    def _read(self) -> tuple[np.ndarray | None, float, float]:
+        """The next image (None at the end or when lost), its decode time in ms and its file time."""
         if self._first is not None:
             image, self._first = self._first, None
-            return image, 0.0
+            return image, 0.0, self._first_t
         start = time.perf_counter()
         ok, image = self.capture.read()
-        return (image if ok else None), (time.perf_counter() - start) * 1000
+        decode_ms = (time.perf_counter() - start) * 1000
+        if not ok:
+            return None, decode_ms, 0.0
+        return image, decode_ms, (0.0 if self.spec.live else self.times.next(self.capture))
 
     def _reopen(self) -> bool:
         """Reopen a lost live source with exponential backoff; False if asked to stop meanwhile."""
@@ -204,15 +211,20 @@ class FrameGrabber(threading.Thread):
         return False
 
     def run(self) -> None:
-        index = 0
+        index = pass_start = 0
         self._clock_start = time.monotonic()
         try:
             while not self._stop_event.is_set():
-                image, decode_ms = self._read()
+                image, decode_ms, video_t = self._read()
                 if image is None:
                     if self.spec.loop:
+                        # A file replaced by one that opens but has no frame reopened it without end, a core busy.
+                        if index == pass_start:
+                            raise SourceError(f"video {self.spec} has no frame to loop: it was replaced or damaged")
+                        pass_start = index
                         self.capture.release()
                         self.capture = open_capture(self.spec)
+                        self.times.restart()
                         continue
                     if not self.spec.live:
                         self._check_length(index)
@@ -221,7 +233,6 @@ class FrameGrabber(threading.Thread):
                     if not self._reopen():
                         break
                     continue
-                video_t = index / self.fps
                 t = video_t if not self.spec.live else time.monotonic() - self._clock_start
                 if not self.spec.live and not self.fast:
                     self._stop_event.wait(max(0.0, self._clock_start + video_t - time.monotonic()))

@@ -107,3 +107,32 @@ def test_a_run_whose_camera_is_lost_still_purges_expired_evidence(write_config, 
         stop.set()
         thread.join(30)
     assert result and result[0].status == "stopped" and result[0].reconnects >= 1
+
+
+def test_a_looping_file_replaced_by_one_without_frames_fails_the_run(write_config, tmp_path):
+    # The file still opened, gave no frame, and was reopened again at once: the run spun a core, silent, for ever.
+    video = tmp_path / "loop.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 5, (160, 120))
+    for index in range(5):
+        writer.write(np.full((120, 160, 3), 40 * index, np.uint8))
+    writer.release()
+    empty = tmp_path / "empty.avi"
+    cv2.VideoWriter(str(empty), cv2.VideoWriter.fourcc(*"MJPG"), 5, (160, 120)).release()  # opens, no frame
+    command = [sys.executable, "-m", "edge.cli", "--config", str(write_config()), "run", "--source", str(video)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([*command, "--loop"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not run_started(tmp_path / "state" / "agecam.db"):
+            assert process.poll() is None and time.monotonic() < deadline, "agecam run did not start"
+            time.sleep(0.1)
+        empty.replace(video)
+        code = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    err = process.stderr.read()
+    assert code == 3, err[-2000:]
+    assert f"agecam: error: video {video} has no frame to loop" in err
+    with contextlib.closing(sqlite3.connect(tmp_path / "state" / "agecam.db")) as connection:
+        assert connection.execute("SELECT status FROM runs").fetchall() == [("failed",)]
