@@ -19,6 +19,7 @@ from edge.challenge.events import load_script
 from edge.challenge.link import PosLink
 from edge.cli.common import load
 from edge.cli.fleet import till_services
+from edge.cli.last_good import LastGoodModel, previous_model_loads, remove_copy
 from edge.config import Config
 from edge.errors import ConfigError, DetectorError, ModelError, SourceError, StateError
 from edge.pipeline.progress import ReplayProgress, logs_above_bars, on_terminal
@@ -106,9 +107,11 @@ def _run(args: argparse.Namespace) -> int:
     """Runs until SIGTERM or Ctrl-C. SIGHUP stops the run cleanly and starts a new one with the config read
     again (open POS transactions carry over); a config that no longer loads keeps the previous one."""
     config = load(args)
+    last_good = LastGoodModel()
+    last_good.remember(config)
     with StopSignal().installed() as stop:
         while _run_once(args, config, stop) and stop.rearm():
-            config = _reload(args, config)
+            config = _reload(args, config, last_good)
     return 0
 
 
@@ -129,17 +132,22 @@ def _run_once(args: argparse.Namespace, config: Config, stop: StopSignal) -> boo
     return stop.reload
 
 
-def _reload(args: argparse.Namespace, config: Config) -> Config:
+def _reload(args: argparse.Namespace, config: Config, last_good: LastGoodModel) -> Config:
     """The config read again, and its models loaded once to check them: a reload naming a missing or broken
-    model (or detector) ended the till (exit 4), and systemd's restarts then failed the same way."""
+    model (or detector) ended the till (exit 4), and systemd's restarts then failed the same way. Where the
+    previous config's model file was replaced by a broken one too, the till runs the model it last loaded."""
     try:
         fresh = load(args)
         load_detector(fresh)
         load_age_model(fresh)  # released at once: the new run loads its own
     except (ConfigError, ModelError, DetectorError) as error:
-        log.error("reload: %s; keeping the previous configuration", error)
-        return config
+        if previous_model_loads(config):
+            log.error("reload: %s; keeping the previous configuration", error)
+            return config
+        return last_good.fallback(config, error) or config  # none: the run refuses the file, exit 4, as before
     log.info("reload: configuration %s read again; starting a new run", fresh.origin)
+    last_good.remember(fresh)
+    remove_copy(fresh)
     return fresh
 
 

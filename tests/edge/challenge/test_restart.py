@@ -8,6 +8,7 @@ import contextlib
 import functools
 import http.server
 import json
+import shutil
 import signal
 import sqlite3
 import threading
@@ -151,6 +152,32 @@ def test_a_reload_naming_a_missing_model_keeps_the_till_running_on_the_previous_
         (1, "stopped", str(tiny_model)),
         (2, "stopped", str(tiny_model)),
     ]
+
+
+def test_a_model_file_broken_in_place_before_a_reload_leaves_the_till_on_the_model_it_ran(tmp_path, tiny_model):
+    """The model copied over in place and cut short, then a reload: the previous config names the same broken
+    file. Before, the till logged 'keeping the previous configuration' and then ended with exit 4 mid-shift."""
+    video = faceless_video(tmp_path / "grey.mp4")
+    model = tmp_path / "model.onnx"
+    shutil.copy(tiny_model, model)
+    with live_run(tmp_path, model, video, loop=True) as run:
+        assert [run.post(event) for event in events("till-t", "start", "wine")] == [202, 202]
+        wait_for(run.db, "SELECT id FROM transactions WHERE restricted_items = 1")
+        model.write_bytes(tiny_model.read_bytes()[:100])
+        run.process.send_signal(signal.SIGHUP)
+        wait_for(run.db, "SELECT id FROM runs WHERE id = 2 AND status = 'running'")
+        run.wait_ready()
+        assert run.post(events("till-t", "end")[0]) == 202
+        wait_for(run.db, "SELECT id FROM alerts WHERE kind = 'flag'")
+        assert run.process.poll() is None, run.log()
+        assert run.stop() == 0, run.log()
+    errors = [line for line in run.log().splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and str(model) in errors[0] and "running the model it held before" in errors[0]
+    copy = tmp_path / "state" / "age-model.last-good.onnx"
+    assert copy.read_bytes() == tiny_model.read_bytes()
+    runs = query(run.db, "SELECT id, status, model_path, model_sha256 FROM runs")
+    assert [row[:3] for row in runs] == [(1, "stopped", str(model)), (2, "stopped", str(copy))]
+    assert runs[0][3] == runs[1][3]
 
 
 def test_a_late_event_of_a_sale_ended_before_the_restart_leaves_the_open_sale_alone(tmp_path, tiny_model):
