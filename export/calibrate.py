@@ -36,7 +36,8 @@ def calibrate_model(
         raise ExportError(f"only {len(crops)} valid crops with a detected face: pass --data with more photos")
     probs, age_min = model.predict_with_probs(crops)[2].astype(np.float64), int(model.info.age_min)
     temperature, previous = fit_temperature(probs, ages, age_min), model.info.age_temperature
-    values = {f"{KEY_PREFIX}age_temperature": str(temperature), f"{KEY_PREFIX}contract_version": CONTRACT_VERSION}
+    version = _written_version(model.info.metadata["contract_version"])
+    values = {f"{KEY_PREFIX}age_temperature": str(temperature), f"{KEY_PREFIX}contract_version": version}
     written = write_checked(out, lambda path: update_metadata(model_path, path, values), "calibrated model")
     return {
         "out": str(out),
@@ -53,3 +54,13 @@ def calibrate_model(
             "after": ece_by_threshold(temper_probs(probs, temperature), ages, age_min),
         },
     }
+
+
+def _written_version(current: str) -> str:
+    """This agecam's contract version (1.1 added the temperature), unless the model says a later 1.x already: a
+    newer exporter's optional keys must keep the version that gives them their meaning."""
+
+    def minor(version: str) -> int:  # the till read it: "1" or "1.N"
+        return int(version.partition(".")[2] or 0)
+
+    return current if minor(current) > minor(CONTRACT_VERSION) else CONTRACT_VERSION

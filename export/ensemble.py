@@ -55,6 +55,12 @@ def _check_members(paths: list[Path], flip: bool) -> list[AgeModel]:
         info = member.info
         if OUTPUT_PROBS not in info.outputs:
             raise ExportError(f"{path}: the model has no '{OUTPUT_PROBS}' output: an ensemble averages age_probs")
+        if 1.0 / info.age_temperature > float(np.finfo(np.float32).max):
+            # the graph tempers in float32: 1/T overflows to inf, and every pooled age_probs row came out NaN
+            raise ExportError(
+                f"{path}: {KEY_PREFIX}age_temperature={info.age_temperature:g} is too small to pool (1/T overflows "
+                "a float32): run agecam calibrate on the model first"
+            )
         if flip and info.flip_tta:
             raise ExportError(f"{path}: the model already mirrors each crop ({KEY_PREFIX}flip_tta): leave out --flip")
         if "ensemble" in info.metadata:  # its age_probs are tempered, and an age read off them would move

@@ -101,6 +101,8 @@ def _check_output(out: Path) -> None:
         raise ExportError(f"{out}: name the output MODEL.onnx")
     if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
         raise ExportError(f"cannot write {out}: its folder {out.parent} is missing or not writable")
+    if out.is_dir():  # found here, not by the rename after the whole export and its checks
+        raise ExportError(f"cannot write {out}: it is a folder: name a MODEL.onnx file beside it")
 
 
 def export_checkpoint(

@@ -20,7 +20,7 @@ from onnx import helper
 from edge.errors import ModelError
 from edge.vision.age_model import AgeModel
 from edge.vision.model_contract import INPUT_NAME, KEY_PREFIX, OUTPUT_PROBS
-from export.checked_write import check_output_path, write_checked
+from export.checked_write import check_output_path, write_all_checked
 from export.ensemble import contract_outputs, member_prefix, pooled_outputs
 from export.errors import ExportError
 
@@ -121,16 +121,19 @@ def cut_members(pool_path: Path, out_dir: Path) -> dict[str, object]:
         model = _member_model(graph, index, count, int(pool.info.age_min))
         helper.set_model_props(model, _metadata(pool, origin, index))
         members.append((out, model, origin))
-    written = []
-    for index, (out, model, origin) in enumerate(members):
-        member = write_checked(out, lambda path, model=model: onnx.save(model, str(path)), f"member {index + 1}")
-        written.append(
-            {
-                "out": str(out),
-                "sha256": member.sha256,
-                "was": origin.get("sha256", ""),
-                "backbone": member.info.metadata.get("backbone"),
-                "age_temperature": member.info.age_temperature,
-            }
-        )
+    # All checked before any is renamed into place: a member that fails its check leaves no other behind.
+    files = [
+        (out, lambda path, model=model: onnx.save(model, str(path)), f"member {index + 1}")
+        for index, (out, model, _) in enumerate(members)
+    ]
+    written = [
+        {
+            "out": str(out),
+            "sha256": member.sha256,
+            "was": origin.get("sha256", ""),
+            "backbone": member.info.metadata.get("backbone"),
+            "age_temperature": member.info.age_temperature,
+        }
+        for (out, _, origin), member in zip(members, write_all_checked(files), strict=True)
+    ]
     return {"pool": str(pool_path), "members": written, "next": "agecam ensemble MEMBER.onnx... --out POOL.onnx"}

@@ -75,8 +75,12 @@ def _operating_points(report: dict) -> list[str]:
 
 def format_report(report: dict) -> str:
     ci = report.get("ci95", {})
+    # Rows left out (a missing or unreadable image, a bad age): said here, or a file half of whose rows were
+    # unusable read as a clean score of the other half.
+    skipped = report.get("bad_rows", 0)
+    left_out = f"; {skipped} rows left out, each with its reason in bad_rows.csv" if skipped else ""
     lines = [
-        f"{report['data']} ({report['split']}): {report['n']} photos, {report['no_face']} with no face found",
+        f"{report['data']} ({report['split']}): {report['n']} photos, {report['no_face']} with no face found{left_out}",
         f"MAE {report['mae']:.2f}{_ci(ci.get('mae'), False)} years"
         f"  within 2 years {_estimate(report['within_years']['2'])}  within 5 {_estimate(report['within_years']['5'])}",
         _mean_error(report, ci),

@@ -19,6 +19,7 @@ from edge.vision.faces import CropSpec
 from edge.vision.model_contract import temper_probs
 from train.assets import cache_root, detector_path
 from train.assurance import assurance_metrics
+from train.atomic import write_text_atomic
 from train.calibration import calibration_report
 from train.crops import FACE, UNREADABLE, CropCache, whole_photo
 from train.datasets import BadRow, Dataset, Sample, load_dataset
@@ -28,6 +29,7 @@ from train.metrics import age_metrics
 from train.operating_point import eval_operating_points, p_under_challenge
 from train.plots import plot_reliability
 from train.result_files import (
+    clear_eval_report,
     group_labels,
     group_metrics,
     output_folder,
@@ -160,6 +162,7 @@ def evaluate(
         "crop": {"size": spec.size, "margin": spec.margin},
         "report": str(report_dir),
     }
+    clear_eval_report(report_dir)
     report["plots"] = [str(p) for p in sample_plots(report_dir, kept, pred, predictor.history)]
     if probs is not None:  # T is only ever fitted on valid: never tune on a test split
         calibration = calibration_report(probs, true, predictor.age_min, predictor.temperature, split == "valid")
@@ -169,5 +172,5 @@ def evaluate(
         report["risk_operating_points"] = eval_operating_points(p_under, true, boot)
     write_predictions(report_dir / "predictions.csv", kept, pred, std, scored.faces)
     write_bad_rows(report_dir / "bad_rows.csv", ds.bad_rows)
-    (report_dir / "metrics.json").write_text(json.dumps(report, indent=2))
+    write_text_atomic(report_dir / "metrics.json", json.dumps(report, indent=2))  # last: the report is whole
     return report

@@ -30,6 +30,31 @@ def output_folder(path: Path) -> Path:
     return path
 
 
+# Every file `agecam eval` may write into its report folder: a plot an earlier report had and this one has
+# not (reliability.png of a model with age_probs, the groups of a dataset with gender labels) must not stay
+# behind to be read as this report's.
+EVAL_REPORT_FILES = (
+    "metrics.json",
+    "predictions.csv",
+    "bad_rows.csv",
+    "mae_by_age.png",
+    "pred_vs_true.png",
+    "mae_by_group.png",
+    "curves.png",
+    "reliability.png",
+)
+
+
+def clear_eval_report(folder: Path) -> None:
+    """Remove an earlier report's files (metrics.json first: a report cut short then has none); other files
+    in the folder stay. StateError (exit 6) where one cannot be removed."""
+    for name in EVAL_REPORT_FILES:
+        try:
+            (folder / name).unlink(missing_ok=True)
+        except OSError as error:
+            raise StateError(f"cannot replace {folder / name} ({error.strerror}): choose another --out") from None
+
+
 def _labels(samples: list[Sample], attribute: str) -> np.ndarray:
     return np.array([-1 if getattr(s, attribute) is None else getattr(s, attribute) for s in samples])
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from train.backbones import build_blocks
 from train.errors import TrainError
+
+from onnx_models import brightness_model, save
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,6 +107,42 @@ def test_eval_writes_under_the_current_folder_not_beside_the_model(
     assert (tmp_path / report / "metrics.json").is_file()
     assert capsys.readouterr().out.count(f"report: {report}") == 1
     assert sorted((ROOT / "models").iterdir()) == before
+
+
+def test_eval_says_how_many_label_rows_it_left_out(
+    run_cli, tiny_appa: Path, tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A labels file with a missing image, a text file named .jpg and an age of 150: before, the printed report
+    read as a clean score of the rows left, the skipped ones only in metrics.json and bad_rows.csv."""
+    data = tmp_path / "odd"
+    shutil.copytree(tiny_appa, data)
+    (data / "images" / "note.jpg").write_text("not a photo")
+    labels = (data / "labels.csv").read_text()
+    first = labels.splitlines()[1].split(",")[0]
+    extra = f"gone.jpg,30,valid\nnote.jpg,30,valid\n{first}x,150,valid\n"
+    (data / "labels.csv").write_text(labels + extra)
+    argv = ["eval", "--model", str(tiny_model), "--data", str(data), "--out", str(tmp_path / "report")]
+    assert run_cli([*argv, "--cache-dir", str(tmp_path / "crops")]) == 0
+    first_line = capsys.readouterr().out.splitlines()[0]
+    assert "3 rows left out" in first_line and "bad_rows.csv" in first_line
+    assert len((tmp_path / "report" / "bad_rows.csv").read_text().splitlines()) == 4
+
+
+def test_an_eval_into_an_earlier_reports_folder_leaves_none_of_its_plots(
+    run_cli, tiny_appa: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A model with age_probs, then one without, into one --out: before, the first model's reliability.png stayed
+    beside the second one's metrics.json, read as its calibration."""
+    out, cache = tmp_path / "report", ["--cache-dir", str(tmp_path / "crops")]
+    (out / "notes.txt").parent.mkdir()
+    (out / "notes.txt").write_text("mine")
+    for name, probs in (("with-probs", True), ("plain", False)):
+        model = save(brightness_model(probs=probs), tmp_path / f"{name}.onnx")
+        assert run_cli(["eval", "--model", str(model), "--data", str(tiny_appa), "--out", str(out), *cache]) == 0
+    assert capsys.readouterr().out.count("report: ") == 2
+    assert not (out / "reliability.png").exists()
+    assert json.loads((out / "metrics.json").read_text())["model"].endswith("plain.onnx")
+    assert (out / "notes.txt").read_text() == "mine", "files that are not the report's stay"
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, a folder no one can write in")

@@ -75,7 +75,7 @@ def test_the_ensemble_is_the_mean_of_its_tempered_members(
     assert AgeModel(out, ["CPUExecutionProvider"]).info.age_temperature != 1.0
 
 
-@pytest.mark.parametrize("problem", ["crop_size", "no_age_probs", "opset", "one_model"])
+@pytest.mark.parametrize("problem", ["crop_size", "no_age_probs", "opset", "one_model", "tiny_temperature"])
 def test_models_that_cannot_be_pooled_are_refused_in_one_line(run_cli, tmp_path: Path, capsys, problem: str) -> None:
     first = _member(tmp_path, "first")
     second = {
@@ -83,6 +83,7 @@ def test_models_that_cannot_be_pooled_are_refused_in_one_line(run_cli, tmp_path:
         "no_age_probs": lambda: save(brightness_model(), tmp_path / "second.onnx"),
         "opset": lambda: _member(tmp_path, "second", opset=16),
         "one_model": lambda: None,
+        "tiny_temperature": lambda: _member(tmp_path, "second", temperature=1e-300),  # the till takes it
     }[problem]()
     models = [str(first)] + ([str(second)] if second else [])
     out = tmp_path / "pair.onnx"
@@ -93,6 +94,7 @@ def test_models_that_cannot_be_pooled_are_refused_in_one_line(run_cli, tmp_path:
         "crop_size": ["second.onnx", "input_size"],
         "no_age_probs": ["second.onnx", "age_probs"],
         "opset": ["first.onnx 17", "second.onnx 16"],
+        "tiny_temperature": ["second.onnx", "age_temperature=1e-300", "agecam calibrate"],
     }
     assert all(word in line for word in expected.get(problem, ["at least two"]))
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -238,6 +240,28 @@ def test_the_bundled_files_members_pool_back_to_the_same_file(tiny_appa: Path, t
     ages = [model.predict_with_probs(crops)[0] for model in cut]
     for first, second in itertools.combinations(ages, 2):
         assert np.abs(first - second).max() > 0.5, "different networks came out"
+
+
+def test_a_pool_whose_second_member_fails_its_check_leaves_no_member_written(run_cli, tmp_path: Path, capsys) -> None:
+    """A pool whose record gives its second member a temperature the till refuses: before, the first member was
+    written and the command then ended with exit 10, half done, naming a temporary file that no longer existed."""
+    pool = tmp_path / "pair.onnx"
+    ensemble_models([_member(tmp_path, "young"), _member(tmp_path, "older", offset=25.0)], pool)
+    model = onnx.load(pool)
+    props = {prop.key: prop.value for prop in model.metadata_props}
+    origins = json.loads(props["agecam.ensemble"])
+    origins[1]["age_temperature"] = -3
+    props["agecam.ensemble"] = json.dumps(origins)
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, props)
+    onnx.save(model, pool)
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    assert run_cli(["members", str(pool), "--out", str(cut)]) == EXIT_EXPORT
+    assert not list(cut.iterdir())
+    line = capsys.readouterr().out.strip()
+    assert "\n" not in line and "age_temperature=-3" in line and str(cut / "older.onnx") in line
+    assert ".agecam-" not in line
 
 
 def test_a_file_that_is_no_pool_has_no_members(run_cli, tmp_path: Path, capsys) -> None:

@@ -155,6 +155,14 @@ def test_unwritable_output_leaves_nothing(agecam, checkpoint, tmp_path):
     assert not (tmp_path / "missing-folder").exists()
 
 
+def test_an_output_that_is_a_folder_is_refused_before_the_export(agecam, checkpoint, tmp_path):
+    """Before, the folder was found by the final rename, after the export, its int8 calibration and its checks."""
+    (tmp_path / "m.onnx").mkdir()
+    result = agecam("export", checkpoint, "--out", tmp_path / "m.onnx", "--precision", "int8")
+    assert result.code == 10 and "is a folder" in result.err and result.err.count("\n") == 1
+    assert not list((tmp_path / "m.onnx").iterdir())
+
+
 def test_failed_parity_raises_and_leaves_no_model(checkpoint, tiny_appa, exported, tmp_path):
     data = load_checkpoint(checkpoint)
     crops = valid_crops(data, [str(tiny_appa)], 8)
