@@ -38,6 +38,9 @@ class EndedSales:
         while self.when and (len(self.when) > MAX_CLOSED or next(iter(self.when.values())) < t - self.keep_s):
             self.voided.discard(self.when.popitem(last=False)[0])
 
+    def was_voided(self, event: PosEvent) -> bool:
+        return (event.till_id, event.transaction_id) in self.voided
+
     def ended_lately(self, sale: Sale, t: float) -> bool:
         ended = self.when.get(sale)
         return ended is not None and ended >= t - self.keep_s
@@ -58,7 +61,9 @@ def is_stale(event: PosEvent, txn: Transaction | None, ended: EndedSales, t: flo
     sale = (event.till_id, event.transaction_id)
     # With no sale open, a scan of a voided sale is that sale rung up again under its id (void and re-ring),
     # not a late event: nothing of it was sold, and ignoring it would let a minor's re-rung sale go unflagged.
-    again = txn is None and isinstance(event, ItemScanned) and sale in ended.voided
+    # A late retry of the voided sale's scan looks the same: the sale it opens is flagged only if the POS sends
+    # another event of it (policy: Transaction.unconfirmed).
+    again = txn is None and isinstance(event, ItemScanned) and ended.was_voided(event)
     late = ended.ended_lately(sale, t) and not again
     unknown = txn is not None and txn.pos_id is not None and isinstance(event, IdChecked | TransactionEnd)
     if late or unknown:
@@ -71,12 +76,12 @@ def is_stale(event: PosEvent, txn: Transaction | None, ended: EndedSales, t: flo
 
 
 def _repeated_start(event: TransactionStart, txn: Transaction | None) -> bool:
-    """A start of the sale open on its till before any restricted item: a retry whose reply was lost, or a
-    start that came after its sale's check (delivered out of order)."""
+    """A start of the sale open on its till before any restricted item or check: a retry whose reply was
+    lost; or a start that came after the check that opened its sale (delivered out of order)."""
     if txn is None or event.transaction_id is None or txn.pos_id != event.transaction_id:
         return False
-    if txn.first_restricted is not None:
+    if txn.first_restricted is not None or (txn.id_checks and txn.opened_by == "transaction_start"):
         return False  # an id reused for the next sale, maybe: supersede, so each customer is decided on their own
-    # With only a check, the check came first: superseding the sale would drop it, and flag a checked customer.
+    # Opened by its check, the check came first: superseding the sale would drop it, and flag a checked customer.
     log.info("POS transaction_start of sale %r on till %r repeated: already open", txn.pos_id, txn.till_id)
     return True

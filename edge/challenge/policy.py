@@ -79,10 +79,13 @@ class ChallengePolicy:
         # A POS that skipped transaction_start still gets a transaction, as does an event of another sale than
         # the open one (by the POS's transaction_id): it never passes or ends a sale it does not belong to.
         if isinstance(event, TransactionStart) or self._other_sale(event, self.open.get(event.till_id)):
-            new = Transaction(0, event.till_id, event.cashier_id, event.transaction_id, t)
+            new = Transaction(0, event.till_id, event.cashier_id, event.transaction_id, t, opened_by=event.type)
+            new.unconfirmed = isinstance(event, ItemScanned) and self.closed.was_voided(event)
             outcomes += self._start(event.till_id, t, new)
             if isinstance(event, TransactionStart):
                 return outcomes
+        else:
+            self.open[event.till_id].unconfirmed = False  # a second event of a re-rung sale: not a retry
         txn = self.open[event.till_id]
         txn.cashier_id = event.cashier_id or txn.cashier_id
         txn.pos_id = txn.pos_id or event.transaction_id
@@ -154,7 +157,8 @@ class ChallengePolicy:
             self.remember_closed(txn.till_id, txn.pos_id, t, status == VOIDED)
         self.awaiting.pop(txn.till_id, None)
         txn.ended, txn.status, txn.resolution = t, status, reason
-        outcomes = self._final_flags(txn, t) if status != VOIDED and txn.restricted else []
+        retry = txn.unconfirmed and status == UNRESOLVED  # a voided sale's late scan, not a sale of its own
+        outcomes = self._final_flags(txn, t) if status != VOIDED and txn.restricted and not retry else []
         return [*outcomes, self._snapshot(txn, t)]
 
     def remember_closed(self, till_id: str, pos_id: str, t: float, voided: bool = False) -> None:
