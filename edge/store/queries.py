@@ -50,24 +50,38 @@ def read_only_uri(path: Path, immutable: bool = False) -> str:
 
 def _connect(path: Path) -> sqlite3.Connection:
     """A read-only connection that has read the schema version. SQLite reads a WAL log only where it can make
-    the log's -shm file: in a read-only folder (a backup on a read-only mount) that failed, 'not an agecam
-    event log'. Without a -wal file every commit is in the file and no one writes it: read it as immutable."""
+    the log's -shm file: on a read-only mount (a backup) that failed, 'not an agecam event log'. There, without
+    a -wal file, every commit is in the file and nothing can write it: read it as immutable. Never on a folder
+    that is only closed to this user (a live till's): its till may write the log meanwhile, and an immutable
+    reader would see stale or torn pages."""
     db = sqlite3.connect(read_only_uri(path), uri=True)
     try:
         db.execute("PRAGMA user_version")
         return db
     except sqlite3.OperationalError:
         db.close()
-        if os.access(path.parent, os.W_OK) or Path(f"{path}-wal").exists():
+        if not _read_only_mount(path) or Path(f"{path}-wal").exists():
             raise
     return sqlite3.connect(read_only_uri(path, immutable=True), uri=True)
 
 
+def _read_only_mount(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def _unreadable(path: Path, error: sqlite3.DatabaseError) -> StateError:
-    if not os.access(path.parent, os.W_OK):  # a -wal file beside it, which immutable reading would miss
+    if isinstance(error, sqlite3.OperationalError) and not os.access(path.parent, os.W_OK):
+        if _read_only_mount(path):  # a -wal file beside it, which immutable reading would miss
+            return StateError(
+                f"cannot read {path}: it is on a read-only mount, and SQLite must make {path.name}-shm beside its"
+                f" -wal file to read it ({error}): copy {path.name} and {path.name}-wal to a writable folder"
+            )
         return StateError(
-            f"cannot read {path}: its folder is read-only, and SQLite must make {path.name}-shm beside its -wal"
-            f" file to read it ({error}): copy {path.name} and {path.name}-wal to a writable folder"
+            f"cannot read {path}: SQLite must make {path.name}-shm in its folder, which this user cannot write"
+            f" ({error}): run as the till's user (agecam), or copy {path.name} and any {path.name}-wal elsewhere"
         )
     return StateError(f"{path} is not an agecam event log ({error})")
 

@@ -10,6 +10,8 @@ import io
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,22 +60,16 @@ def test_a_log_in_a_folder_named_with_uri_characters_is_read(agecam, default_run
 
 @contextlib.contextmanager
 def read_only_folder(folder: Path) -> Iterator[None]:
-    """Nothing can be made in the folder: a read-only bind mount for root (who writes through modes), else
-    mode 0555."""
-    root = os.geteuid() == 0
-    if root and subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True).returncode:
+    """The folder as a read-only bind mount (a backup's mount; root only)."""
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root")
+    if subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True).returncode:
         pytest.skip("cannot bind-mount here")
-    if root:
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True)
-    else:
-        folder.chmod(0o555)
+    subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True)
     try:
         yield
     finally:
-        if root:
-            subprocess.run(["umount", str(folder)], check=True)
-        else:
-            folder.chmod(0o755)
+        subprocess.run(["umount", str(folder)], check=True)
 
 
 def test_a_log_in_a_read_only_folder_is_read(agecam, default_run, tmp_path):
@@ -99,6 +95,25 @@ def test_a_log_in_a_read_only_folder_is_read(agecam, default_run, tmp_path):
         refused = agecam("--config", config, "stats", "--db", folder / "agecam.db")
     assert refused.code == 6 and len(refused.err.splitlines()) == 1
     assert "copy agecam.db and agecam.db-wal to a writable folder" in refused.err
+
+
+def test_a_live_tills_log_in_a_folder_closed_to_this_user_is_refused_not_read_as_immutable(default_run):
+    """A folder only closed to this user (an operator reading a till's 0755 state folder) is not a read-only
+    mount: the till may write the log meanwhile, and an immutable reader sees stale or torn pages. The first
+    version of the read-only-folder fix read it as immutable all the same."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv, to read as another user")
+    folder = Path(tempfile.mkdtemp(prefix="agecam-state-"))  # pytest's own folders are closed to others
+    try:
+        folder.chmod(0o755)
+        shutil.copy(default_run[2], folder / "agecam.db")
+        as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        command = [*as_nobody, sys.executable, "-m", "edge.cli", "events", "--db", str(folder / "agecam.db")]
+        result = subprocess.run(command, capture_output=True, text=True, cwd="/", env={**os.environ, "HOME": "/"})
+    finally:
+        shutil.rmtree(folder)
+    assert result.returncode == 6 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert "run as the till's user" in result.stderr
 
 
 def test_an_outcome_the_read_only_log_refuses_is_a_503_that_says_why(review_config, review_db):
