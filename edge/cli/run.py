@@ -198,15 +198,15 @@ def _record_capture(capture: cv2.VideoCapture, spec: SourceSpec, out: Path, seco
 
 
 def _write_until(video: VideoFile, held: np.ndarray, image: np.ndarray, slot: int) -> np.ndarray:
-    """Write `image` as frame `slot` of the constant-rate file, the `held` (previous) frame repeated until then;
+    """Write `image` at frame `slot` of the constant-rate file, the `held` (previous) frame repeated until then;
     returns the frame now held. A camera's frames are placed by their arrival: a 5 fps stream that says 25 fps
     (or that a slow link thins out) made a file five times too short, so a POS script timed by the recording's
-    clock missed its customers."""
-    if slot < video.frames:  # a camera faster than the file's rate: this frame's slot is taken
-        return held
+    clock missed its customers. A frame that comes a little early (jitter, a burst) takes the next slot; only
+    one that finds the file more than a frame ahead of the clock (a camera faster than the file) is dropped."""
     while video.frames < slot:
         video.write(held)
-    video.write(image)
+    if video.frames <= slot + 1:
+        video.write(image)
     return image
 
 
