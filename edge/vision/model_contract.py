@@ -26,6 +26,7 @@ INPUT_NAME = "face"
 OUTPUT_AGE = "age"
 OUTPUT_STD = "age_std"
 OUTPUT_PROBS = "age_probs"
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # line breaks and terminal escapes
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,16 @@ class ModelInfo:
     flip_tta: bool = False  # the graph already averages each crop with its mirror image (contract 1.2)
 
     def describe(self) -> str:
-        backbone = self.metadata.get("backbone", "unknown backbone")
+        backbone = printable(self.metadata.get("backbone", "unknown backbone"))
         ages = f"ages {self.age_min:g}-{self.age_max:g}"
         return f"{backbone}, {self.crop.size} px crops, margin {self.crop.margin}, {ages}"
+
+
+def printable(text: str, limit: int = 80) -> str:
+    """A metadata value fit for one log line: a newline in a model's `backbone` forged lines of the till's log
+    (and `config check`'s), and a megabyte value filled it."""
+    shown = CONTROL.sub("?", text)
+    return shown if len(shown) <= limit else f"{shown[: limit - 3]}..."
 
 
 def _number(metadata: dict[str, str], key: str, origin: str) -> float:

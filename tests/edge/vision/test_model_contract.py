@@ -77,3 +77,12 @@ def test_an_age_range_too_wide_for_a_float_is_refused() -> None:
     props = {**metadata_props(32, 0.3, 0, 100), "agecam.age_min": "-1e308", "agecam.age_max": "1e308"}
     with pytest.raises(ModelError, match="metadata out of range"):
         _info(props)
+
+
+@pytest.mark.parametrize("backbone", ["resnet50\n2026-12-02 INFO agecam: FAKE LOG LINE", "\x1b[2Jx", "y" * 1_000_000])
+def test_a_backbone_name_cannot_forge_or_flood_the_tills_log_line(backbone: str) -> None:
+    """`describe()` goes into the till's start line and `config check`: a newline in a model's backbone forged
+    a log line of its own, an escape cleared the terminal, and a megabyte name filled the log."""
+    shown = _info({**metadata_props(32, 0.3, 0, 100), "agecam.backbone": backbone}).describe()
+    assert "\n" not in shown and "\x1b" not in shown and len(shown) < 160
+    assert shown.startswith(backbone[:8].replace("\n", "?").replace("\x1b", "?"))
