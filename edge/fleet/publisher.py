@@ -277,7 +277,9 @@ class Publisher:
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
         if self._stop.is_set():
             return  # our own disconnect
-        taken_over = self.takeover.disconnected(reason.value)  # says why, once, where another till has our id
+        taken_over = self.takeover.disconnected(
+            reason.value, str(reason)
+        )  # says why, once, where another till has our id
         if self._thread is not None and not taken_over:
             log.warning("fleet: disconnected from %s (%s): records wait in the outbox", self.broker.url, reason)
 

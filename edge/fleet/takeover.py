@@ -24,8 +24,8 @@ TOLD = (
     " records wait in the outbox meanwhile"
 )
 GUESSED = (
-    "fleet: the broker %s dropped this till %d times in a row within %.0f s of accepting it: probably another"
-    " client connects as till %r (client id %r): is till_id set on two tills? Give each till its own"
+    "fleet: the broker %s dropped this till %d times in a row within %.0f s of accepting it (last: %s):"
+    " probably another client connects as till %r (client id %r): is till_id set on two tills? Give each till its own"
     " fleet.till_id (or fleet.client_id); records wait in the outbox meanwhile"
 )
 
@@ -42,8 +42,9 @@ class TakeoverWatch:
     def connected(self) -> None:
         self._connected_at = time.monotonic()
 
-    def disconnected(self, reason: int) -> bool:
-        """True when another client with our id is the likely cause (then reported, rate-limited)."""
+    def disconnected(self, reason: int, said: str = "") -> bool:
+        """True when another client with our id is the likely cause (then reported, rate-limited). `said`: the
+        reason in words, kept in the guess so that a flapping link or a broker refusing us is not misread."""
         now = time.monotonic()
         lasted = None if self._connected_at is None else now - self._connected_at
         self._connected_at = None
@@ -55,7 +56,7 @@ class TakeoverWatch:
         self._quick = self._quick + 1 if lasted < QUICK_S else 0
         if self._quick < QUICK_IN_A_ROW:
             return False
-        self._report(now, GUESSED, self.broker_url, self._quick, QUICK_S, self.till_id, self.client_id)
+        self._report(now, GUESSED, self.broker_url, self._quick, QUICK_S, said, self.till_id, self.client_id)
         return True
 
     def _report(self, now: float, message: str, *args: object) -> None:

@@ -34,6 +34,7 @@ def test_two_tills_with_one_till_id_say_so_once_each(tmp_path, broker, till_pass
     told = _told(caplog)
     assert len(told) == 2, f"once per till, not on every reconnect: {told}"
     assert all("till 't1'" in line and "'agecam-s1-t1'" in line for line in told), told
+    assert all("(last: " in line for line in told if "in a row" in line), "the broker's reason is kept"
 
 
 def _told(caplog) -> list[str]:
