@@ -99,6 +99,11 @@ def _stats(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     config = load(args)
+    if args.db and args.db.startswith(("postgresql://", "postgres://")):  # not a path: never echo it (a password)
+        raise ConfigError(
+            "report --db postgresql://...: the report reads one till's event log, not the chain's database:"
+            " give a till's agecam.db, or read the chain with `agecam events` or `agecam stats` --db postgresql://..."
+        )
     since, until = _period(args)
     zone = ZoneInfo(config.review.timezone)
     db = open_log(db_path(args, config))

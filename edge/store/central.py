@@ -8,7 +8,6 @@ collector acknowledges a batch to the broker only after this commit.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
@@ -17,6 +16,7 @@ import psycopg
 
 from edge.errors import StateError
 from edge.store.central_schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION
+from edge.store.central_url import check_url, one_line, redact
 
 log = logging.getLogger(__name__)
 TILL_KEY = ("store_id", "till_id", "log_key")
@@ -155,20 +155,35 @@ class WriteResult:
     refused: list[tuple[int, str]] = field(default_factory=list)  # (index in the batch, why)
 
 
-def redact(url: str) -> str:
-    return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", url)
-
-
 class CentralStore:
     def __init__(self, url: str, **options: str) -> None:
         """`options`: libpq connection parameters beside those of the URL, which they override."""
+        check_url(url)
         try:
             self.db = psycopg.connect(url, autocommit=False, connect_timeout=10, **options)
         except psycopg.Error as error:
-            raise StateError(f"cannot open the chain database {redact(url)}: {str(error).strip()}") from None
+            raise StateError(f"cannot open the chain database {redact(url)}: {one_line(error)}") from None
         self._migrate(url)
 
     def _migrate(self, url: str) -> None:
+        try:
+            if self._version() == SCHEMA_VERSION:  # no DDL: a role with only row grants, or a read-only
+                return  # database (its writes are retried later), must not fail on CREATE SCHEMA
+            self._upgrade(url)
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction) as error:
+            self.db.close()
+            raise StateError(
+                f"cannot set up the chain schema in {redact(url)}: {one_line(error)}: run the first"
+                " `agecam collect` (and each upgrade) as a role that may create schema agecam, on the primary"
+            ) from None
+
+    def _version(self) -> int | None:
+        with self.db.transaction():
+            if self.db.execute("SELECT to_regclass('agecam.schema_version')").fetchone()[0] is None:
+                return None
+            return self.db.execute("SELECT max(version) FROM agecam.schema_version").fetchone()[0]
+
+    def _upgrade(self, url: str) -> None:
         with self.db.transaction():
             self.db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             self.db.execute("CREATE SCHEMA IF NOT EXISTS agecam")
