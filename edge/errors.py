@@ -59,6 +59,11 @@ class ModelError(AgecamError):
     exit_code = EXIT_MODEL
 
 
+class ModelFileError(ModelError):
+    """The age model's path names no file to read (missing, a folder, a dangling link): what the user gave is
+    wrong, not the model, so tools that wrap a ModelError with more advice pass this one on as it is."""
+
+
 class DetectorError(AgecamError):
     """The face detector file is missing, corrupt or fails its checksum."""
 

@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edge.errors import ModelError
+from edge.errors import ModelError, ModelFileError
 from edge.vision.age_model import AgeModel
 from edge.vision.model_contract import (
     CONTRACT_VERSION,
@@ -49,7 +49,11 @@ def _check_members(paths: list[Path], flip: bool) -> list[AgeModel]:
     members: list[AgeModel] = []
     for path in paths:
         try:
-            member = AgeModel(path, ["CPUExecutionProvider"])
+            member = AgeModel(
+                path, ["CPUExecutionProvider"], remedy="check the MODEL.onnx paths given to agecam ensemble"
+            )
+        except ModelFileError as error:  # the path is wrong, not the model: "till-ready" would mislead
+            raise ExportError(str(error)) from None
         except ModelError as error:
             raise ExportError(f"{error}: only till-ready models can be ensembled") from None
         info = member.info

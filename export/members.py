@@ -17,7 +17,7 @@ from pathlib import Path
 import onnx
 from onnx import helper
 
-from edge.errors import ModelError
+from edge.errors import ModelError, ModelFileError
 from edge.vision.age_model import AgeModel
 from edge.vision.model_contract import INPUT_NAME, KEY_PREFIX, OUTPUT_PROBS
 from export.checked_write import check_output_path, write_all_checked
@@ -108,7 +108,9 @@ def _file_name(origin: dict[str, object], index: int, taken: set[str], pool: Pat
 def cut_members(pool_path: Path, out_dir: Path) -> dict[str, object]:
     """Write every member of the ensemble file `pool_path` into `out_dir`, each checked as the till would."""
     try:
-        pool = AgeModel(pool_path, ["CPUExecutionProvider"])
+        pool = AgeModel(pool_path, ["CPUExecutionProvider"], remedy="give an ONNX file written by agecam ensemble")
+    except ModelFileError as error:  # the path is wrong, not the file: "till-ready" would mislead
+        raise ExportError(str(error)) from None
     except ModelError as error:
         raise ExportError(f"{error}: only till-ready ensemble files can be taken apart") from None
     origins = _origins(pool)

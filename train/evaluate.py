@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from edge.vision.faces import CropSpec
+from edge.vision.files import not_a_file
 from edge.vision.model_contract import temper_probs
 from train.assets import cache_root, detector_path
 from train.assurance import assurance_metrics
@@ -137,8 +138,8 @@ def evaluate(
     the minors with the 30+ share they cost (train.operating_point) and the report folder."""
     boot = boot or Bootstrap()
     path = Path(model)
-    if not path.is_file():
-        raise TrainError(f"model not found: {path}: give a runs/NAME/best.pt or an exported .onnx file")
+    if problem := not_a_file(path):
+        raise TrainError(f"model {path} {problem}: give a runs/NAME/best.pt or an exported .onnx file")
     predictor = _onnx_predictor(path) if path.suffix == ".onnx" else _checkpoint_predictor(path)
     ds = load_dataset(data)
     split, samples = _choose_split(ds, split)

@@ -12,6 +12,7 @@ from edge.challenge.evidence import FOLDER, purge
 from edge.cli.common import load
 from edge.errors import AssetError, ConfigError, StateError
 from edge.pipeline.bench import MIN_FRAMES, model_speed, run_bench
+from edge.vision.age_model import check_model_file
 
 DETECTION_WIDTHS = (160, 3840)  # the range of detector.detection_width
 
@@ -59,7 +60,9 @@ def _bench_edge(args: argparse.Namespace) -> int:
     if args.min_frames < 0:
         raise ConfigError(f"--min-frames {args.min_frames}: give 0 or more frames (0: each pass replays the clip once)")
     if args.model:
-        config.age_model.path = str(Path(args.model).resolve())
+        model = Path(args.model).resolve()
+        check_model_file(model, "check --model")  # the run's own error would send the user to age_model.path
+        config.age_model.path = str(model)
     if args.width is not None:  # only when asked: the config's detection width is what the till runs
         low, high = DETECTION_WIDTHS  # set after validation, so checked here: --width 0 failed in OpenCV
         if not low <= args.width <= high:

@@ -19,7 +19,7 @@ from edge.challenge.events import load_script
 from edge.challenge.link import PosLink
 from edge.cli.common import load
 from edge.cli.fleet import till_services
-from edge.cli.last_good import LastGoodModel, previous_model_loads, remove_copy
+from edge.cli.last_good import LastGood, remove_copies
 from edge.config import Config
 from edge.errors import ConfigError, DetectorError, ModelError, SourceError, StateError
 from edge.pipeline.progress import ReplayProgress, logs_above_bars, on_terminal
@@ -27,7 +27,7 @@ from edge.pipeline.runner import StopSignal, run_source
 from edge.pipeline.summary import build_summary, format_summary
 from edge.scenario.output import VideoFile
 from edge.store.queries import run_alerts
-from edge.vision.age_model import AgeModel, load_age_model
+from edge.vision.age_model import AgeModel, config_remedy, load_age_model
 from edge.vision.detector import detector_file, load_detector
 from edge.vision.source import SourceSpec, open_capture, parse_source, video_seconds
 
@@ -107,7 +107,7 @@ def _run(args: argparse.Namespace) -> int:
     """Runs until SIGTERM or Ctrl-C. SIGHUP stops the run cleanly and starts a new one with the config read
     again (open POS transactions carry over); a config that no longer loads keeps the previous one."""
     config = load(args)
-    last_good = LastGoodModel()
+    last_good = LastGood()
     last_good.remember(config)
     with StopSignal().installed() as stop:
         while _run_once(args, config, stop) and stop.rearm():
@@ -132,22 +132,20 @@ def _run_once(args: argparse.Namespace, config: Config, stop: StopSignal) -> boo
     return stop.reload
 
 
-def _reload(args: argparse.Namespace, config: Config, last_good: LastGoodModel) -> Config:
+def _reload(args: argparse.Namespace, config: Config, last_good: LastGood) -> Config:
     """The config read again, and its models loaded once to check them: a reload naming a missing or broken
-    model (or detector) ended the till (exit 4), and systemd's restarts then failed the same way. Where the
-    previous config's model file was replaced by a broken one too, the till runs the model it last loaded."""
+    model (or detector) ended the till (exit 4 or 5), and systemd's restarts then failed the same way. Where
+    the previous config's model or detector file was replaced by a broken one too, the till runs the one it
+    last loaded (edge/cli/last_good.py)."""
     try:
         fresh = load(args)
         load_detector(fresh)
         load_age_model(fresh)  # released at once: the new run loads its own
     except (ConfigError, ModelError, DetectorError) as error:
-        if previous_model_loads(config):
-            log.error("reload: %s; keeping the previous configuration", error)
-            return config
-        return last_good.fallback(config, error) or config  # none: the run refuses the file, exit 4, as before
+        return last_good.fallback(config, error) or config  # none: the run refuses it (exit 4 or 5), as before
     log.info("reload: configuration %s read again; starting a new run", fresh.origin)
     last_good.remember(fresh)
-    remove_copy(fresh)
+    remove_copies(fresh)
     return fresh
 
 
@@ -214,7 +212,8 @@ def _config_check(args: argparse.Namespace) -> int:
     """The settings, and that the age model and detector they name load (systemd/install.sh relies on it):
     exit 4 or 5 with one line, as a run would end."""
     config = load(args)
-    model = AgeModel(config.path_setting("age_model", "path"), ["CPUExecutionProvider"], threads=1)
+    path = config.path_setting("age_model", "path")
+    model = AgeModel(path, ["CPUExecutionProvider"], threads=1, remedy=config_remedy(config))
     detector = detector_file(config)
     load_detector(config)
     print(f"ok: {config.origin}")

@@ -7,6 +7,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from edge.config import Config
 from edge.errors import SourceError
 from edge.pipeline.frame import FrameResult
@@ -20,17 +22,23 @@ from edge.vision.source import SourceSpec, open_capture
 log = logging.getLogger(__name__)
 
 
-def decode_all(video: str) -> tuple[list, float]:
-    """All frames of a clip, and the decode time in seconds."""
+CROP_FRAMES = 10  # bench model times the age model on the faces of a clip's first frames
+
+
+def first_frames(video: str, count: int) -> list[np.ndarray]:
+    """The first `count` frames of a clip (fewer if it is shorter), read no further: bench model decoded the
+    whole clip to use ten frames, all of a long clip's frames held in memory at once (gigabytes at 1080p)."""
     capture = open_capture(SourceSpec("file", video))
-    frames, start = [], time.perf_counter()
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(image)
-    capture.release()
-    return frames, time.perf_counter() - start
+    frames: list[np.ndarray] = []
+    try:
+        while len(frames) < count:
+            ok, image = capture.read()
+            if not ok:
+                break
+            frames.append(image)
+    finally:
+        capture.release()
+    return frames
 
 
 def count_frames(video: str) -> int:
@@ -181,13 +189,20 @@ def model_speed(
     go through plain session runs, to show what padding and IO binding cost or save once warm."""
     settings = config.age_model
     model = AgeModel(
-        model_path, settings.providers, settings.threads, max(batches), batch_padding=settings.batch_padding
+        model_path,
+        settings.providers,
+        settings.threads,
+        max(batches),
+        batch_padding=settings.batch_padding,
+        remedy="check the MODEL paths given to agecam bench model",
     )
     detector = load_detector(config)
-    frames, _ = decode_all(video)
-    crops = [crop_face(image, face, model.info.crop) for image in frames[:10] for face in detector.detect(image)]
+    frames = first_frames(video, CROP_FRAMES)
+    crops = [crop_face(image, face, model.info.crop) for image in frames for face in detector.detect(image)]
     if not crops:  # a ZeroDivisionError traceback before
-        raise SourceError(f"{video}: no face in its first 10 frames to time the model on: give a clip with faces")
+        raise SourceError(
+            f"{video}: no face in its first {CROP_FRAMES} frames to time the model on: give a clip with faces"
+        )
     result = {
         "model": str(model_path),
         "precision": model.info.metadata.get("precision", "unknown"),

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from edge.config import Config
-from edge.errors import ModelError
+from edge.errors import ModelError, ModelFileError
 from edge.vision.batching import PaddedRunner, engine_note, padded_sizes, padding_wanted, tensorrt_options
+from edge.vision.files import not_a_file
 from edge.vision.model_contract import (
     INPUT_NAME,
     OUTPUT_AGE,
@@ -95,11 +96,11 @@ class AgeModel:
         cache_dir: Path | None = None,
         batch_padding: str = "auto",
         flip: bool = False,
+        remedy: str = "check the path given on the command line",
     ) -> None:
+        """`remedy` ends the error for a path that names no model file: what to do, where the path came from."""
         require_onnx_runtime()
-        if not path.is_file():
-            what = "is a folder" if path.is_dir() else "not found"
-            raise ModelError(f"age model {path} {what}: set age_model.path in the config")
+        check_model_file(path, remedy)
         data = path.read_bytes()
         self.path = path
         self.sha256 = hashlib.sha256(data).hexdigest()
@@ -262,6 +263,18 @@ def age_model_threads(threads: int) -> int:
     return threads or max(1, (os.cpu_count() or 2) // 2)
 
 
+def check_model_file(path: Path, remedy: str) -> None:
+    """A ModelFileError, one line naming `path`, what it is instead of a file, and `remedy`; else nothing."""
+    if problem := not_a_file(path):
+        raise ModelFileError(f"age model {path} {problem}: {remedy}")
+
+
+def config_remedy(config: Config) -> str:
+    """What to do about a configured model path that names no file: only the config can fix it."""
+    where = "a config file (--config)" if config.origin == "built-in defaults" else config.origin
+    return f"set age_model.path in {where}"
+
+
 def load_age_model(config: Config) -> AgeModel:
     settings = config.age_model
     return AgeModel(
@@ -272,4 +285,5 @@ def load_age_model(config: Config) -> AgeModel:
         cache_dir=config.state_dir() / "trt-cache",
         batch_padding=settings.batch_padding,
         flip=settings.flip,
+        remedy=config_remedy(config),
     )

@@ -12,6 +12,7 @@ from edge.assets import DETECTOR_ASSET, verified_path
 from edge.config import Config
 from edge.errors import AssetError, DetectorError
 from edge.vision.faces import Face
+from edge.vision.files import not_a_file
 
 # OpenCV's DNN engine warns about unsupported targets on every load; keep the journal clean.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
@@ -28,9 +29,8 @@ def open_yunet(
     remedy: str = "run 'agecam assets fetch' to replace it",
 ) -> cv2.FaceDetectorYN:
     """A YuNet instance for one input size, or a DetectorError naming the file and `remedy`."""
-    if not model_path.is_file():
-        what = "is a folder" if model_path.is_dir() else "not found"
-        raise DetectorError(f"face detector {model_path} {what}: {remedy}")
+    if problem := not_a_file(model_path):
+        raise DetectorError(f"face detector {model_path} {problem}: {remedy}")
     try:
         return cv2.FaceDetectorYN.create(str(model_path), "", input_size, score_threshold, nms_threshold, 5000)
     except cv2.error:

@@ -281,3 +281,22 @@ def test_a_folder_that_cannot_be_written_is_one_line_and_exit_10(run_cli, tmp_pa
     assert run_cli(["ensemble", *members, "--out", "/proc/agecam-pool.onnx"]) == EXIT_EXPORT
     line = capsys.readouterr().out.strip()
     assert "\n" not in line and "/proc/agecam-pool.onnx" in line and "writable folder" in line
+
+
+@pytest.mark.parametrize("command", ["ensemble", "members"])
+def test_a_missing_model_is_sent_back_to_the_command_line_not_to_the_config(agecam, tmp_path: Path, command) -> None:
+    """The real CLI said 'age model X not found: set age_model.path in the config: only till-ready models can
+    be ensembled' of a path typed on its command line: two remedies, and neither the one to take."""
+    gone, out = tmp_path / "gone.onnx", tmp_path / "out"
+    out.mkdir()
+    arguments = {
+        "ensemble": [gone, _member(tmp_path, "first"), "--out", out / "pool.onnx"],
+        "members": [gone, "--out", out],
+    }[command]
+    result = agecam(command, *arguments)
+    remedy = {
+        "ensemble": "check the MODEL.onnx paths given to agecam ensemble",
+        "members": "give an ONNX file written by agecam ensemble",
+    }[command]
+    assert result.code == EXIT_EXPORT and result.err.strip() == f"agecam: error: age model {gone} not found: {remedy}"
+    assert not list(out.iterdir())

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from edge.assets import DETECTOR_ASSET
 from edge.store import flag_queries
 
 from pos_live import faceless_video, free_port, live_run, query, wait_for
@@ -178,6 +179,42 @@ def test_a_model_file_broken_in_place_before_a_reload_leaves_the_till_on_the_mod
     runs = query(run.db, "SELECT id, status, model_path, model_sha256 FROM runs")
     assert [row[:3] for row in runs] == [(1, "stopped", str(model)), (2, "stopped", str(copy))]
     assert runs[0][3] == runs[1][3]
+
+
+@pytest.mark.parametrize("where", ["detector.model", "assets folder"])
+def test_a_detector_file_broken_in_place_before_a_reload_leaves_the_till_on_the_detector_it_ran(
+    tmp_path, tiny_model, detector_path, monkeypatch, where
+):
+    """The YuNet file (the config's detector.model, or the assets folder's) cut short in place, then a
+    reload: the previous config names the same broken file. Before, the next run ended the till with exit 5
+    mid-shift."""
+    video = faceless_video(tmp_path / "grey.mp4")
+    if where == "detector.model":
+        detector, sections = tmp_path / "yunet.onnx", {"detector": {"model": str(tmp_path / "yunet.onnx")}}
+    else:
+        monkeypatch.setenv("AGECAM_ASSETS", str(tmp_path / "assets"))  # the till's own environment
+        detector, sections = tmp_path / "assets" / DETECTOR_ASSET, {}
+    detector.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(detector_path, detector)
+    with live_run(tmp_path, tiny_model, video, loop=True, **sections) as run:
+        assert [run.post(event) for event in events("till-d", "start", "wine")] == [202, 202]
+        wait_for(run.db, "SELECT id FROM transactions WHERE restricted_items = 1")
+        detector.write_bytes(detector_path.read_bytes()[:1000])
+        run.process.send_signal(signal.SIGHUP)
+        wait_for(run.db, "SELECT id FROM runs WHERE id = 2 AND status = 'running'")
+        run.wait_ready()
+        assert run.post(events("till-d", "end")[0]) == 202
+        wait_for(run.db, "SELECT id FROM alerts WHERE kind = 'flag'")
+        assert run.process.poll() is None, run.log()
+        assert run.stop() == 0, run.log()
+    errors = [line for line in run.log().splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and str(detector) in errors[0], run.log()
+    assert "running the face detector it held before" in errors[0]
+    copy = tmp_path / "state" / "detector.last-good.onnx"
+    assert copy.read_bytes() == detector_path.read_bytes()
+    runs = query(run.db, "SELECT id, status, config_json FROM runs")
+    assert [row[:2] for row in runs] == [(1, "stopped"), (2, "stopped")]
+    assert json.loads(runs[1][2])["detector"]["model"] == str(copy)
 
 
 def test_a_late_event_of_a_sale_ended_before_the_restart_leaves_the_open_sale_alone(tmp_path, tiny_model):

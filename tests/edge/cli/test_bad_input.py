@@ -109,6 +109,47 @@ def test_corrupt_detector(agecam, write_config, tmp_path, video):
     assert no_database_in(tmp_path / "state")
 
 
+COMMAND_LINE_MODELS = {  # the command's arguments around the model path, and what the line tells the user
+    "bench model": (lambda model: ["bench", "model", model], "check the MODEL paths given to agecam bench model"),
+    "bench edge": (lambda model: ["bench", "edge", "--model", model], "check --model"),
+}
+
+
+@pytest.mark.parametrize("command", list(COMMAND_LINE_MODELS))
+def test_a_missing_model_given_on_the_command_line_is_not_sent_to_the_config(agecam, write_config, tmp_path, command):
+    """Both said 'set age_model.path in the config' of a path the user had typed on the command line."""
+    arguments, remedy = COMMAND_LINE_MODELS[command]
+    result = agecam("--config", write_config(), *arguments(tmp_path / "gone.onnx"))
+    assert_clean_failure(result, 4, f"age model {tmp_path / 'gone.onnx'} not found: {remedy}")
+    assert "age_model.path" not in result.err
+
+
+def test_a_missing_model_in_the_config_names_the_config_file(agecam, write_config, tmp_path):
+    config = write_config(age_model={"path": str(tmp_path / "gone.onnx")})
+    result = agecam("--config", config, "config", "check")
+    assert_clean_failure(result, 4, f"age model {tmp_path / 'gone.onnx'} not found: set age_model.path in {config}")
+
+
+@pytest.mark.parametrize(("section", "key", "code"), [("age_model", "path", 4), ("detector", "model", 5)])
+@pytest.mark.parametrize("link", ["dangling", "loop"])
+def test_a_model_behind_a_broken_symbolic_link_says_what_the_link_is(
+    agecam, write_config, tmp_path, section, key, code, link
+):
+    """A link to a file since removed (a model swapped by a script), or a loop, read 'not found' of a name the
+    folder's listing shows."""
+    path = tmp_path / "model.onnx"
+    if link == "dangling":
+        path.symlink_to(tmp_path / "releases" / "old.onnx")
+        expected = f"{path} is a symbolic link to a missing file {tmp_path / 'releases' / 'old.onnx'}"
+    else:
+        path.symlink_to(tmp_path / "other.onnx")
+        (tmp_path / "other.onnx").symlink_to(path)
+        expected = f"{path} is a symbolic link loop"
+    result = agecam("--config", write_config(**{section: {key: str(path)}}), "config", "check")
+    assert_clean_failure(result, code, expected)
+    assert "not found" not in result.err
+
+
 def test_detector_asset_with_wrong_hash_is_refused(agecam, write_config, tmp_path, assets, video, monkeypatch):
     fake_assets = tmp_path / "assets"
     shutil.copytree(assets / "models", fake_assets / "models")

@@ -4,8 +4,17 @@ No timing is asserted (figures go in notes); the report's shape and its counts a
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
 
 from clips import clip
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_bench_edge_reports_the_median_of_alternating_rounds(agecam, write_config, tiny_model, assets):
@@ -37,3 +46,38 @@ def test_bench_model_compares_padded_batches_with_plain_runs(agecam, write_confi
         (report,) = json.loads(result.out)
         assert report["padded"] is padded and report["batch8_ms_per_face"] > 0
         assert ("unpadded_batch8_ms_per_face" in report) is padded
+
+
+def clip_with_a_corrupt_end(assets: Path, out: Path, whole: int = 12, frames: int = 60) -> Path:
+    """The demo clip's first `whole` frames as an MJPEG AVI, then `frames` more each with its JPEG headers
+    overwritten: the file's structure stays whole, only decoding those frames fails (FFmpeg logs each)."""
+    capture = cv2.VideoCapture(str(clip(assets, "face-demographics-walking-and-pause")))
+    images = [capture.read()[1] for _ in range(whole)]
+    capture.release()
+    height, width = images[0].shape[:2]
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"MJPG"), 10, (width, height))
+    for index in range(frames):
+        writer.write(images[index % whole])
+    writer.release()
+    data = bytearray(out.read_bytes())
+    starts = [match.start() for match in re.finditer(b"\xff\xd8\xff", data)]
+    assert len(starts) == frames
+    for start in starts[whole:]:
+        data[start + 2 : start + 400] = bytes(398)  # the tables after the start marker: zeros
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_bench_model_reads_only_the_frames_it_times_the_model_on(write_config, tiny_model, assets, tmp_path):
+    """It decoded the whole clip into memory to use its first 10 frames: a long clip's every frame (gigabytes
+    at 1080p), and here the corrupt frames after them, whose errors FFmpeg printed (its log level: errors)."""
+    video = clip_with_a_corrupt_end(assets, tmp_path / "cut.avi")
+    command = [sys.executable, "-m", "edge.cli", "--config", str(write_config()), "--log-level", "WARNING"]
+    command += ["bench", "model", str(tiny_model), "--video", str(video), "--repeats", "1", "--json"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENCV_FFMPEG_LOGLEVEL": "16"}  # AV_LOG_ERROR
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    # OpenCV passes FFmpeg's lines to stdout ('[OPENCV:FFMPEG:08] No JPEG data found in image'), over the JSON
+    assert "jpeg" not in (result.stdout + result.stderr).lower(), "frames after the first 10 were decoded"
+    (report,) = json.loads(result.stdout)
+    assert report["batch1_ms_per_face"] > 0 and report["batch8_ms_per_face"] > 0
