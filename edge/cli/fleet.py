@@ -18,6 +18,7 @@ from edge.fleet.metrics import TillMetrics
 from edge.fleet.mqtt import PASSWORD_ENV, Credentials, parse_broker, read_password
 from edge.fleet.publisher import Publisher
 from edge.pipeline.runner import RunHooks, StopSignal
+from edge.store.central_url import redact
 
 log = logging.getLogger("agecam")
 POSTGRES = ("postgresql://", "postgres://")
@@ -82,7 +83,7 @@ def _collect(args: argparse.Namespace) -> int:
     from edge.fleet.collector import Collector, CollectorMetrics, CollectorSettings
 
     if not args.db.startswith(POSTGRES):
-        raise ConfigError(f"--db {args.db!r}: give the chain database as postgresql://USER@HOST:PORT/DB")
+        raise ConfigError(f"--db {redact(args.db)!r}: give the chain database as postgresql://USER@HOST:PORT/DB")
     if args.batch < 1:
         raise ConfigError("--batch must be at least 1")
     settings = CollectorSettings(

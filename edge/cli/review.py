@@ -31,6 +31,9 @@ MAX_LIMIT = 1_000_000_000
 def _chain(args: argparse.Namespace) -> bool:
     """--db postgresql://... reads the chain's database (edge.store.central_queries); --store needs it."""
     chain = bool(args.db) and args.db.startswith(("postgresql://", "postgres://"))
+    if args.db and not chain and "password=" in args.db.lower() and not Path(args.db).exists():
+        # A key=value connection string: not read, and never echoed as an event log's path (its password).
+        raise ConfigError("--db: a key=value connection string is not read: give postgresql://USER@HOST/DB")
     if args.store and not chain:
         raise ConfigError("--store reads the chain's database: give --db postgresql://...")
     if chain:

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import re
-
-import psycopg
+from typing import TYPE_CHECKING
 
 from edge.errors import ConfigError
+
+if TYPE_CHECKING:  # a till imports this module (redact) without psycopg installed
+    import psycopg
 
 __all__ = ["check_url", "one_line", "redact"]
 
 
 def redact(url: str) -> str:
-    """The URL without its password: the one after the user name, up to the last '@' of the authority (an
-    unencoded '@' in it left its end shown), and a `password=` parameter of the query."""
-    url = re.sub(r"://([^:/@?]*):[^/?]*@", r"://\1:***@", url)
-    return re.sub(r"([?&]password=)[^&]*", r"\1***", url)
+    """The URL without its password: everything from the ':' after the user name to the last '@' (libpq takes
+    an unencoded '?', '/' or '@' into a password, so no shorter cut is safe; one '@' too far hides more, never
+    less), and any `password=` value, in a URL's query or a key=value string."""
+    url = re.sub(r"^([a-z][a-z0-9+.-]*://[^:/@?]*):.*@", r"\1:***@", url, flags=re.IGNORECASE | re.DOTALL)
+    return re.sub(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)", r"\1***", url, flags=re.IGNORECASE)
 
 
 def check_url(url: str) -> None:

@@ -158,9 +158,14 @@ def test_no_password_of_a_chain_url_is_shown(agecam, write_config, tmp_path):
     for url, code in (
         (f"postgresql://agecam@127.0.0.1:{port}/x?sslmode=disable&password=hunter2", 6),
         (f"postgresql://agecam:hun@ter2@127.0.0.1:{port}/x", 2),  # libpq's error named 'ter2@127.0.0.1' as host
+        (f"postgresql://agecam:hun?ter2@127.0.0.1:{port}/x", 6),  # libpq takes '?' and '/' into a password: the
+        (f"postgresql://agecam:hun/ter2@127.0.0.1:{port}/x", 6),  # first mask stopped there, and showed it all
+        (f"host=127.0.0.1 port={port} user=agecam password=hunter2", 2),  # was 'event log not found: host=...'
     ):
         result = agecam("--config", config, "events", "--db", url)
         assert result.code == code and "ter2" not in result.err and result.err.count("\n") == 1, result.err
     result = agecam("--config", config, "report", "--db", f"postgresql://u:hunter2@127.0.0.1:{port}/x", "--out",
                     tmp_path / "r.html")  # fmt: skip
     assert result.code == 2 and "hunter2" not in result.err and "agecam events" in result.err, result.err
+    result = agecam("collect", "--broker", "mqtt://127.0.0.1:1", "--db", "host=h user=u password=hunter2")
+    assert result.code == 2 and "hunter2" not in result.err, result.err
