@@ -62,7 +62,7 @@ def is_stale(event: PosEvent, txn: Transaction | None, ended: EndedSales, t: flo
     # With no sale open, a scan of a voided sale is that sale rung up again under its id (void and re-ring),
     # not a late event: nothing of it was sold, and ignoring it would let a minor's re-rung sale go unflagged.
     # A late retry of the voided sale's scan looks the same: the sale it opens is flagged only if the POS sends
-    # another event of it (policy: Transaction.unconfirmed).
+    # its check or end (policy: Transaction.unconfirmed).
     again = txn is None and isinstance(event, ItemScanned) and ended.was_voided(event)
     late = ended.ended_lately(sale, t) and not again
     unknown = txn is not None and txn.pos_id is not None and isinstance(event, IdChecked | TransactionEnd)
@@ -80,7 +80,7 @@ def _repeated_start(event: TransactionStart, txn: Transaction | None) -> bool:
     lost; or a start that came after the check that opened its sale (delivered out of order)."""
     if txn is None or event.transaction_id is None or txn.pos_id != event.transaction_id:
         return False
-    if txn.first_restricted is not None or (txn.id_checks and txn.opened_by == "transaction_start"):
+    if txn.first_restricted is not None or (txn.id_checks and txn.opened_by != "id_checked"):
         return False  # an id reused for the next sale, maybe: supersede, so each customer is decided on their own
     # Opened by its check, the check came first: superseding the sale would drop it, and flag a checked customer.
     log.info("POS transaction_start of sale %r on till %r repeated: already open", txn.pos_id, txn.till_id)

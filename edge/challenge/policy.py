@@ -84,8 +84,8 @@ class ChallengePolicy:
             outcomes += self._start(event.till_id, t, new)
             if isinstance(event, TransactionStart):
                 return outcomes
-        else:
-            self.open[event.till_id].unconfirmed = False  # a second event of a re-rung sale: not a retry
+        elif not isinstance(event, ItemScanned):  # a re-rung sale's check or end: not a retried scan (which a
+            self.open[event.till_id].unconfirmed = False  # second retry of the same scan would be)
         txn = self.open[event.till_id]
         txn.cashier_id = event.cashier_id or txn.cashier_id
         txn.pos_id = txn.pos_id or event.transaction_id

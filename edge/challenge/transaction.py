@@ -52,7 +52,7 @@ class Transaction:
     resolution: str | None = None  # why it is unresolved
     carried: Carried | None = None  # it continues an earlier run's row
     opened_by: str = "transaction_start"  # the POS event type that opened it (the POS may skip the start)
-    # Opened by a scan of a sale that was voided, and no other event of it since: a re-ring, or a late retry of
+    # Opened by a scan of a sale that was voided, and no check or end of it since: a re-ring, or a late retry of
     # the voided sale's scan. Ended by the POS, it was a re-ring; left 'unresolved', a retry, and not flagged.
     unconfirmed: bool = False
 
