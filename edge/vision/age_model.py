@@ -101,7 +101,10 @@ class AgeModel:
         """`remedy` ends the error for a path that names no model file: what to do, where the path came from."""
         require_onnx_runtime()
         check_model_file(path, remedy)
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as error:  # another user's 0600 file: a PermissionError traceback ended a reload
+            raise ModelFileError(f"age model {path} cannot be read ({error.strerror}): make it readable") from None
         self.path = path
         self.sha256 = hashlib.sha256(data).hexdigest()
         self.max_batch, self.flip = max_batch, flip
