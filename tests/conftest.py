@@ -4,6 +4,10 @@ real ONNX Runtime sessions and real SQLite files; no network."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,5 +79,21 @@ def agecam(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
         code = cli.main([str(arg) for arg in args])
         captured = capsys.readouterr()
         return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def agecam_as_another_user() -> Callable[..., subprocess.CompletedProcess]:
+    """Run `agecam ARGS` as root without the capabilities that override file modes, so that files and folders
+    given to another user (`os.chown`) are closed to it, as to an operator or a service user.
+    (Running as nobody instead needs the checkout and its venv readable by all, which a CI clone is not.)"""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv, to drop the override of file modes")
+    drop = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+
+    def run(*args: str | Path) -> subprocess.CompletedProcess:
+        command = [*drop, sys.executable, "-m", "edge.cli", *map(str, args)]
+        return subprocess.run(command, capture_output=True, text=True)
 
     return run

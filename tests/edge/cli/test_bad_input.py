@@ -6,15 +6,13 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import os
+import pwd
 import shutil
 import stat
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
-import yaml
 from onnx import TensorProto
 
 from edge.store.eventlog import EventLog
@@ -153,24 +151,16 @@ def test_a_model_behind_a_broken_symbolic_link_says_what_the_link_is(
     assert "not found" not in result.err
 
 
-def test_a_model_file_this_user_cannot_read_is_one_line_not_a_traceback(tiny_model):
+def test_a_model_file_this_user_cannot_read_is_one_line_not_a_traceback(
+    tiny_model, write_config, tmp_path, agecam_as_another_user
+):
     """Another user's 0600 model: read_bytes raised PermissionError past the checks, a traceback (exit 1), and a
-    SIGHUP reload onto it ended the till. Run as nobody, as root reads any file."""
-    if os.geteuid() != 0 or not shutil.which("setpriv"):
-        pytest.skip("needs root and setpriv, to read as another user")
-    folder = Path(tempfile.mkdtemp(prefix="agecam-model-"))  # pytest's own folders are closed to others
-    try:
-        folder.chmod(0o755)
-        model = folder / "model.onnx"
-        shutil.copy(tiny_model, model)
-        model.chmod(0o600)
-        config = folder / "config.yaml"
-        config.write_text(yaml.safe_dump({"age_model": {"path": str(model)}, "state": {"dir": str(folder)}}))
-        as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-m"]
-        command = [*as_nobody, "edge.cli", "--config", str(config), "config", "check"]
-        result = subprocess.run(command, capture_output=True, text=True, cwd="/", env={**os.environ, "HOME": "/"})
-    finally:
-        shutil.rmtree(folder)
+    SIGHUP reload onto it ended the till."""
+    model = tmp_path / "model.onnx"
+    shutil.copy(tiny_model, model)
+    model.chmod(0o600)
+    os.chown(model, pwd.getpwnam("nobody").pw_uid, -1)
+    result = agecam_as_another_user("--config", write_config(age_model={"path": str(model)}), "config", "check")
     assert result.returncode == 4 and "Traceback" not in result.stderr, result.stderr
     assert f"age model {model} cannot be read (Permission denied)" in result.stderr
 
