@@ -186,11 +186,13 @@ class Endpoint:
         """One request and its reply; True to keep the connection for the next request."""
         slot.waiting_since = asyncio.get_running_loop().time()
         deadline = slot.waiting_since + self.request_timeout_s
+        method = ""
         try:
             event = await _next_event(http, reader, deadline, slot)
             if not isinstance(event, h11.Request):
                 return False  # the client is gone
             request = Request.from_h11(event)
+            method = request.method
             reply = await self.handler.head(request)
             if reply is None:
                 if http.they_are_waiting_for_100_continue:
@@ -208,9 +210,10 @@ class Endpoint:
             if slot.dropped:
                 return False
             reply = await self.handler.refuse(error.error_status_hint, f"bad HTTP request: {error}", close=True)
-        return await self._send(http, writer, reply)
+        return await self._send(http, writer, reply, with_body=method != "HEAD")
 
-    async def _send(self, http: h11.Connection, writer: asyncio.StreamWriter, reply: Reply) -> bool:
+    async def _send(self, http: h11.Connection, writer: asyncio.StreamWriter, reply: Reply, with_body: bool) -> bool:
+        """Reply; a HEAD's reply has the headers alone (h11 refused its body, and the client got nothing)."""
         _settle(http)
         close = reply.close or http.their_state is not h11.DONE
         body = json.dumps(reply.body).encode()
@@ -218,7 +221,8 @@ class Endpoint:
         if close:
             headers.append(("Connection", "close"))
         head = h11.Response(status_code=reply.status, headers=headers, reason=HTTPStatus(reply.status).phrase)
-        writer.write(http.send(head) + http.send(h11.Data(data=body)) + http.send(h11.EndOfMessage()))
+        data = http.send(head) + (http.send(h11.Data(data=body)) if with_body else b"")
+        writer.write(data + http.send(h11.EndOfMessage()))
         async with asyncio.timeout(self.request_timeout_s):
             await writer.drain()
         return not close and http.our_state is h11.DONE and http.their_state is h11.DONE

@@ -126,3 +126,18 @@ def test_events_waiting_for_a_frame_are_bounded_and_none_acknowledged_is_lost(tm
             pos.events.get_nowait()
         assert send(connection, json.dumps(GOOD).encode())[0] == 202
         connection.close()
+
+
+@pytest.mark.parametrize("path", ["/events", "/health"])
+def test_a_head_request_gets_its_404_without_a_body_and_pipelined_events_behind_it_are_applied(tmp_path, path):
+    """h11 refuses a body in the reply to HEAD: the 404 was never sent and the connection was dropped
+    unanswered, with the events pipelined behind it (HTTP/1.1 lets a POS send several at once)."""
+    events = [json.dumps({**GOOD, "sku": str(n)}).encode() for n in range(3)]
+    head = f"HEAD {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode()
+    with serving(tmp_path, request_timeout_s=1) as (pos, db):
+        reply = raw(pos.port, head + b"".join(post_body(body) for body in events))  # read until the idle close
+        answers = reply.split(b"HTTP/1.1 ")[1:]
+        assert [answer[:3] for answer in answers] == [b"404", b"202", b"202", b"202"]
+        assert answers[0].endswith(b"\r\n\r\n")  # the headers only
+        assert [json.loads(answer.split(b"\r\n\r\n")[1])["id"] for answer in answers[1:]] == [1, 2, 3]
+        assert [json.loads(row[4])["sku"] for row in stored(db)] == ["0", "1", "2"]  # in the order sent
