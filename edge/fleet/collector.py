@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 import psycopg
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from psycopg.conninfo import conninfo_to_dict
 
 from edge.errors import ConfigError
+from edge.fleet import scrape
 from edge.fleet.messages import Refused, parse_availability, parse_heartbeat, parse_record
 from edge.fleet.mqtt import Broker, Credentials, FirstConnect, make_client, session_properties
 from edge.store.central import CentralStore, ChainRecord, TillSeen, redact
@@ -71,7 +72,7 @@ class CollectorMetrics:
 
     def serve(self, port: int, host: str) -> int:
         try:
-            server, _ = start_http_server(port, host, self.registry)
+            server = scrape.serve(host, port, self.registry)
         except OSError as error:
             raise ConfigError(f"--metrics-port: cannot listen on {host}:{port} ({error.strerror})") from None
         return server.server_port

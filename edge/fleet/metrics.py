@@ -9,11 +9,12 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Histogram, start_http_server, write_to_textfile
+from prometheus_client import CollectorRegistry, Histogram, write_to_textfile
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from edge.config import Config
 from edge.errors import ConfigError, StateError
+from edge.fleet import scrape
 
 log = logging.getLogger(__name__)
 SOURCE_STATES = ("live", "replaying", "reconnecting", "ended", "stopped")
@@ -43,7 +44,7 @@ class TillMetrics:
         """Bind the port (a port in use is exit 2, before the run starts) and start the textfile writer."""
         if self.settings.port is not None:
             try:
-                self._server, _ = start_http_server(self.settings.port, self.settings.host, self.registry)
+                self._server = scrape.serve(self.settings.host, self.settings.port, self.registry)
             except OSError as error:
                 raise ConfigError(
                     f"metrics: cannot listen on {self.settings.host}:{self.settings.port} ({error.strerror})"
