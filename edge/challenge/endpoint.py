@@ -12,7 +12,7 @@ anything else bounds the connections it holds: measured, 1,500 slow clients took
   any other (a slow client still sending) is closed at once, before it costs anything more;
 - a request must arrive whole, headers and body, within `request_timeout_s` of the wait for it starting,
   else 408 and the connection closes (an idle keep-alive connection simply closes);
-- headers over MAX_HEADER_BYTES get 431 and broken HTTP 400, and the connection closes;
+- broken HTTP gets 400 and a head over MAX_HEADER_BYTES 431 (edge.challenge.request_head); the connection closes;
 - the connection also closes after any reply whose request body was not read, so a refused request's body is
   never taken for the next request.
 """
@@ -30,7 +30,8 @@ from typing import Protocol
 
 import h11
 
-MAX_HEADER_BYTES = 8192
+from edge.challenge.request_head import MAX_HEADER_BYTES, protocol_refusal, refusal
+
 READ_CHUNK = 4096
 ACCEPT_BATCH = 64  # connections taken from the kernel's queue per wake-up
 ACCEPT_RETRY_S = 0.1  # after accept() failed (no descriptor left): pause rather than spin
@@ -77,6 +78,7 @@ class _Slot:
     waiting_since: float
     reading: bool = True  # waiting for the client's bytes (only such a connection may be evicted)
     dropped: bool = False
+    received: int = 0  # bytes read; less those h11 still holds, the bytes it has parsed (it does not count them)
     writer: asyncio.StreamWriter | None = None
 
 
@@ -186,14 +188,15 @@ class Endpoint:
         """One request and its reply; True to keep the connection for the next request."""
         slot.waiting_since = asyncio.get_running_loop().time()
         deadline = slot.waiting_since + self.request_timeout_s
-        method = ""
+        method, parsed = "", _parsed(http, slot)
         try:
             event = await _next_event(http, reader, deadline, slot)
             if not isinstance(event, h11.Request):
                 return False  # the client is gone
             request = Request.from_h11(event)
             method = request.method
-            reply = await self.handler.head(request)
+            refused = refusal(event, _parsed(http, slot) - parsed)
+            reply = await self.handler.refuse(*refused, close=True) if refused else await self.handler.head(request)
             if reply is None:
                 if http.they_are_waiting_for_100_continue:
                     writer.write(http.send(h11.InformationalResponse(status_code=100, headers=[])))
@@ -209,7 +212,7 @@ class Endpoint:
         except h11.RemoteProtocolError as error:
             if slot.dropped:
                 return False
-            reply = await self.handler.refuse(error.error_status_hint, f"bad HTTP request: {error}", close=True)
+            reply = await self.handler.refuse(*protocol_refusal(error), close=True)
         return await self._send(http, writer, reply, with_body=method != "HEAD")
 
     async def _send(self, http: h11.Connection, writer: asyncio.StreamWriter, reply: Reply, with_body: bool) -> bool:
@@ -239,6 +242,7 @@ async def _next_event(http: h11.Connection, reader: asyncio.StreamReader, deadli
             slot.reading = False
         if not data:
             return None
+        slot.received += len(data)
         http.receive_data(data)
     return None if isinstance(event, h11.ConnectionClosed) else event
 
@@ -251,6 +255,11 @@ async def _read_body(http: h11.Connection, reader: asyncio.StreamReader, deadlin
             return None
         chunks.append(bytes(event.data))
     return b"".join(chunks)
+
+
+def _parsed(http: h11.Connection, slot: _Slot) -> int:
+    """Bytes of the connection h11 has parsed so far."""
+    return slot.received - len(http.trailing_data[0])
 
 
 def _settle(http: h11.Connection) -> None:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pos_http import GOOD, post_body, raw, serving, stored
+from pos_http import GOOD, post_body, raw, rejects, serving, stored
 
 
 def error_line(result) -> str:
@@ -60,3 +60,22 @@ def test_a_non_ascii_token_sent_as_utf8_matches(tmp_path):
         wrong = good.replace("ключ".encode(), "клюк".encode())
         assert raw(pos.port, wrong).startswith(b"HTTP/1.1 401")
         assert len(stored(db)) == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        b"Authorization: Bearer wrong\r\nAuthorization: Bearer s3cret\r\n",  # the last one won: 202
+        b"Authorization: Bearer s3cret\r\nAuthorization: Bearer wrong\r\n",
+        b"Authorization: Bearer s3cret\r\nauthorization: Bearer s3cret\r\n",
+    ],
+)
+def test_two_authorization_headers_are_refused_with_400_and_the_connection_closes(tmp_path, headers):
+    """A proxy that prepends its own header, or a header injected upstream, must not leave it to chance
+    which one is checked: neither is, and the request is refused as ambiguous."""
+    with serving(tmp_path, request_timeout_s=0.5) as (pos, db):
+        request = post_body(json.dumps(GOOD).encode()).replace(b"Authorization: Bearer s3cret\r\n", headers)
+        reply = raw(pos.port, request)
+        assert reply.startswith(b"HTTP/1.1 400") and b"Connection: close" in reply, reply[:80]
+        assert b"Authorization" in reply.split(b"\r\n\r\n")[1]
+        assert stored(db) == [] and rejects(db) == [(400, 1)]

@@ -100,14 +100,45 @@ def test_a_refused_requests_body_is_never_taken_for_the_next_request(tmp_path, c
     ("headers", "status"),
     [
         (b"Transfer-Encoding: chunked\r\n", 411),
+        (b"Transfer-Encoding: gzip\r\n", 411),  # h11 answered 501, which the README did not list
+        (b"Transfer-Encoding: gzip, chunked\r\n", 411),
+        (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", 411),
         (b"X-Long: " + b"a" * 20000 + b"\r\n", 431),
     ],
 )
-def test_chunked_bodies_and_huge_headers_are_refused_and_the_connection_closes(tmp_path, headers, status):
+def test_transfer_codings_and_huge_headers_are_refused_and_the_connection_closes(tmp_path, headers, status):
     with serving(tmp_path) as (pos, db):
         reply = raw(pos.port, post_body(b"5\r\nhello\r\n0\r\n\r\n", extra=headers))
         assert reply.startswith(f"HTTP/1.1 {status}".encode()) and b"Connection: close" in reply
         assert stored(db) == [] and rejects(db) == [(status, 1)]
+
+
+def padded(size: int) -> bytes:
+    """A good POST /events whose head (request line and headers, through the empty line) is `size` bytes."""
+    short = post_body(json.dumps(GOOD).encode(), extra=b"X-Pad: \r\n")
+    head = short.index(b"\r\n\r\n") + 4
+    return short.replace(b"X-Pad: ", b"X-Pad: " + b"p" * (size - head), 1)
+
+
+@pytest.mark.parametrize(("size", "status"), [(8000, 202), (8192, 202), (8193, 431), (8704, 431), (12000, 431)])
+def test_the_header_limit_is_exactly_8_kib(tmp_path, size, status):
+    """A head that arrived whole within h11's buffer limit plus one read (4 KiB) was accepted: ~8.5 KB got 202."""
+    data = padded(size)
+    assert data.index(b"\r\n\r\n") + 4 == size
+    with serving(tmp_path, request_timeout_s=0.5) as (pos, db):
+        reply = raw(pos.port, data)
+        assert reply.startswith(f"HTTP/1.1 {status}".encode()), reply[:80]
+        assert len(stored(db)) == (status == 202)
+        if status == 431:
+            assert b"Connection: close" in reply and rejects(db) == [(431, 1)]
+
+
+def test_a_long_head_pipelined_behind_a_request_is_measured_alone(tmp_path):
+    """The limit is per request: the first request's bytes, still buffered, do not count against the second."""
+    with serving(tmp_path, request_timeout_s=0.5) as (pos, db):
+        reply = raw(pos.port, padded(8192) + padded(8192) + padded(8193))
+        assert [answer[:3] for answer in reply.split(b"HTTP/1.1 ")[1:]] == [b"202", b"202", b"431"]
+        assert len(stored(db)) == 2
 
 
 def test_events_waiting_for_a_frame_are_bounded_and_none_acknowledged_is_lost(tmp_path, monkeypatch):
