@@ -67,3 +67,26 @@ def write_vfr(path: Path, runs: list[tuple[list[np.ndarray], float]], fps: float
 
 def _scale(data: bytearray, media: int) -> int:
     return struct.unpack(">I", data[media + 20 : media + 24])[0]
+
+
+def glitch_stamp(path: Path, frame: int, seconds: float) -> Path:
+    """The same file with one frame's presentation time stamp `seconds` late (a glitch in that frame's pts), by
+    a composition-offset table (`ctts`); the edit list is lengthened so that the demuxer keeps the frame."""
+    data = bytearray(path.read_bytes())
+    chain = _find(data, TABLE_PATH)
+    media = _find(data, [b"moov", b"trak", b"mdia", b"mdhd"])[-1]
+    sizes = _find(data, [*TABLE_PATH[:-1], b"stsz"])[-1]
+    count = struct.unpack(">I", data[sizes + 16 : sizes + 20])[0]
+    late = round(seconds * _scale(data, media))
+    entries = [(n, offset) for n, offset in [(frame, 0), (1, late), (count - frame - 1, 0)] if n]
+    body = struct.pack(">I", len(entries)) + b"".join(struct.pack(">II", *entry) for entry in entries)
+    box = struct.pack(">I4sI", 12 + len(body), b"ctts", 0) + body
+    end = chain[-1] + struct.unpack(">I", data[chain[-1] : chain[-1] + 4])[0]
+    data[end:end] = box  # after `stts`; the sample data lies before `moov`, so no chunk offset moves
+    for parent in chain[:-1]:
+        _add(data, parent, len(box))
+    movie = _find(data, [b"moov", b"mvhd"])[-1]
+    movie_scale = struct.unpack(">I", data[movie + 20 : movie + 24])[0]
+    _add(data, _find(data, [b"moov", b"trak", b"edts", b"elst"])[-1] + 16, round(seconds * movie_scale))
+    path.write_bytes(data)
+    return path

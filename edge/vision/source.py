@@ -17,7 +17,7 @@ import numpy as np
 
 from edge.config import SourceConfig, without_password
 from edge.errors import SourceError
-from edge.vision.frame_times import FrameTimes
+from edge.vision.frame_times import Decoded, FrameTimes, decode
 
 log = logging.getLogger(__name__)
 
@@ -130,21 +130,20 @@ class FrameGrabber(threading.Thread):
         super().__init__(name="capture", daemon=True)
         self.spec, self.config, self.fast = spec, config, fast
         self.capture = open_capture(spec, config.width, config.height)
-        ok, first = self.capture.read()
-        if not ok:
+        # One frame read ahead: a file frame's time needs the next frame's stamp (FrameTimes: a corrupt one).
+        self._ahead: Decoded | None = decode(self.capture)
+        if self._ahead is None:
             self.capture.release()
             raise SourceError(f"cannot decode any frame from {spec.value}: the file is damaged or not a video")
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1 <= fps <= 240 else 25.0
         self.times = FrameTimes(self.fps)  # a file's frames are timed by their own stamps (variable frame rates)
-        self._first_t = self.times.next(self.capture)
         self.frames: queue.Queue[Frame | None] = queue.Queue(maxsize=config.queue_size)
         self.dropped = 0
         self.reconnects = 0
         self.state = "live" if spec.live else "replaying"
         self.error: Exception | None = None  # why the source ended for good, if it did not just end
         self._stop_event = threading.Event()
-        self._first: np.ndarray | None = first
         self._clock_start = time.monotonic()
 
     def stop(self) -> None:
@@ -183,15 +182,16 @@ class FrameGrabber(threading.Thread):
 
     def _read(self) -> tuple[np.ndarray | None, float, float]:
         """The next image (None at the end or when lost), its decode time in ms and its file time."""
-        if self._first is not None:
-            image, self._first = self._first, None
-            return image, 0.0, self._first_t
-        start = time.perf_counter()
-        ok, image = self.capture.read()
-        decode_ms = (time.perf_counter() - start) * 1000
-        if not ok:
-            return None, decode_ms, 0.0
-        return image, decode_ms, (0.0 if self.spec.live else self.times.next(self.capture))
+        current, self._ahead = self._ahead, None
+        if current is None:
+            current = decode(self.capture)
+        if current is None:
+            return None, 0.0, 0.0
+        if self.spec.live:
+            return current.image, current.decode_ms, 0.0
+        self._ahead = decode(self.capture)
+        following = None if self._ahead is None else self._ahead.stamp
+        return current.image, current.decode_ms, self.times.next(current.stamp, following)
 
     def _reopen(self) -> bool:
         """Reopen a lost live source with exponential backoff; False if asked to stop meanwhile."""

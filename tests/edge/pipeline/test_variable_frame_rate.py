@@ -16,20 +16,42 @@ import pytest
 from edge.config import SourceConfig
 from edge.vision.source import FrameGrabber, SourceSpec
 
-from vfr_video import write_vfr
+from vfr_video import glitch_stamp, write_vfr
 
 EMPTY_FRAMES, EMPTY_STRETCH = 30, 12  # 30 frames of an empty till, 0.96 s apart: 28.8 s before anyone comes
 
 
-@pytest.fixture(scope="module")
-def recording(assets, tmp_path_factory) -> Path:
+GLITCH_FRAME, GLITCH_S = 5, 600.0  # an empty-till frame (4.8 s) whose pts says 604.8 s
+
+
+def _record(assets: Path, path: Path) -> Path:
     """28.8 s of an empty till at about 1 fps, then the demo clip's three customers at 12.5 fps (3.3 s)."""
     capture = cv2.VideoCapture(str(assets / "videos" / "face-demographics-walking-and-pause.mp4"))
     frames = []
     while (read := capture.read())[0]:
         frames.append(read[1])
     empty = [np.full_like(frames[0], 90)] * EMPTY_FRAMES
-    return write_vfr(tmp_path_factory.mktemp("vfr") / "till.mp4", [(empty, EMPTY_STRETCH), (frames, 1)])
+    return write_vfr(path, [(empty, EMPTY_STRETCH), (frames, 1)])
+
+
+@pytest.fixture(scope="module")
+def recording(assets, tmp_path_factory) -> Path:
+    return _record(assets, tmp_path_factory.mktemp("vfr") / "till.mp4")
+
+
+@pytest.fixture(scope="module")
+def glitched(assets, tmp_path_factory) -> Path:
+    """The same recording with one frame's time stamp corrupt, far in the future."""
+    return glitch_stamp(_record(assets, tmp_path_factory.mktemp("vfr") / "glitch.mp4"), GLITCH_FRAME, GLITCH_S)
+
+
+def _times(path: Path) -> list[float]:
+    grabber = FrameGrabber(SourceSpec("file", str(path)), SourceConfig(queue_size=4), fast=True)
+    grabber.start()
+    try:
+        return [frame.t for frame in grabber]
+    finally:
+        grabber.close()
 
 
 def test_a_sale_to_the_empty_till_is_flagged_no_face(agecam, write_config, recording, tmp_path):
@@ -64,3 +86,35 @@ def test_a_looping_recording_keeps_time_running_forward(recording):
     assert steps.min() > 0  # a tracker or the policy never sees time going back at the loop
     assert steps.max() == pytest.approx(EMPTY_STRETCH / 12.5, abs=0.01)  # 0.96 s: the empty till's own rate
     assert times[71] == pytest.approx(times[70] + 1 / grabber.fps)  # the second pass follows the first
+
+
+def test_one_corrupt_stamp_does_not_shift_the_frames_after_it(recording, glitched):
+    """A frame stamped 600 s late used to time every later frame after it (each one period on), so the rest of
+    the replay ran 10 minutes late. It is timed between its neighbours; the genuine 0.96 s gaps are kept."""
+    clean, times = _times(recording), _times(glitched)
+    assert len(times) == len(clean)
+    assert clean[GLITCH_FRAME - 1] < times[GLITCH_FRAME] < clean[GLITCH_FRAME + 1]
+    del clean[GLITCH_FRAME], times[GLITCH_FRAME]
+    assert times == pytest.approx(clean, abs=1e-6)
+    assert times[EMPTY_FRAMES - 1] == pytest.approx(28.8, abs=0.01)  # the first customer frame: slow stretch kept
+
+
+def test_a_sale_after_a_corrupt_stamp_goes_to_the_customer_at_the_till(agecam, write_config, glitched, tmp_path):
+    # With every frame after the glitch at 600 s and later, this sale at 30 s was handled at the glitched frame,
+    # on an empty till: flagged no_face while the customer stood there.
+    script = tmp_path / "pos.jsonl"
+    events = [
+        {"t": 29.5, "type": "transaction_start", "transaction_id": "V2"},
+        {"t": 30.0, "type": "item_scanned", "sku": "7020", "category": "beer", "transaction_id": "V2"},
+        {"t": 31.5, "type": "transaction_end", "transaction_id": "V2"},
+    ]
+    script.write_text("".join(json.dumps({**event, "till_id": "till-1"}) + "\n" for event in events))
+    db = tmp_path / "run.db"
+    args = ("--start", "2026-01-01T00:00:00+00:00", "--pos", script, "--db", db, "--json")
+    result = agecam("--config", write_config(), "replay", glitched, "--fast", *args)
+    assert result.code == 0, result.err
+    flags = [(alert["kind"], alert["type"]) for alert in result.json()["pos"]["alerts_and_flags"]]
+    assert ("flag", "no_face") not in flags, flags
+    with closing(sqlite3.connect(db)) as connection:
+        seen = connection.execute("SELECT min(first_seen), max(last_seen) FROM customers").fetchone()
+    assert seen[0] >= "2026-01-01T00:00:28" and seen[1] < "2026-01-01T00:00:33", seen
