@@ -53,3 +53,23 @@ def test_a_brokers_session_taken_over_reason_is_believed_at_once(caplog):
             assert watch.disconnected(SESSION_TAKEN_OVER) is True
     told = _told(caplog)
     assert len(told) == 1 and "another client connected to the broker" in told[0], told
+
+
+def test_a_changed_reason_is_told_at_once_and_repeats_stay_quiet(caplog):
+    """The quiet period used to hide a new cause: only the first reason was ever logged within 10 minutes, so
+    an engineer saw 'Unspecified error' while the broker had since said 'Session taken over' or another reason."""
+    watch = TakeoverWatch("mqtt://broker:1883", "t1", "agecam-s1-t1")
+    with caplog.at_level(logging.WARNING, logger="edge.fleet"):
+        for reason, said in [(0x80, "Unspecified error")] * 5 + [(0x8D, "Keep alive timeout")] * 2:
+            watch.connected()
+            watch.disconnected(reason, said)
+        for _ in range(2):
+            watch.connected()
+            watch.disconnected(SESSION_TAKEN_OVER, "Session taken over")
+        for _ in range(2):  # told before: quiet again, though the reason changed back
+            watch.connected()
+            watch.disconnected(0x80, "Unspecified error")
+    told = _told(caplog)
+    assert len(told) == 3, told
+    assert "(last: Unspecified error)" in told[0] and "(last: Keep alive timeout)" in told[1], told
+    assert "another client connected to the broker" in told[2], told
