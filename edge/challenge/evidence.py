@@ -4,7 +4,8 @@ STATE_DIR/evidence, and deleted after `evidence.retention_days` (`agecam purge` 
 The folder is opened without following a symlink, and every file in it through that open folder: a
 crop is created new (O_EXCL, mode 0600), never through a symlink and never over an existing file, and
 purge deletes only regular files, leaving symlinks and folders it did not write alone. Two purges at
-once (`agecam purge` and the hourly one) tolerate each other's deletions.
+once (`agecam purge` and the hourly one) tolerate each other's deletions. A crop the disk refuses for now (a
+full disk) is held and tried again by edge.challenge.late_crops.
 
 A crop's age is its file time's age, except that the run's purge ages the crops its process wrote by the
 boot clock, which no wall-clock step moves. A till with a dead RTC battery starts with an old wall clock
@@ -15,11 +16,13 @@ would delete them long before `retention_days` (and a backward step would keep t
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -55,26 +58,44 @@ class RecentCrops:
         return None if track_id is None else self.crops.get(track_id)
 
 
+@dataclass(frozen=True)
+class Taken:
+    """When a crop was first to be saved, by the wall clock (its file time) and the boot clock (retention)."""
+
+    wall: float
+    boot: float
+
+    @classmethod
+    def now(cls) -> Taken:
+        return cls(time.time(), time.clock_gettime(BOOT_CLOCK))
+
+
 def save_crop(state_dir: Path, name: str, crop: np.ndarray) -> str | None:
     """Write one crop as a new JPEG file; returns its path, or None (logged) when it can't be written."""
-    ok, encoded = cv2.imencode(".jpg", crop)
-    if not ok:
-        log.warning("evidence crop %s not saved: the image encoder failed", name)
-        return None
-    folder = state_dir / FOLDER
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with _open_folder(folder) as directory:
-            for attempt in range(1, NAME_TRIES + 1):
-                file_name = f"{name}.jpg" if attempt == 1 else f"{name}-{attempt}.jpg"
-                with contextlib.suppress(FileExistsError):
-                    _write_new(directory, file_name, encoded.tobytes())
-                    _written[str(folder / file_name)] = time.clock_gettime(BOOT_CLOCK)
-                    return str(folder / file_name)
-            raise FileExistsError(f"{name}.jpg and {NAME_TRIES - 1} other names are taken in {folder}")
+        return write_crop(state_dir, name, crop)
     except OSError as error:
         log.warning("evidence crop %s not saved: %s", name, error)
         return None
+
+
+def write_crop(state_dir: Path, name: str, crop: np.ndarray, taken: Taken | None = None) -> str:
+    """Write one crop as a new JPEG file, with `taken` as its time (default now); returns its path. Raises
+    OSError when it can't be written (a full disk, a symlink in the folder's place, every name taken)."""
+    ok, encoded = cv2.imencode(".jpg", crop)
+    if not ok:
+        raise OSError(errno.EINVAL, "the image encoder failed")
+    taken = taken or Taken.now()
+    folder = state_dir / FOLDER
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with _open_folder(folder) as directory:
+        for attempt in range(1, NAME_TRIES + 1):
+            file_name = f"{name}.jpg" if attempt == 1 else f"{name}-{attempt}.jpg"
+            with contextlib.suppress(FileExistsError):
+                _write_new(directory, file_name, encoded.tobytes(), taken.wall)
+                _written[str(folder / file_name)] = taken.boot
+                return str(folder / file_name)
+        raise FileExistsError(f"{name}.jpg and {NAME_TRIES - 1} other names are taken in {folder}")
 
 
 @contextlib.contextmanager
@@ -87,7 +108,7 @@ def _open_folder(folder: Path) -> Iterator[int]:
         os.close(directory)
 
 
-def _write_new(directory: int, file_name: str, data: bytes) -> None:
+def _write_new(directory: int, file_name: str, data: bytes, mtime: float) -> None:
     """Create `file_name` (FileExistsError if any entry has that name, a symlink included) and write it
     whole, or remove it: a half-written crop is never left behind."""
     fd = os.open(file_name, NEW_FILE, 0o600, dir_fd=directory)
@@ -95,6 +116,7 @@ def _write_new(directory: int, file_name: str, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
+        os.utime(fd, (mtime, mtime))  # a crop saved late (edge.challenge.late_crops) keeps its flag's time
         os.fsync(fd)  # a flag refers to this file: it must be whole after a power loss
     except OSError:
         os.close(fd)

@@ -16,7 +16,8 @@ from collections import Counter
 from edge.challenge.alerts import AlertSender
 from edge.challenge.carry import remember_ended, resume
 from edge.challenge.events import PosEvent
-from edge.challenge.evidence import RecentCrops, purge, save_crop
+from edge.challenge.evidence import RecentCrops, purge
+from edge.challenge.late_crops import FlagKey, LateCrops
 from edge.challenge.policy import ChallengePolicy
 from edge.challenge.records import alert_message, rows
 from edge.challenge.server import PosServer, monotonic_clock
@@ -44,6 +45,7 @@ class PosLink:
         self.policy = ChallengePolicy(config.policy, config.pos.restricted_categories)
         self.notifier = AlertSender(config.alerts)
         self.crops = RecentCrops() if config.evidence.enabled else None
+        self.late = LateCrops(config.state_dir(), config.evidence.retention_days) if self.crops else None
         self.counts: Counter[str] = Counter()
         self.server = PosServer(config.pos) if serve else None
         self.store: PosStore | None = None
@@ -88,10 +90,13 @@ class PosLink:
         self.applied += len(due)  # saved with the rows they led to
         self._emit(outcomes)
         self._purge_evidence()
+        self._name_crops(self.late.retry() if self.late else [])
 
     def on_idle(self) -> None:
-        """The camera is lost: expired evidence is deleted on time all the same (evidence.retention_days)."""
+        """The camera is lost: expired evidence is deleted on time all the same (evidence.retention_days), and
+        crops the disk refused are tried again."""
         self._purge_evidence()
+        self._name_crops(self.late.retry() if self.late else [])
 
     def finish(self) -> None:
         """A live run leaves its open transactions open, saved, for the next run to resume: a stop or a
@@ -101,6 +106,7 @@ class PosLink:
         self._emit(self._apply(self._due_events(float("inf"))))  # events that came after the last frame
         now = self.policy.now
         self._emit(self.policy.carry_over(now) if self.server else self.policy.close_all(now))
+        self._name_crops(self.late.close() if self.late else [])
         self.notifier.close()
         if self.server and self.server.store:
             self.server.store.log.close()
@@ -184,11 +190,17 @@ class PosLink:
         if self.crops is None or outcome.kind != "flag" or outcome.customer is None or association.run_id is not None:
             return None  # an earlier run's track id names someone else in this run's crop cache
         crop = self.crops.get(association.track_id)
-        if crop is None:
+        if crop is None or self.late is None:
             return None
         txn = outcome.transaction
         run_id = txn.carried.run_id if txn.carried else self.store.run_id
-        return save_crop(self.config.state_dir(), f"run{run_id}-txn{txn.number}-track{association.track_id}", crop)
+        name = f"run{run_id}-txn{txn.number}-track{association.track_id}"
+        return self.late.save(name, crop, FlagKey(run_id, txn.number, outcome.t))
+
+    def _name_crops(self, saved: list[tuple[FlagKey, str]]) -> None:
+        """Crops saved late: their flags name them now (after the flags' own rows, if those are held too)."""
+        for flag, path in saved:
+            self.store.set_evidence(flag.run_id, flag.number, flag.t, path)
 
     def _purge_evidence(self) -> None:
         now = time.monotonic()  # wall time, frames or none: retention is counted in days of it

@@ -146,6 +146,19 @@ class PosStore:
         written = self.log.write([(None, insert)], precious=alerts > 0)
         return written[0] if written else [None] * alerts
 
+    def set_evidence(self, txn_run_id: int, number: int, t: float, path: str) -> None:
+        """Name a crop saved after its flag (the disk refused it then) in that flag: the one of transaction
+        (`txn_run_id`, `number`) at `t`. Held and retried like any write, after the flag's own row."""
+
+        def update() -> None:
+            self.db.execute(
+                "UPDATE alerts SET evidence = ? WHERE kind = 'flag' AND t = ? AND evidence IS NULL AND transaction_id"
+                " = (SELECT id FROM transactions WHERE run_id = ? AND number = ?)",
+                (path, t, txn_run_id, number),
+            )
+
+        self.log.write([(None, update)], precious=True)
+
     def mark_run(self, pos: str) -> None:
         """Say where this run's POS events come from: 'live' (the endpoint; resumed after a restart) or 'script'."""
         with self.log.transaction():
