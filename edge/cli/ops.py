@@ -12,6 +12,7 @@ from edge.challenge.evidence import FOLDER, purge
 from edge.cli.common import load
 from edge.errors import AssetError, ConfigError, StateError
 from edge.pipeline.bench import MIN_FRAMES, model_speed, run_bench
+from edge.store.storage import unfit_for_a_log
 from edge.vision.age_model import check_model_file
 
 DETECTION_WIDTHS = (160, 3840)  # the range of detector.detection_width
@@ -82,7 +83,8 @@ def _purge(args: argparse.Namespace) -> int:
     if args.db and not Path(args.db).is_file():
         # purge() skips a log that is not there: a mistyped --db deleted the crops and left the real log's
         # flags pointing at them.
-        raise StateError(f"event log not found: {args.db}: check --db (default: STATE_DIR/agecam.db)")
+        missing = f"event log not found: {args.db}: check --db (default: STATE_DIR/agecam.db)"
+        raise StateError(unfit_for_a_log(Path(args.db)) or missing)
     removed = purge(config.state_dir(), days, Path(args.db) if args.db else None)
     print(f"removed {len(removed)} evidence crop(s) older than {days:g} days from {config.state_dir() / FOLDER}")
     return 0

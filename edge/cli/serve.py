@@ -13,6 +13,7 @@ import sys
 from edge.cli.common import db_path, load
 from edge.config import Config, is_loopback
 from edge.errors import ConfigError, StateError
+from edge.store.storage import unfit_for_a_log
 
 log = logging.getLogger("agecam.review")
 
@@ -70,7 +71,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"{config.origin}: review.accounts is empty: add one with agecam serve --hash-password")
     path = db_path(args, config)
     if not path.is_file():
-        raise StateError(f"event log not found: {path}: give --db or set state.dir")
+        raise StateError(unfit_for_a_log(path) or f"event log not found: {path}: give --db or set state.dir")
     import uvicorn  # the till's frame loop never pays for the web stack
 
     from edge.review.app import create_app

@@ -10,16 +10,20 @@ import sqlite3
 from pathlib import Path
 
 from edge.errors import StateError
-from edge.store.check import check_intact, check_schema
+from edge.store.check import MOVE_AWAY, check_intact, check_schema
 from edge.store.schema import MIGRATIONS, SCHEMA_VERSION
-from edge.store.storage import StorageError, storage_problem
+from edge.store.storage import StorageError, storage_problem, unfit_for_a_log
 
 BUSY_S = 10.0  # how long a connection waits for another's lock, unless told otherwise (EventLog.wait_for_locks)
 
 
 def open_database(path: Path, durable: bool, verify: bool) -> sqlite3.Connection:
     """An autocommit connection to an up-to-date agecam event log, or a one-line StateError (exit 6)."""
-    ensure_writable_folder(path.parent)
+    try:
+        ensure_writable_folder(path.parent)
+    except StateError:
+        _refuse_unfit(path)  # /proc/x.db: the folder is not writable, but the path is what is wrong
+        raise
     created = not path.exists()
     db = None
     try:
@@ -30,10 +34,17 @@ def open_database(path: Path, durable: bool, verify: bool) -> sqlite3.Connection
         _abandon(db, path, created)
         if isinstance(error, StateError):
             raise
+        _refuse_unfit(path)  # before storage_problem: SQLite says only "unable to open database file"
         problem = storage_problem(error, path)
         if problem:
             raise StorageError(f"cannot write the event log {path}: {problem}") from None
-        raise StateError(f"event log {path} is not a usable agecam database ({error}): move it away") from None
+        raise StateError(f"event log {path} is not a usable agecam database ({error}): {MOVE_AWAY}") from None
+
+
+def _refuse_unfit(path: Path) -> None:
+    """A StateError, not a StorageError that a retry or purge would wait out, for a path that can never be a log."""
+    if unfit := unfit_for_a_log(path):
+        raise StateError(unfit) from None
 
 
 def _prepare(db: sqlite3.Connection, path: Path, durable: bool, verify: bool) -> None:

@@ -13,6 +13,7 @@ from edge.store.check import check_schema
 from edge.store.eventlog import unix
 from edge.store.flag_queries import outcome_sql
 from edge.store.review_queries import p_under_sql
+from edge.store.storage import unfit_for_a_log
 
 # {p_under}: edge.store.review_queries.p_under_sql (NULL in a log from before schema 7).
 CUSTOMERS_SQL = (
@@ -89,7 +90,7 @@ def _unreadable(path: Path, error: sqlite3.DatabaseError) -> StateError:
 def open_log(path: Path) -> sqlite3.Connection:
     """The event log, read-only; refuses a missing file or one older than the POS schema."""
     if not path.is_file():
-        raise StateError(f"event log not found: {path}: give --db or set state.dir")
+        raise StateError(unfit_for_a_log(path) or f"event log not found: {path}: give --db or set state.dir")
     try:
         db = _connect(path)
         version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -97,7 +98,9 @@ def open_log(path: Path) -> sqlite3.Connection:
         raise _unreadable(path, error) from None
     if version < 2:
         db.close()
-        raise StateError(f"{path} has schema {version}: run any agecam replay or run on it once to upgrade it")
+        # An empty read: /proc/version reads as a new, empty database, which no replay can upgrade.
+        fix = "run any agecam replay or run on it once to upgrade it"
+        raise StateError(unfit_for_a_log(path) or f"{path} has schema {version}: {fix}")
     try:  # a file with a user_version that is not agecam's must not end in a traceback
         check_schema(db, path)
     except (StateError, sqlite3.DatabaseError) as error:
@@ -204,7 +207,7 @@ def scenario_run(db_path: Path, run_id: int | None) -> dict[str, dict]:
     """Per POS transaction id of a run (default the latest): the transaction row, its alerts, and its
     customer's track span in video seconds."""
     if not db_path.is_file():
-        raise StateError(f"event log not found: {db_path}")
+        raise StateError(unfit_for_a_log(db_path) or f"event log not found: {db_path}")
     db = sqlite3.connect(read_only_uri(db_path), uri=True)
     db.row_factory = sqlite3.Row
     try:
@@ -227,7 +230,8 @@ def scenario_run(db_path: Path, run_id: int | None) -> dict[str, dict]:
             }
         return result
     except sqlite3.DatabaseError as error:
-        raise StateError(f"{db_path}: not an agecam event log with POS tables ({error})") from None
+        unfit = unfit_for_a_log(db_path)
+        raise StateError(unfit or f"{db_path}: not an agecam event log with POS tables ({error})") from None
     except (TypeError, ValueError, AttributeError):  # an edited or damaged row: a traceback before
         fix = "replay the scenario again"
         raise StateError(f"{db_path}: run {run_id} has a time or second agecam never writes: {fix}") from None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,9 +64,41 @@ def storage_problem(error: BaseException, path: Path) -> str | None:
 
 def _no_space_left(folder: Path) -> bool:
     try:
-        return os.statvfs(folder).f_bavail == 0
+        found = os.statvfs(folder)
     except OSError:
         return False
+    # A virtual file system (/proc, /sys) has no blocks at all: none free is not a full disk there.
+    return found.f_blocks > 0 and found.f_bavail == 0
+
+
+def unfit_for_a_log(path: Path) -> str | None:
+    """Why `path` can never be an event log, whatever the disk's state: a folder, a device, pipe or socket, or
+    a file of a virtual file system such as /proc; one phrase with what to do, or None. Asked once an open has
+    failed or found no log there: a tmpfs without a size limit reports no blocks either, and works."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        found = None
+    except OSError:
+        return None  # the open's own error says more
+    if found is not None and stat.S_ISDIR(found.st_mode):
+        return f"{path} is a folder, not an event log file: give --db a file in it, such as {path / 'agecam.db'}"
+    if found is not None and not stat.S_ISREG(found.st_mode):
+        return f"{path} is not a regular file (a device, pipe or socket): give --db an event log file"
+    with_blocks = _blocks(path if found is not None else path.parent)
+    if with_blocks == 0:
+        return (
+            f"{path} is on a virtual file system of the kernel (such as /proc or /sys), which cannot hold a"
+            " database: give --db (or state.dir) a file on a disk"
+        )
+    return None
+
+
+def _blocks(path: Path) -> int | None:
+    try:
+        return os.statvfs(path).f_blocks
+    except OSError:
+        return None
 
 
 class StorageHealth:
