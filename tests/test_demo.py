@@ -58,6 +58,8 @@ def test_the_demo_shows_alerts_a_flag_and_a_report(assets, tmp_path):
         kinds = dict(db.execute("SELECT kind, count(*) FROM alerts GROUP BY kind").fetchall())
     assert kinds.get("alert", 0) >= 1 and kinds.get("flag", 0) >= 1
     assert "alert id_check_required" in summary and "flag  sold_without_id_check" in summary
+    # Each chance names the Challenge age it is for: the demo's 40, not an unnamed "threshold".
+    assert "P(under 40) " in summary and "P(under threshold)" not in summary
     page = (tmp_path / "demo" / "report.html").read_text()
     assert f"<h2>Flags ({kinds['flag']})</h2>" in page and "Sold without ID check" in page
     assert page.count("<svg") >= 3, "charts with content: age mix, traffic, flags by severity"

@@ -67,7 +67,7 @@ def _replay(args: argparse.Namespace) -> int:
             stop=stop,
             hooks=progress,
         )
-    summary = build_summary(result)
+    summary = build_summary(result, config.policy.threshold)
     if link:
         summary["pos"] = {
             **link.summary(),

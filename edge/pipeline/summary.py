@@ -10,7 +10,8 @@ from edge.vision.age_groups import group_order
 DEFAULT_THRESHOLD = PolicyConfig.model_fields["threshold"].default
 
 
-def build_summary(result: RunResult) -> dict:
+def build_summary(result: RunResult, threshold: float | None = None) -> dict:
+    """`threshold` is policy.threshold, the Challenge age each customer's p_under is for."""
     model = result.model
     frames = result.frames
     counted = [row for row in result.customers if row["counted"]]
@@ -44,6 +45,7 @@ def build_summary(result: RunResult) -> dict:
             for row in counted
         ],
         "uncounted_tracks": len(result.customers) - len(counted),
+        "threshold": threshold,
         "stats": result.hourly_stats,
         "elapsed_s": round(result.elapsed_s, 3),
         "fps": round(frames / result.elapsed_s, 2) if result.elapsed_s > 0 else None,
@@ -88,9 +90,10 @@ def _customer_lines(summary: dict) -> list[str]:
         return ["  no customers: no face was seen long enough for an age estimate"]
     lines = [f"  {plural(len(customers), 'customer')}:"]
     for customer in customers:
+        risk = _risk(customer, summary.get("threshold"))
         lines.append(
             f"    #{customer['track_id']:<4} age {customer['age']:5.1f} "
-            f"[{customer['age_low']:.1f}-{customer['age_high']:.1f}]{_risk(customer)} group {customer['age_group']:<6} "
+            f"[{customer['age_low']:.1f}-{customer['age_high']:.1f}]{risk} group {customer['age_group']:<6} "
             f"{plural(customer['samples'], 'sample')}, seen {customer['first_seen']} to {customer['last_seen']}"
         )
     if stats:
@@ -117,7 +120,7 @@ def _pos_lines(pos: dict) -> list[str]:
         age = (
             "no face"
             if row["age"] is None
-            else f"age {row['age']:.1f} [{row['age_low']:.1f}-{row['age_high']:.1f}]{_risk(row)}"
+            else f"age {row['age']:.1f} [{row['age_low']:.1f}-{row['age_high']:.1f}]{_risk(row, pos['threshold'])}"
         )
         lines.append(
             f"    {row['kind']:<5} {row['type']:<26} {row['severity']:<6} at {row['t']:6.2f} s  till {row['till_id']}, "
@@ -126,10 +129,13 @@ def _pos_lines(pos: dict) -> list[str]:
     return lines
 
 
-def _risk(customer: dict) -> str:
-    """P(real age < the policy threshold), where the log has it."""
+def _risk(customer: dict, threshold: float | None) -> str:
+    """P(real age < the policy threshold), where the log has it, naming the age: 'P(under threshold)' left the
+    reader to find which Challenge age the chance was for."""
     value = customer.get("p_under")
-    return "" if value is None else f" P(under threshold) {value:.2f}"
+    if value is None:
+        return ""
+    return f" P(under {'threshold' if threshold is None else format(threshold, 'g')}) {value:.2f}"
 
 
 def _full(summary: dict) -> str:

@@ -98,6 +98,11 @@ def percent(fraction: float) -> str:
     return f"{100 * fraction:.1f}".removesuffix(".0") + "%"
 
 
+def noun(count: int, singular: str, plural: str | None = None) -> str:
+    """The noun that goes with a count: '1 flag', '2 flags' ('1 flags' read as a template, not a report)."""
+    return singular if count == 1 else plural or f"{singular}s"
+
+
 def yes_no(value: object) -> str:
     return "yes" if value else "no"
 

@@ -22,6 +22,7 @@ def environment(zone: ZoneInfo) -> Environment:
     env.filters["age"] = present.age_text
     env.filters["count"] = lambda number: f"{number:,}"
     env.filters["percent"] = present.percent
+    env.filters["noun"] = present.noun
     env.filters["type_name"] = lambda key: present.name(present.TYPES, key)
     env.filters["severity_name"] = lambda key: present.name(present.SEVERITIES, key)
     env.filters["outcome_name"] = lambda key: present.name(present.OUTCOME_NAMES, key)

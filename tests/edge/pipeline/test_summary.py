@@ -74,10 +74,17 @@ def test_alerts_and_flags_are_listed_with_type_till_cashier_and_age():
     assert "1 event (0 rejected), 1 alert, 1 flag; policy Challenge 25\n" in text
     alert, flag = (line for line in text.splitlines() if line.startswith("    alert") or line.startswith("    flag"))
     assert "id_check_required" in alert and "till till-2" in alert and "cashier dana" in alert and "age 16.0" in alert
-    assert alert.endswith("age 16.0 [14.0-19.0] P(under threshold) 0.93"), "the probability beside the estimate"
+    assert alert.endswith("age 16.0 [14.0-19.0] P(under 25) 0.93"), "the probability beside the estimate, for 25"
     assert "no_face" in flag and "cashier (none)" in flag and "no face" in flag
 
 
 def test_a_threshold_other_than_25_says_where_it_came_from():
     text = format_summary(summary([], [], {**pos(40, []), "alerts_and_flags": []}))
     assert "0 alerts, 0 flags; policy Challenge 40: policy.threshold from site.yaml (the default is 25)" in text
+
+
+def test_each_customers_chance_names_the_challenge_age_it_is_for():
+    # 'P(under threshold) 0.95' did not say under what: a reader took it for 18, or for the store's 25.
+    text = format_summary({**summary([{**customer(1, 21.9, "18-24"), "p_under": 0.947}], []), "threshold": 40})
+    assert "age  21.9 [18.9-24.9] P(under 40) 0.95 group 18-24" in text
+    assert "threshold" not in text

@@ -23,6 +23,9 @@ from edge.config import load_config
 from review_app import PASSWORD, ZONE, scenario_day
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# The tables whose columns go past their scroll box, by their first header.
+CLIPPED = """[...document.querySelectorAll('div.scroll')].filter(d => d.scrollWidth > d.clientWidth)
+    .map(d => d.querySelector('th').textContent)"""
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y chromium); .ci/run installs it"
 )
@@ -98,6 +101,7 @@ def test_a_reviewer_filters_opens_reviews_exports_and_logs_out(server, browser, 
     page.wait_for_load_state()
     shown = {int(text.lstrip("#")) for text in page.locator("table a[href^='/flags/']").all_inner_texts()}
     assert shown == expected and "cashier=bob" in page.url
+    assert page.evaluate(CLIPPED) == [], "the flags table fits a 1280 px screen: no column behind a scroll bar"
     _shoot(page, "flags-1280")
     flag_id = min(shown)
     with sqlite3.connect(db) as connection:  # the run recorded policy.threshold 38 (the scenario's scale)
@@ -133,6 +137,10 @@ def test_a_reviewer_filters_opens_reviews_exports_and_logs_out(server, browser, 
     assert next(row for row in rows if row["Flag"] == f"#{flag_id}")["Chance under the Challenge age"] == (
         "31% likely under 38"
     )
+
+    page.goto(f"{base}/transactions?from={day}&to={day}")
+    assert page.locator("table tbody tr").count() >= 1
+    assert page.evaluate(CLIPPED) == [], "the transactions table fits a 1280 px screen"
 
     page.click("header .logout button")
     page.wait_for_load_state()
