@@ -65,6 +65,8 @@ def restore(row: OpenRow, origin: float) -> Transaction:
         alerted=row.alerted,
         check_required=row.check_required,
         carried=Carried(row.run_id, customer),
+        opened_by=row.opened_by,  # a start delivered after the check that opened the sale is not a new sale
+        unconfirmed=row.unconfirmed,  # left unresolved, a late retry of a voided sale's scan: not flagged
     )
 
 

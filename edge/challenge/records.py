@@ -29,6 +29,8 @@ def transaction_row(outcome: Outcome, run_id: int) -> TransactionRow:
         resolution=txn.resolution,
         first_restricted=txn.first_restricted,
         id_checks=tuple(txn.id_checks),
+        opened_by=txn.opened_by,
+        unconfirmed=txn.unconfirmed,
     )
 
 

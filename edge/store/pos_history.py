@@ -36,6 +36,8 @@ class OpenRow:
     alerted: bool
     association: dict | None
     estimate: AgeEstimate | None  # the associated track's latest estimate in its run, else the row's
+    opened_by: str = "transaction_start"  # the POS event type that opened it (a row before v10: a start)
+    unconfirmed: bool = False  # a voided sale's re-ring, not yet confirmed by a check or end
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ def _open_rows(db: sqlite3.Connection, run_id: int) -> list[OpenRow]:
     rows = db.execute(
         "SELECT t.id, t.run_id, t.number, t.till_id, t.cashier_id, t.pos_transaction_id, t.started_at,"
         " t.restricted_items, t.first_restricted_at, t.id_checks, t.id_check, t.check_required, t.association,"
-        " t.age, t.age_low, t.age_high, t.samples, t.p_under FROM transactions t"
+        " t.age, t.age_low, t.age_high, t.samples, t.p_under, t.opened_by, t.unconfirmed FROM transactions t"
         f" WHERE t.status = 'open' AND t.run_id IN ({EARLIER_LIVE_RUNS}) ORDER BY t.started_at, t.id",
         (run_id,),
     ).fetchall()
@@ -128,6 +130,8 @@ def _open_row(db: sqlite3.Connection, row: tuple) -> OpenRow:
         alerted=alerted is not None,
         association=association,
         estimate=_track_estimate(db, association, run_id) or _estimate(row[13:18]),
+        opened_by=row[18],
+        unconfirmed=bool(row[19]),
     )
 
 

@@ -54,6 +54,8 @@ class TransactionRow:
     resolution: str | None = None
     first_restricted: float | None = None
     id_checks: tuple[str, ...] = ()
+    opened_by: str = "transaction_start"  # the POS event type that opened it (v10)
+    unconfirmed: bool = False  # a voided sale's re-ring that no check or end confirmed yet (v10)
 
 
 @dataclass(frozen=True)
@@ -179,12 +181,14 @@ class PosStore:
             txn.resolution,
             iso(self.origin + txn.first_restricted) if txn.first_restricted is not None else None,
             json.dumps(list(txn.id_checks)) if txn.id_checks else None,
+            txn.opened_by,
+            int(txn.unconfirmed),
         )
         self.db.execute(
             "INSERT INTO transactions (run_id, number, till_id, started_at, pos_transaction_id, cashier_id, ended_at,"
             " status, restricted_items, id_check, check_required, track_id, age, age_low, age_high, samples,"
-            " p_under, association, resolution, first_restricted_at, id_checks)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " p_under, association, resolution, first_restricted_at, id_checks, opened_by, unconfirmed)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (run_id, number) DO UPDATE SET pos_transaction_id = excluded.pos_transaction_id,"
             " cashier_id = excluded.cashier_id, ended_at = excluded.ended_at, status = excluded.status,"
             " restricted_items = excluded.restricted_items, id_check = excluded.id_check,"
@@ -194,7 +198,7 @@ class PosStore:
             " p_under = COALESCE(excluded.p_under, p_under),"
             " association = excluded.association, resolution = excluded.resolution,"
             " first_restricted_at = COALESCE(first_restricted_at, excluded.first_restricted_at),"
-            " id_checks = excluded.id_checks",
+            " id_checks = excluded.id_checks, opened_by = excluded.opened_by, unconfirmed = excluded.unconfirmed",
             (txn.run_id, txn.number, txn.till_id, iso(self.origin + txn.started), *values),
         )
         row = self.db.execute(

@@ -211,5 +211,12 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE outbox_key (key TEXT NOT NULL)",
         "INSERT INTO outbox_key VALUES (lower(hex(randomblob(8))))",
     ],
+    # 10: a transaction keeps which POS event type opened it and whether it is a voided sale's unconfirmed
+    # re-ring (edge/challenge/transaction.py), so a sale resumed after a restart is decided as it would have
+    # been without one. Earlier rows get what a restart used to assume: opened by a start, confirmed.
+    [
+        "ALTER TABLE transactions ADD COLUMN opened_by TEXT NOT NULL DEFAULT 'transaction_start'",
+        "ALTER TABLE transactions ADD COLUMN unconfirmed INTEGER NOT NULL DEFAULT 0 CHECK (unconfirmed IN (0, 1))",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,5 +1,5 @@
 """Schema migrations on real SQLite files: version 6 rebuilds `transactions` (a CHECK cannot be altered)
-and keeps every row, id and reference to it."""
+and keeps every row, id and reference to it; version 10's columns give earlier rows the old defaults."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 
 from edge.store.eventlog import EventLog
+from edge.store.pos_history import leftovers
 from edge.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 RUN = (
@@ -78,3 +79,28 @@ def test_a_migration_that_would_orphan_an_alert_is_refused(tmp_path):
             db.execute("COMMIT")
         db.execute("ROLLBACK")
         assert db.execute("SELECT count(*) FROM transactions").fetchone()[0] == 2
+
+
+def test_open_sales_of_a_log_before_opened_by_resume_as_opened_by_their_start_and_confirmed(tmp_path):
+    """What earlier logs kept: the defaults are what a restart took before the columns were kept (README)."""
+    opened_by = [index for index, migration in enumerate(MIGRATIONS) if any("opened_by" in s for s in migration)]
+    assert opened_by, "no migration keeps which event opened a sale"
+    path = tmp_path / "v9.db"
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        for migration in MIGRATIONS[: opened_by[0]]:
+            for statement in migration:
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version = {opened_by[0]}")
+        db.execute(RUN)
+        db.execute("UPDATE runs SET pos = 'live'")
+        db.execute(
+            "INSERT INTO transactions (run_id, number, pos_transaction_id, till_id, started_at, status,"
+            " restricted_items, check_required) VALUES (1, 1, 'T1', 'till-1', '2026-01-01T00:00:01.000Z', 'open', 1, 0)"
+        )
+    log = EventLog(path)
+    assert log.db.execute("SELECT opened_by, unconfirmed FROM transactions").fetchall() == [("transaction_start", 0)]
+    with pytest.raises(sqlite3.IntegrityError):
+        log.db.execute("UPDATE transactions SET unconfirmed = 2")
+    (row,) = leftovers(log, 2, 0.0).open_rows
+    assert (row.opened_by, row.unconfirmed) == ("transaction_start", False)
+    log.close()
