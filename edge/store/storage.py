@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sqlite3
 import stat
 from dataclasses import dataclass
@@ -37,6 +38,14 @@ _OS_PROBLEMS = {
     errno.EDQUOT: ("the disk quota is used up", FREE),
     errno.EROFS: ("the file system is read-only", WRITABLE),
 }
+
+
+# File systems where the kernel shows its own state as files: none of them can hold a database.
+KERNEL_FILE_SYSTEMS = frozenset(
+    {"proc", "sysfs", "cgroup", "cgroup2", "devpts", "debugfs", "tracefs", "securityfs", "pstore", "bpf", "configfs"}
+    | {"efivarfs", "fusectl", "mqueue", "binfmt_misc"}
+)
+MOUNTS = Path("/proc/self/mountinfo")
 
 
 class StorageError(StateError):
@@ -73,8 +82,8 @@ def _no_space_left(folder: Path) -> bool:
 
 def unfit_for_a_log(path: Path) -> str | None:
     """Why `path` can never be an event log, whatever the disk's state: a folder, a device, pipe or socket, or
-    a file of a virtual file system such as /proc; one phrase with what to do, or None. Asked once an open has
-    failed or found no log there: a tmpfs without a size limit reports no blocks either, and works."""
+    a file of a virtual file system of the kernel such as /proc; one phrase with what to do, or None. Asked once
+    an open has failed or found no log there."""
     try:
         found = os.stat(path)
     except FileNotFoundError:
@@ -85,8 +94,9 @@ def unfit_for_a_log(path: Path) -> str | None:
         return f"{path} is a folder, not an event log file: give --db a file in it, such as {path / 'agecam.db'}"
     if found is not None and not stat.S_ISREG(found.st_mode):
         return f"{path} is not a regular file (a device, pipe or socket): give --db an event log file"
-    with_blocks = _blocks(path if found is not None else path.parent)
-    if with_blocks == 0:
+    where = path if found is not None else path.parent
+    # No blocks is not enough: a ramfs or a tmpfs without a size limit reports none either, and holds a log.
+    if _blocks(where) == 0 and _file_system(where) in KERNEL_FILE_SYSTEMS:
         return (
             f"{path} is on a virtual file system of the kernel (such as /proc or /sys), which cannot hold a"
             " database: give --db (or state.dir) a file on a disk"
@@ -99,6 +109,25 @@ def _blocks(path: Path) -> int | None:
         return os.statvfs(path).f_blocks
     except OSError:
         return None
+
+
+def _file_system(path: Path) -> str | None:
+    """The type of the file system `path` is on, from the mount table (None where there is none to read)."""
+    try:
+        mounts = MOUNTS.read_text().splitlines()
+    except OSError:
+        return None
+    target, best, found = os.path.realpath(path), "", None
+    for line in mounts:  # "ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - TYPE SOURCE OPTIONS"
+        head, _, after = line.partition(" - ")
+        fields = head.split()
+        if len(fields) < 5 or not after:
+            continue
+        point = re.sub(r"\\([0-7]{3})", lambda octal: chr(int(octal[1], 8)), fields[4])  # "\040": a space
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):  # the deepest mount; of two on one point, the later one
+            best, found = point, after.split()[0]
+    return found
 
 
 class StorageHealth:

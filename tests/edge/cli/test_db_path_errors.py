@@ -92,3 +92,35 @@ def test_a_db_on_a_really_full_disk_still_says_the_disk_is_full(agecam, write_co
         line = error_line(agecam("--config", write_config(), "replay", video, "--fast", "--db", disk / "agecam.db"))
         assert str(disk / "agecam.db") in line and "the disk is full" in line and "free space" in line, line
         assert not (disk / "agecam.db").exists()
+
+
+@contextlib.contextmanager
+def mounted(folder: Path, *options: str):
+    """A file system mounted at `folder` for the test (needs root)."""
+    folder.mkdir(parents=True)
+    if subprocess.run(["mount", *options, str(folder)], check=False).returncode:
+        pytest.skip("mounting a file system needs root")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+# Writable file systems that report no blocks at all, as /proc does: a log there works, and is no virtual file.
+WITHOUT_BLOCKS = {"ramfs": ["-t", "ramfs", "ramfs"], "tmpfs size=0": ["-t", "tmpfs", "-o", "size=0", "tmpfs"]}
+
+
+@pytest.mark.parametrize("kind", list(WITHOUT_BLOCKS))
+def test_a_writable_file_system_without_blocks_is_not_called_virtual(agecam, write_config, tmp_path, video, kind):
+    with mounted(tmp_path / "ram", *WITHOUT_BLOCKS[kind]) as ram:
+        config = write_config()
+        line = error_line(agecam("--config", config, "events", "--db", ram / "agecam.db"))
+        assert "event log not found" in line and "virtual" not in line, line
+        (ram / "notes.db").write_text("shopping list: milk, eggs, bread " * 200)
+        line = error_line(agecam("--config", config, "replay", video, "--fast", "--db", ram / "notes.db"))
+        assert "not a usable agecam database" in line and "virtual" not in line, line
+        crop = old_crop(tmp_path)
+        subprocess.run(["mount", "-o", "remount,ro", str(ram)], check=True)  # a log that can't be written now
+        result = agecam("--config", config, "purge", "--days", "0", "--db", ram / "notes.db")
+        assert result.code == 0 and "virtual" not in result.err, result.err
+        assert not crop.exists(), "a log that can't be written for now leaves its references, the crops still go"
