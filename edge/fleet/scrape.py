@@ -11,6 +11,7 @@ time), and each must be done within SCRAPE_TIMEOUT_S, so a slow client holds a s
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 from http.server import ThreadingHTTPServer
@@ -18,6 +19,7 @@ from http.server import ThreadingHTTPServer
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import MetricsHandler
 
+log = logging.getLogger(__name__)
 MAX_SCRAPERS = 8
 SCRAPE_TIMEOUT_S = 5.0
 LISTEN_QUEUE = 64
@@ -35,6 +37,15 @@ class _Handler(MetricsHandler):
             super().handle()
         finally:
             timer.cancel()
+
+    def do_GET(self) -> None:
+        try:
+            super().do_GET()
+        except OSError:
+            raise  # the client cut at its deadline or gone: handle_error keeps quiet
+        except Exception:  # a collector's error: a 500 and its traceback, not a silent close (handle_error)
+            log.exception("metrics: collecting the metrics failed")
+            self.send_error(500, "error collecting the metrics")
 
     def _cut(self) -> None:
         with contextlib.suppress(OSError):

@@ -6,12 +6,18 @@ scrapes once they are gone."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import resource
 import socket
 import time
+import urllib.error
 import urllib.request
 
+import pytest
+from prometheus_client import CollectorRegistry
+
+from edge.fleet import scrape
 from edge.fleet.scrape import MAX_SCRAPERS, SCRAPE_TIMEOUT_S
 
 from pos_live import LiveRun, faceless_video, free_port
@@ -63,3 +69,24 @@ def test_slow_clients_on_the_metrics_port_cannot_stop_the_till(tmp_path, tiny_mo
         if run.process.poll() is None:
             run.process.kill()
         run.process.wait(timeout=30)
+
+
+class Broken:
+    def collect(self) -> list:
+        raise RuntimeError("the outbox is locked")
+
+
+def test_a_collectors_error_is_a_500_and_logged_not_a_silent_close(caplog):
+    """The handler's errors were all silenced (for clients cut at their deadline): a collector that raised gave
+    the scraper a closed connection without a reply and left nothing in the log."""
+    registry = CollectorRegistry()
+    registry.register(Broken())
+    server = scrape.serve("127.0.0.1", 0, registry)
+    try:
+        with caplog.at_level(logging.ERROR), pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics", timeout=10)
+        assert refused.value.code == 500
+        assert "the outbox is locked" in caplog.text
+    finally:
+        server.shutdown()
+        server.server_close()
