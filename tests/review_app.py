@@ -53,6 +53,18 @@ def one_flag(db: Path) -> int:
         return connection.execute("SELECT min(id) FROM alerts WHERE kind = 'flag'").fetchone()[0]
 
 
+def contrast(first: str, second: str = "rgb(255, 255, 255)") -> float:
+    """WCAG's contrast ratio of two CSS rgb() colours (the second white unless given)."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(value) / 255 for value in re.findall(r"\d+", colour)[:3]]
+        r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    high, low = sorted((luminance(first), luminance(second)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
 def serve_address(process: subprocess.Popen) -> str:
     """The URL a starting `agecam serve` process logs, read from its stderr (at most 30 s)."""
     deadline = time.monotonic() + 30

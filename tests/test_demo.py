@@ -64,3 +64,6 @@ def test_the_demo_shows_alerts_a_flag_and_a_report(assets, tmp_path):
     assert f"<h2>Flags ({kinds['flag']})</h2>" in page and "Sold without ID check" in page
     assert page.count("<svg") >= 3, "charts with content: age mix, traffic, flags by severity"
     assert "No customers were counted" not in page and "No flags in this period." not in page
+    # The clip lasts seconds: its period read "05:59 to 05:59", as if empty, until it showed seconds.
+    since, until = re.search(r"Period <strong>([^<]+) to ([^<]+)</strong>", page).groups()
+    assert since != until, page

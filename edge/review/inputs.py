@@ -54,7 +54,9 @@ class Period:
     def label(self) -> str:
         if self.exact:
             since, until = (_local(text, self.zone) for text in (self.exact.since, self.exact.until))
-            return f"{since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M}"
+            # A short replay's period read "05:59 to 05:59", as if empty: within one minute, seconds too.
+            shown = "%Y-%m-%d %H:%M:%S" if f"{since:%Y-%m-%d %H:%M}" == f"{until:%Y-%m-%d %H:%M}" else "%Y-%m-%d %H:%M"
+            return f"{since:{shown}} to {until:{shown}}"
         return str(self.first) if self.days == 1 else f"{self.first} to {self.last}"
 
     def params(self) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """`agecam report --out report.html`: one self-contained HTML file to send by e-mail, with the same
 overview, charts (inline SVG) and names as the review app: the period, generation time, tills and time
-zone; totals; flags by severity and outcome; the age mix; traffic with empty hours kept; ID-check
-compliance coloured by the threshold; the restricted sales and the flags, with readable columns."""
+zone; totals; then what needs action first: flags by severity and outcome and the flags, ID-check compliance
+coloured by the threshold, the restricted sales (with readable columns); last the age mix and traffic with
+empty hours kept."""
 
 from __future__ import annotations
 

@@ -93,6 +93,8 @@ def test_overview_counts_the_period(app_client, review_db):
     flags = len(_flags(review_db))
     assert numbers["flag" if flags == 1 else "flags"] == flags
     assert page.count("<svg") == 3  # flags by severity, age mix, customers by hour (one day)
+    age_mix = page.split("<h2>Age mix</h2>", 1)[1].split("<svg", 1)[0]
+    assert "Customers counted in each estimated age group." in age_mix, "the bars say what they count"
     empty = app_client(login="vic").get("/?from=2001-01-01&to=2001-01-01").text
     assert "No customers were counted" in empty and "No flags in this period." in empty
     assert "<svg" not in empty, "no empty chart with a meaningless axis"
@@ -132,6 +134,9 @@ def test_flag_detail_shows_the_transaction_customer_and_association(app_client, 
     assert f"{flag['age']:.1f} years" in page and f"{flag['age_low']:.1f} to {flag['age_high']:.1f} years" in page
     assert f"<dt>Samples</dt><dd>{flag['samples']}</dd>" in page
     assert re.search(r"<td>\d+</td><td>[\d.]+</td><td>[\d.]+%</td><td>yes</td>", page)
+    # A bare score such as 0.0304 told loss-prevention staff nothing: a note says what it measures.
+    note = page.split('<p class="note presence">', 1)[1].split("</p>", 1)[0]
+    assert "till's zone" in note and "Compare the shares" in note and "for engineers" in note
     assert '<th scope="col"></th>' not in page, "every column has a header a screen reader can read out"
     assert "Evidence crops are off" in page
     assert "only reviewers can set an outcome" in page and 'action="/flags/' not in page

@@ -13,6 +13,8 @@ import yaml
 
 from edge.review.svg import COMPLIANT, CUSTOMERS, NEEDS_COACHING, SEVERITY
 
+from review_app import contrast
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DB_COLUMNS = ("till_id", "cashier_id", "pos_transaction_id", "age_low", "age_high", "check_required", "at")
 
@@ -38,9 +40,29 @@ def test_report_is_self_contained_and_says_what_it_covers(agecam, default_run, t
     assert "<svg" in page and "<script" not in page and "<img" not in page
     assert not re.search(r'(src|href)="(https?:|//|file:|/)', page), "nothing is loaded or linked from elsewhere"
     facts = page.split('<p class="facts">', 1)[1].split("</p>", 1)[0]
-    assert re.search(r"Period <strong>\d{4}-\d\d-\d\d \d\d:\d\d to \d{4}-\d\d-\d\d \d\d:\d\d</strong>", facts)
+    # The replayed scenario lasts about half a minute: within one minute its period shows seconds too.
+    moment = r"\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?"
+    assert re.search(f"Period <strong>{moment} to {moment}</strong>", facts)
     assert "times in <strong>America/New_York</strong>" in facts and "<strong><bdi>till-1</bdi></strong>" in facts
     assert re.search(r"generated \d{4}-\d\d-\d\d \d\d:\d\d", facts)
+
+
+def test_a_period_within_one_minute_shows_its_seconds(agecam, default_run, tmp_path):
+    # After a short replay the period read "05:59 to 05:59", as if it were empty.
+    page = _report(agecam, default_run, tmp_path, "--since", "2026-12-03T05:59:29Z", "--until", "2026-12-03T05:59:34Z")
+    assert "Period <strong>2026-12-03 00:59:29 to 2026-12-03 00:59:34</strong>" in page
+    assert "<title>agecam report: 2026-12-03 00:59:29 to 2026-12-03 00:59:34</title>" in page
+
+
+def test_report_leads_with_what_needs_action(agecam, default_run, tmp_path):
+    # The flags a manager acts on came last, after the traffic chart, and compliance came after traffic too.
+    page = _report(agecam, default_run, tmp_path)
+    headings = re.findall(r"<h2>([^<(]+)", page)
+    order = ["Flags by severity", "Flags by outcome", "Flags ", "ID-check compliance per cashier", "Restricted sales "]
+    order += ["Age mix", "Customers by hour"]
+    assert headings == order
+    assert page.index('<section class="cards">') < page.index("<h2>Flags by severity</h2>")
+    assert "Customers counted in each estimated age group." in page.split("<h2>Age mix</h2>", 1)[1].split("<svg", 1)[0]
 
 
 def test_report_uses_readable_columns_and_times(agecam, default_run, tmp_path):
@@ -151,7 +173,12 @@ def test_the_report_in_a_browser_fits_the_screen_prints_whole_and_is_legible(age
         assert page.locator('td.severity[data-value="Medium"]').count() >= 1
         for cell in page.locator("td.severity").all():
             colour = cell.evaluate("e => getComputedStyle(e).color")
-            assert _contrast(colour, "rgb(255, 255, 255)") >= 4.5, f"{cell.inner_text()} in {colour} (WCAG AA)"
+            assert contrast(colour) >= 4.5, f"{cell.inner_text()} in {colour} (WCAG AA)"
+        # Bars are graphics: 3:1 on white (WCAG 1.4.11). The medium orange was 2.9:1.
+        bars = "[...document.querySelectorAll('svg.chart rect')].map(e => getComputedStyle(e).fill)"
+        fills = set(page.evaluate(bars))
+        assert SEVERITY["medium"] in {_hex(fill) for fill in fills}, "the medium bar is drawn"
+        assert [fill for fill in fills if contrast(fill) < 3] == []
         page.set_viewport_size({"width": 700, "height": 900})
         page.emulate_media(media="print")
         overflow = "[...document.querySelectorAll('div.scroll')].map(d => getComputedStyle(d).overflowX)"
@@ -159,13 +186,5 @@ def test_the_report_in_a_browser_fits_the_screen_prints_whole_and_is_legible(age
         browser.close()
 
 
-def _contrast(first: str, second: str) -> float:
-    """WCAG's contrast ratio of two CSS rgb() colours."""
-
-    def luminance(colour: str) -> float:
-        channels = [int(value) / 255 for value in re.findall(r"\d+", colour)[:3]]
-        r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
-        return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-    high, low = sorted((luminance(first), luminance(second)), reverse=True)
-    return (high + 0.05) / (low + 0.05)
+def _hex(colour: str) -> str:
+    return "#" + "".join(f"{int(value):02x}" for value in re.findall(r"\d+", colour)[:3])
