@@ -3,6 +3,7 @@ version, and is it intact. A file that fails them is refused (exit 6) and left e
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from functools import cache
 from pathlib import Path
@@ -39,8 +40,16 @@ def file_tables(db: sqlite3.Connection) -> Tables:
 def check_schema(db: sqlite3.Connection, path: Path) -> int:
     """The file's schema version (0: a new, empty database). Raises StateError for a file that is not
     agecam's (other tables, or tables that differ from agecam's at its version) or is from a newer agecam."""
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    tables = file_tables(db)
+    # One read transaction: another process upgrading the log (a till's run and its review app starting
+    # together after an update) could commit between two reads, and a version with the next one's columns
+    # read as "not an agecam event log: move the file away".
+    db.execute("BEGIN")
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = file_tables(db)
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
     if version == 0:
         if tables:
             listed = ", ".join(list(tables)[:5])

@@ -58,6 +58,8 @@ def _prepare(db: sqlite3.Connection, path: Path, durable: bool, verify: bool) ->
     version = db.execute("PRAGMA user_version").fetchone()[0]
     for target in range(version + 1, SCHEMA_VERSION + 1):
         with Transaction(db):
+            if db.execute("PRAGMA user_version").fetchone()[0] >= target:
+                continue  # another process (the review app starting with the till's run) migrated it meanwhile
             for statement in MIGRATIONS[target - 1]:
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {target}")

@@ -104,3 +104,76 @@ def test_open_sales_of_a_log_before_opened_by_resume_as_opened_by_their_start_an
     (row,) = leftovers(log, 2, 0.0).open_rows
     assert (row.opened_by, row.unconfirmed) == ("transaction_start", False)
     log.close()
+
+
+def _log_before_the_last_migration(path) -> sqlite3.Connection:
+    """A log one version old, with an open sale, and another process's upgrade of it under way (not committed):
+    the connection that holds it. Its COMMIT lands whenever the test says."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("PRAGMA journal_mode = WAL")
+        for migration in MIGRATIONS[:-1]:
+            for statement in migration:
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+        db.execute(RUN)
+        db.execute("UPDATE runs SET pos = 'live'")
+        db.execute(
+            "INSERT INTO transactions (run_id, number, pos_transaction_id, till_id, started_at, status,"
+            " restricted_items, check_required) VALUES (1, 1, 'T1', 'till-1', '2026-01-01T00:00:01.000Z', 'open', 1, 0)"
+        )
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    for statement in MIGRATIONS[-1]:
+        other.execute(statement)
+    other.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return other
+
+
+def test_a_log_another_process_upgrades_between_the_checks_reads_is_still_agecams(tmp_path):
+    """The version and the tables are read in one snapshot: the other process (the review app, starting with the
+    till's run after an update) committing between them made a log of version 9 with version 10's columns,
+    refused as 'not an agecam event log: move the file away'."""
+    from edge.store.check import check_schema
+
+    path = tmp_path / "agecam.db"
+    other = _log_before_the_last_migration(path)
+    reader = sqlite3.connect(path, isolation_level=None)
+
+    def commit_before_the_tables_are_read(sql: str) -> None:
+        if "sqlite_master" in sql and other.in_transaction:
+            other.execute("COMMIT")
+
+    reader.set_trace_callback(commit_before_the_tables_are_read)
+    assert check_schema(reader, path) == SCHEMA_VERSION - 1
+    assert not other.in_transaction, "the upgrade committed during the check"
+    reader.set_trace_callback(None)
+    assert check_schema(reader, path) == SCHEMA_VERSION
+    reader.close()
+    other.close()
+
+
+def test_a_log_another_process_upgrades_while_this_one_opens_it_is_opened(tmp_path, monkeypatch):
+    """This process read the old version, then waited for the other's migration to commit, and ran it again:
+    'duplicate column name: opened_by', refused as not a usable agecam database (exit 6, move the file away)."""
+    path = tmp_path / "agecam.db"
+    other = _log_before_the_last_migration(path)
+    connect = sqlite3.connect
+
+    def commit_as_this_one_begins_to_migrate(sql: str) -> None:  # after this one read the version
+        if sql == "BEGIN IMMEDIATE" and other.in_transaction:
+            other.execute("COMMIT")
+
+    def traced(*args, **kwargs) -> sqlite3.Connection:
+        db = connect(*args, **kwargs)
+        db.set_trace_callback(commit_as_this_one_begins_to_migrate)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    log = EventLog(path)
+    monkeypatch.undo()
+    assert not other.in_transaction, "the other process's upgrade committed while this one opened the log"
+    assert log.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    (row,) = leftovers(log, 2, 0.0).open_rows
+    assert (row.pos_id, row.opened_by, row.unconfirmed) == ("T1", "transaction_start", False)
+    log.close()
+    other.close()
