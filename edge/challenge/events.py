@@ -120,22 +120,45 @@ def is_restricted(event: ItemScanned, categories: list[str]) -> bool:
     return event.age_restricted or category in {name.lower() for name in categories}
 
 
+# A script line is one event (the endpoint takes 16 KiB): reading stops past this, so a 100 MB line or /dev/zero
+# costs no more memory than this (the whole file used to be read first: a MemoryError, or the machine's memory).
+MAX_LINE_BYTES = 64 * 1024
+
+
 def load_script(path: Path) -> list[PosEvent]:
-    """A replay script: one JSON event per line, each with `t`, sorted by `t` (stable). Blank lines are skipped."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or "not UTF-8 text"
-        raise PosError(f"cannot read the POS script {path} ({reason}): check the path") from None
+    """A replay script: one JSON event per line, each with `t`, sorted by `t` (stable). Blank lines are skipped.
+    Lines end at LF, CRLF or CR only: str.splitlines() also split a line at U+2028 or U+0085, which JSON allows
+    inside a string, so a valid event was refused and the following lines' numbers were off."""
     events = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            event = parse_json(line.encode())
-        except BadEvent as error:
-            raise PosError(f"{path} line {number}: {error}") from None
-        if event.t is None:
-            raise PosError(f"{path} line {number}: a replay event needs 't', seconds from the start of the video")
-        events.append(event)
+    try:
+        # latin-1 gives one character per byte: lines split on the bytes, each decoded as UTF-8 below with its number.
+        with path.open(encoding="latin-1", newline=None) as stream:
+            for number, line in enumerate(iter(lambda: stream.readline(MAX_LINE_BYTES + 1), ""), start=1):
+                if len(line.removesuffix("\n")) > MAX_LINE_BYTES:
+                    raise PosError(f"{path} line {number} is over {MAX_LINE_BYTES:,} bytes: give one event a line")
+                if event := _script_event(path, number, line.encode("latin-1")):
+                    events.append(event)
+    except OSError as error:
+        raise PosError(f"cannot read the POS script {path} ({error.strerror or error}): check the path") from None
+    if not events:  # a script truncated to nothing (a full disk while copying) replayed with no POS, exit 0
+        raise PosError(f"{path} has no events: give one JSON event a line, each with t (seconds into the video)")
     return sorted(events, key=lambda event: event.t)
+
+
+def _script_event(path: Path, number: int, line: bytes) -> PosEvent | None:
+    """The event on a script line, or None for a blank line."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PosError(
+            f"{path} line {number}: not UTF-8 text (byte {error.start + 1}): save the script as UTF-8"
+        ) from None
+    if not text.strip():
+        return None
+    try:
+        event = parse_json(line)  # bytes: a BOM (a spreadsheet's or Notepad's UTF-8) is read as such
+    except BadEvent as error:
+        raise PosError(f"{path} line {number}: {error}") from None
+    if event.t is None:
+        raise PosError(f"{path} line {number}: a replay event needs 't', seconds from the start of the video")
+    return event

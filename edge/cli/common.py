@@ -25,6 +25,14 @@ def db_path(args: argparse.Namespace, config: Config) -> Path:
     return Path(args.db) if args.db else config.state_dir() / DB_NAME
 
 
+def path_option(text: str, option: str) -> Path:
+    """A path from the command line. An empty one (an unset variable, as in --out "$DIR") is refused: Path("") is
+    the working folder, so simulate wrote its scenario there, and replay --pos "" replayed without POS, exit 0."""
+    if not text:
+        raise ConfigError(f"{option} is empty: give a path (was it an unset variable?)")
+    return Path(text)
+
+
 def parse_time(text: str | None, option: str) -> str | None:
     """An ISO date or date-time (UTC unless it says otherwise), in the log's own format for comparison."""
     if text is None:

@@ -17,7 +17,7 @@ import yaml
 
 from edge.challenge.events import load_script
 from edge.challenge.link import PosLink
-from edge.cli.common import load
+from edge.cli.common import load, path_option
 from edge.cli.fleet import till_services
 from edge.cli.last_good import LastGood, remove_copies
 from edge.config import Config
@@ -55,7 +55,7 @@ def _replay(args: argparse.Namespace) -> int:
     config = load(args)
     config.fleet.enabled = False  # a replay is a test or a diagnosis: never the chain's statistics
     origin = parse_start(args.start)
-    link = PosLink(config, load_script(Path(args.pos))) if args.pos else None
+    link = PosLink(config, load_script(path_option(args.pos, "--pos"))) if args.pos is not None else None
     progress = ReplayProgress(video_seconds(args.video) if on_terminal() else None, link)
     with StopSignal().installed() as stop, logs_above_bars():
         result = run_source(

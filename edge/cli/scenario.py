@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-from pathlib import Path
+import signal
+from collections.abc import Iterator
 
+from edge.cli.common import path_option
 from edge.errors import ConfigError
 from edge.scenario.render import simulate
 from edge.scenario.score import check_same_scenario, format_score, load_truth, score
@@ -22,23 +25,44 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
+RUN_IDS = range(1, 2**63)  # SQLite's integers: a larger --run was an OverflowError, a traceback
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (`timeout`, a CI job cancelled) stops simulate as Ctrl-C does: its temporaries are removed and the
+    previous scenario stays (exit 130). Its default action killed the process and left a .partial- folder."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _simulate(args: argparse.Namespace) -> int:
-    if args.customers < 1 or not 1 <= args.fps <= 60:
-        raise ConfigError("--customers must be at least 1 and --fps between 1 and 60")
+    if args.customers < 1:
+        raise ConfigError(f"--customers {args.customers}: give 1 or more")
+    if not 1 <= args.fps <= 60:  # nan too
+        raise ConfigError(f"--fps {args.fps}: give a frame rate from 1 to 60")
     if args.seed < 0:  # numpy's generator, which draws the sensor noise, takes no negative seed (a traceback)
         raise ConfigError(f"--seed {args.seed}: give a whole number from 0 up")
-    size = _size(args.size)
-    result = simulate(Path(args.faces), Path(args.out), args.customers, args.seed, args.fps, size, args.split)
+    size, faces, out = _size(args.size), path_option(args.faces, "--faces"), path_option(args.out, "--out")
+    with _sigterm_as_ctrl_c():
+        result = simulate(faces, out, args.customers, args.seed, args.fps, size, args.split)
     print(json.dumps(result))
     return 0
 
 
 def _score(args: argparse.Namespace) -> int:
-    if args.run is not None and args.run < 1:  # run 0 read as "the latest"
-        raise ConfigError(f"--run {args.run}: give a run id from 1 up, or leave --run out for the latest run")
-    scenario = Path(args.scenario)
-    truth, run = load_truth(scenario), scenario_run(Path(args.db), args.run)
-    check_same_scenario(truth, run, scenario, Path(args.db))  # another scenario's replay would score without a word
+    if args.run is not None and args.run not in RUN_IDS:  # run 0 read as "the latest"
+        raise ConfigError(f"--run {args.run}: give a run id of the log (1 up), or leave --run out for the latest run")
+    scenario, db = path_option(args.scenario, "SCENARIO"), path_option(args.db, "--db")
+    truth, run = load_truth(scenario), scenario_run(db, args.run)
+    check_same_scenario(truth, run, scenario, db)  # another scenario's replay would score without a word
     result = score(truth, run)
     print(json.dumps(result, indent=2) if args.json else format_score(result))
     return 0

@@ -35,6 +35,8 @@ CUSTOMER_KEYS = (
 
 def load_truth(scenario: Path) -> list[dict]:
     path = scenario / TRUTH
+    if path.exists() and not path.is_file():  # /dev/zero was read until a MemoryError (a traceback), a FIFO forever
+        raise PosError(f"{path} is not a regular file: give the folder that 'agecam simulate' wrote")
     try:
         customers = json.loads(path.read_text())["customers"]
     except (OSError, ValueError, KeyError, TypeError) as error:  # TypeError: valid JSON that is not an object

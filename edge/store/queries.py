@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.errors import StateError
+from edge.errors import PosError, StateError
 from edge.store.check import check_schema
 from edge.store.eventlog import unix
 from edge.store.flag_queries import outcome_sql
@@ -215,6 +215,13 @@ def scenario_run(db_path: Path, run_id: int | None) -> dict[str, dict]:
         first = db.execute("SELECT at, t FROM pos_events WHERE run_id = ? ORDER BY id LIMIT 1", (run_id,)).fetchone()
         if first is None:
             raise StateError(f"{db_path}: run {run_id} has no POS events: replay with --pos")
+        # A replay stopped midway (Ctrl-C) still applies the rest of its script, so every transaction is there,
+        # and it was scored as if whole: the sales after the stop counted as minors not alerted.
+        status = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+        if status != "completed":
+            raise PosError(
+                f"{db_path}: run {run_id} is {status}, not completed: replay the whole video and score that run"
+            )
         origin = unix(first["at"]) - first["t"]
         tracks = {
             row["track_id"]: (unix(row["first_seen"]) - origin, unix(row["last_seen"]) - origin)

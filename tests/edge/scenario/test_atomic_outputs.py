@@ -149,6 +149,26 @@ def test_simulate_refuses_a_file_as_the_scenario_folder(agecam, faces, tmp_path)
     assert (tmp_path / "till").read_text() == "keep me"
 
 
+def test_sigterm_midway_leaves_the_previous_scenario_and_no_temporary(agecam, faces, tmp_path):
+    """SIGTERM (`timeout`, a cancelled CI job) killed simulate mid-video: exit -15 and a .partial- folder with
+    a cut-off video left behind, one more on every rerun. It now stops as Ctrl-C does."""
+    out = tmp_path / "till"
+    assert agecam(*simulate_args(faces, out, 1), "--size", "320x240").code == 0
+    before = contents(out)
+    long = ["--customers", "8", "--fps", "10", "--size", "1280x720"]  # 400 frames: still rendering at the signal
+    command = [sys.executable, "-m", "edge.cli", *map(str, simulate_args(faces, out, 2)), *long]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not leftovers(tmp_path) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and stderr.strip().endswith("agecam: interrupted"), stderr
+    assert contents(out) == before and leftovers(tmp_path) == []
+    assert agecam(*simulate_args(faces, out, 2), "--size", "320x240").code == 0  # the rerun
+    assert '"seed": 2' in (out / "truth.json").read_text() and leftovers(tmp_path) == []
+
+
 def test_sigterm_ends_a_recording_early_with_a_whole_file(write_config, tmp_path):
     # SIGTERM killed the process mid-write: the file at OUT had no index and did not play.
     source = tmp_path / "long.mp4"

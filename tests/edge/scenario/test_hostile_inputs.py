@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import resource
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +112,48 @@ def test_a_labels_file_with_a_header_alone_says_it_has_no_rows(agecam, faces, tm
     (folder / "labels.csv").write_text("file_name,real_age\n")
     result = agecam("simulate", "--faces", folder, "--out", tmp_path / "till", "--customers", "1")
     assert result.code == 11 and "labels.csv has no rows" in one_error_line(result.err)
+
+
+def test_score_refuses_a_run_id_past_sqlites_integers(agecam, default_run, scenario):
+    _, _, db = default_run
+    result = agecam("score", scenario, "--db", db, "--run", str(2**63))  # an OverflowError: a traceback, exit 1
+    assert result.code == 2 and f"--run {2**63}: give a run id of the log" in one_error_line(result.err)
+
+
+def test_a_truth_file_that_is_a_device_is_refused_with_bounded_memory(default_run, scenario, tmp_path):
+    """/dev/zero was read until memory ran out: here a MemoryError under a 1 GiB limit, and a traceback."""
+    _, _, db = default_run
+    (tmp_path / "till").mkdir()
+    (tmp_path / "till" / "truth.json").symlink_to("/dev/zero")
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    command = [sys.executable, "-m", "edge.cli", "score", str(tmp_path / "till"), "--db", str(db)]
+    result = subprocess.run(command, preexec_fn=limit, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 11 and "truth.json is not a regular file" in one_error_line(result.stderr)
+
+
+@pytest.mark.parametrize("status", ["stopped", "failed", "running"])
+def test_a_replay_that_did_not_reach_the_videos_end_is_not_scored(agecam, default_run, scenario, tmp_path, status):
+    """A replay stopped by Ctrl-C applies the rest of its script after its last frame, so every transaction is in
+    the log: it was scored as if whole, the customers after the stop counting as missed."""
+    _, _, db = default_run
+    cut = tmp_path / "cut.db"
+    shutil.copy(db, cut)
+    with contextlib.closing(sqlite3.connect(cut)) as connection, connection:
+        connection.execute("UPDATE runs SET status = ?", (status,))
+    result = agecam("score", scenario, "--db", cut)
+    assert result.code == 11 and f"run 1 is {status}, not completed: replay the whole video" in one_error_line(
+        result.err
+    )
+
+
+@pytest.mark.parametrize("option", ["--out", "--faces"])
+def test_simulate_refuses_an_empty_folder_option(agecam, faces, tmp_path, monkeypatch, option):
+    """--out "$DIR" with the variable unset wrote till.mp4, pos.jsonl and truth.json into the working folder."""
+    monkeypatch.chdir(tmp_path)
+    paths = {"--faces": str(faces), "--out": str(tmp_path / "till"), option: ""}
+    result = agecam("simulate", *[part for pair in paths.items() for part in pair], "--customers", "1", "--fps", "5")
+    assert result.code == 2 and f"{option} is empty: give a path" in one_error_line(result.err)
+    assert list(tmp_path.iterdir()) == []
