@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import reprlib
 import site
 import sys
 import urllib.parse
 from pathlib import Path
 
-import yaml
 from pydantic import Field, PrivateAttr, ValidationError
 
 from edge.config.chain import FleetConfig, MetricsConfig, ReviewAccount, ReviewConfig
+from edge.config.reading import SHORT, expand_home, one_line, parse_yaml, read_text
 from edge.config.sections import (
     AgeModelConfig,
     AlertsConfig,
@@ -149,54 +148,7 @@ def without_password(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:{REDACTED}@{host}"))
 
 
-_SHORT = reprlib.Repr()  # a bad value is shown, never dumped whole (Python 3.11 takes no arguments here)
-_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxstring, _SHORT.maxother = 2, 4, 60, 60
-
-
-class _Refused(Exception):
-    """YAML that is valid but refused: the line it is on and what to do."""
-
-    def __init__(self, mark: yaml.Mark, problem: str) -> None:
-        super().__init__(f"line {mark.line + 1}: {problem}")
-        self.line, self.problem = mark.line + 1, problem
-
-
-# Deeper than any setting (review.accounts.NAME.role is 4): PyYAML composes recursively, so a few KB of
-# brackets would otherwise end in a RecursionError traceback.
-_MAX_DEPTH = 16
-_ALIASES = "YAML anchors and aliases (&name, *name) are not allowed: write the value out"
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader without anchors and aliases (500 bytes of nested aliases expand to gigabytes once validated),
-    without duplicate keys (PyYAML keeps the last one silently, so a setting written twice would be lost), and
-    without nesting deeper than any setting."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise _Refused(event.start_mark, _ALIASES)
-        if self._depth >= _MAX_DEPTH:
-            raise _Refused(event.start_mark, f"nested deeper than {_MAX_DEPTH} levels, deeper than any setting")
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set[tuple[str, str]] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                key = (key_node.tag, key_node.value)
-                if key in seen:
-                    raise _Refused(key_node.start_mark, f"key '{key_node.value}' is given twice: keep one")
-                seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+_URLS = {"source.uri", "alerts.webhook", "fleet.broker"}  # not shown where they hold a password
 
 
 def _describe(error: ValidationError, origin: str) -> str:
@@ -205,8 +157,21 @@ def _describe(error: ValidationError, origin: str) -> str:
     if first["type"] == "extra_forbidden":
         return f"{origin}: unknown key '{key}': remove it or check its spelling against config.yaml"
     value = first.get("input")
-    shown = "" if isinstance(value, dict) else f" (got {_SHORT.repr(value)})"
+    if first["type"] == "model_type":  # pydantic said "a valid dictionary or instance of PosConfig"
+        if value is None:  # `pos:` with each of its lines commented out, or a file cut short after it
+            return f"{origin}: {key}: the section is empty: give its settings, or {{}} for its defaults"
+        return f"{origin}: {key}: give a section of settings (key: value lines) (got {SHORT.repr(value)})"
+    # The line goes to the journal, and a run's record leaves these out too: a token of digits, a password
+    # pasted as its hash, `pos.token: "s3cret "`, a camera URL's password were shown there in full.
+    secret = (
+        first["loc"][-1:] in (("token",), ("password_hash",))
+        or first["loc"][:2] == ("alerts", "command")  # `curl -u user:password`
+        or (key in _URLS and isinstance(value, str) and without_password(value) != value)
+    )
+    shown = "" if isinstance(value, dict) or secret else f" (got {SHORT.repr(value)})"
     message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "string_type" and not isinstance(value, list | dict):  # `uri: 0`, `token: 1234`
+        shown += ": write it in quotes"
     return f"{origin}: {key}: {message}{shown}"
 
 
@@ -235,7 +200,7 @@ def parse_config(data: object, origin: str, base_dir: Path) -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_describe(error, origin)) from None
+        raise ConfigError(one_line(_describe(error, origin))) from None
     _check_sample_counts(config, origin)
     config._base_dir = base_dir
     config._origin = origin
@@ -249,23 +214,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     chosen = path or os.environ.get("AGECAM_CONFIG") or (PROJECT_CONFIG if PROJECT_CONFIG.exists() else None)
     if chosen is None:
         return parse_config({}, "built-in defaults", Path.cwd())
-    file = Path(chosen).expanduser()
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"{file}: cannot read the config file ({error.strerror}): check the path") from None
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{file}: not UTF-8 text (byte {error.start}): save it as UTF-8") from None
+    file = expand_home(chosen)
+    shown = one_line(str(file))  # a newline in the path must not split the error line
+    text = read_text(file)
     if not text.strip():
         # A till's config truncated to nothing (a full disk while saving) must not run on the defaults:
         # the POS endpoint and every other setting the file had would be gone without a word.
-        raise ConfigError(f"{file}: the file is empty: write the settings to change, or {{}} for all defaults")
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader without aliases or duplicate keys
-    except _Refused as refused:
-        raise ConfigError(f"{file}: line {refused.line}: {refused.problem}") from None
-    except yaml.YAMLError as error:
-        mark, problem = getattr(error, "problem_mark", None), getattr(error, "problem", None)
-        where = (f" at line {mark.line + 1}" if mark else "") + (f" ({problem})" if problem else "")
-        raise ConfigError(f"{file}: not valid YAML{where}: fix the syntax") from None
-    return parse_config(data, str(file), file.resolve().parent)
+        raise ConfigError(f"{shown}: the file is empty: write the settings to change, or {{}} for all defaults")
+    return parse_config(parse_yaml(text, shown), shown, file.resolve().parent)

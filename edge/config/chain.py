@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from edge.config.sections import Fraction, Positive, Section, is_loopback
+from edge.config.sections import Fraction, PathOrUrl, Positive, Section, is_loopback
 
 PASSWORD_HASH = re.compile(r"scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+")
 ACCOUNT_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
@@ -69,17 +69,17 @@ class FleetConfig(Section):
     """Shipping records to the chain's MQTT broker (edge/fleet). The password never lives in the config."""
 
     enabled: bool = False
-    broker: str | None = None
+    broker: PathOrUrl | None = None
     store_id: TopicName | None = None
     till_id: TopicName | None = None
     topic_prefix: str | None = None
     client_id: str | None = None
     username: str | None = None
-    password_file: str | None = None
+    password_file: PathOrUrl | None = None
     password_env: str | None = None
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
+    ca_file: PathOrUrl | None = None
+    cert_file: PathOrUrl | None = None
+    key_file: PathOrUrl | None = None
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
     session_expiry_s: Annotated[int, Field(ge=0, le=4_294_967_295)] = 604800
     max_outbox_rows: Annotated[int, Field(ge=100)] = 200_000
@@ -124,5 +124,5 @@ class MetricsConfig(Section):
 
     port: Annotated[int, Field(ge=0, le=65535)] | None = None
     host: str = "127.0.0.1"
-    textfile: str | None = None
+    textfile: PathOrUrl | None = None
     textfile_every_s: Positive = 15.0

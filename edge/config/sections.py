@@ -6,7 +6,7 @@ import ipaddress
 import itertools
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 # At most a million (11.6 days in seconds): a finite 1e300 passes gt=0 and then overflows where it is used,
 # as .inf did (a webhook timeout past any date).
@@ -24,19 +24,40 @@ class Section(BaseModel):
     def _switch_only_where_one_is_due(cls, value: object, info: ValidationInfo) -> object:
         """YAML reads yes/no/on/off/true/false as booleans, and pydantic's lax mode takes them as 1 and 0:
         `policy.threshold: yes` was Challenge 1. Only a switch may be one."""
-        if cls.model_fields[info.field_name].annotation is not bool and _holds_bool(value):
+        if cls.model_fields[info.field_name].annotation is not bool and _holds(value, bool):
             raise ValueError("true/false (yes/no, on/off) is only for switches: give the value itself")
+        # No file name, URL, host or argument can hold one: a path with it ended the run with a traceback
+        # (ValueError: embedded null byte) where it was first opened, an alert command at each alert.
+        if any("\0" in text for text in _texts(value)):
+            raise ValueError("a NUL character (\\0) is not allowed here: remove it")
         return value
 
 
-def _holds_bool(value: object) -> bool:
+def _holds(value: object, kind: type) -> bool:
     if isinstance(value, list | tuple):
-        return any(_holds_bool(item) for item in value)
-    return isinstance(value, bool)
+        return any(_holds(item, kind) for item in value)
+    return isinstance(value, kind)
+
+
+def _texts(value: object) -> list[str]:
+    if isinstance(value, list | tuple):
+        return [text for item in value for text in _texts(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def _printable(value: str | None) -> str | None:
+    if value is not None and not value.isprintable():
+        raise ValueError("a control character (a newline, a tab) is not allowed in a path or URL: remove it")
+    return value
+
+
+# A file's path or a URL: a newline or tab in one is a mistake (a pasted line end), and split the error lines
+# that name the file in two.
+PathOrUrl = Annotated[str, AfterValidator(_printable)]
 
 
 class SourceConfig(Section):
-    uri: str = "0"
+    uri: PathOrUrl = "0"
     loop: bool = False
     width: Annotated[int, Field(gt=0)] | None = None
     height: Annotated[int, Field(gt=0)] | None = None
@@ -46,7 +67,7 @@ class SourceConfig(Section):
 
 
 class DetectorConfig(Section):
-    model: str | None = None
+    model: PathOrUrl | None = None
     detection_width: Annotated[int, Field(ge=160, le=3840)] = 640
     score_threshold: Fraction = 0.7
     nms_threshold: Fraction = 0.3
@@ -55,7 +76,7 @@ class DetectorConfig(Section):
 
 
 class AgeModelConfig(Section):
-    path: str = "models/agecam-mobilenetv2-int8.onnx"
+    path: PathOrUrl = "models/agecam-mobilenetv2-int8.onnx"
     providers: list[str] = Field(
         default_factory=lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     )
@@ -84,7 +105,8 @@ class TrackingConfig(Section):
 class CustomerConfig(Section):
     min_samples: Annotated[int, Field(ge=1)] = 3
     max_samples: Annotated[int, Field(ge=1)] = 25
-    stable_window: Annotated[int, Field(ge=2)] = 5
+    # Bounded: a window of 1e20 passed `config check` and then ended the run at its first face (OverflowError).
+    stable_window: Annotated[int, Field(ge=2, le=10_000)] = 5
     stable_tolerance_years: Positive = 1.0
     stable_min_weight: Positive = 2.0
     sample_interval_s: Annotated[float, Field(ge=0)] = 0.25
@@ -184,7 +206,7 @@ class PolicyConfig(Section):
 
 
 class AlertsConfig(Section):
-    webhook: str | None = None
+    webhook: PathOrUrl | None = None
     command: list[str] | None = None
     timeout_s: Positive = 2.0
 
@@ -209,7 +231,7 @@ class EvidenceConfig(Section):
 
 
 class StateConfig(Section):
-    dir: str | None = None
+    dir: PathOrUrl | None = None
 
 
 class LoggingConfig(Section):
