@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from collections import Counter
+from collections import Counter, deque
 
 from edge.challenge.alerts import AlertSender
 from edge.challenge.carry import remember_ended, resume
@@ -41,7 +41,7 @@ class PosLink:
 
     def __init__(self, config: Config, script: list[PosEvent] | None = None, serve: bool = False) -> None:
         self.config = config
-        self.script = list(script or [])
+        self.script = deque(script or [])  # taken from the front: a list's pop(0) grew quadratic (200k events)
         self.policy = ChallengePolicy(config.policy, config.pos.restricted_categories)
         self.notifier = AlertSender(config.alerts)
         self.crops = RecentCrops() if config.evidence.enabled else None
@@ -98,11 +98,17 @@ class PosLink:
         self._purge_evidence()
         self._name_crops(self.late.retry() if self.late else [])
 
-    def finish(self) -> None:
+    def finish(self, status: str = "completed") -> None:
         """A live run leaves its open transactions open, saved, for the next run to resume: a stop or a
-        reload is not the end of a sale. A replay's script is over, so its open ones are decided now."""
+        reload is not the end of a sale. A replay's script is over, so its open ones are decided now. A replay
+        that did not reach the video's end (`status` stopped or failed) drops the rest of its script: applied
+        without frames, its sales were decided on video never processed (no_face flags for faces never looked
+        for)."""
         if self.server:
             self.server.stop()
+        elif status != "completed" and self.script:
+            log.warning("replay %s: %d POS events after its last frame not applied", status, len(self.script))
+            self.script.clear()
         self._emit(self._apply(self._due_events(float("inf"))))  # events that came after the last frame
         now = self.policy.now
         self._emit(self.policy.carry_over(now) if self.server else self.policy.close_all(now))
@@ -130,7 +136,7 @@ class PosLink:
         """Replay events whose time has come (committed here), and live events the server committed."""
         due = []
         while self.script and self.script[0].t <= now:
-            event = self.script.pop(0)
+            event = self.script.popleft()
             self.store.record_event(event, event.t)
             due.append((event, event.t))
         while self.server is not None:

@@ -25,7 +25,7 @@ class FleetLink:
     def on_idle(self) -> None:
         pass
 
-    def finish(self) -> None:
+    def finish(self, status: str = "completed") -> None:
         pass
 
 
@@ -47,6 +47,6 @@ class HookChain:
         for hook in self.hooks:
             hook.on_idle()
 
-    def finish(self) -> None:
+    def finish(self, status: str = "completed") -> None:
         for hook in reversed(self.hooks):
-            hook.finish()
+            hook.finish(status)

@@ -102,7 +102,7 @@ class FrameLimit:
     def on_idle(self) -> None:
         pass
 
-    def finish(self) -> None:
+    def finish(self, status: str = "completed") -> None:
         pass
 
 

@@ -69,8 +69,8 @@ class ReplayProgress:
         if self.inner:
             self.inner.on_idle()
 
-    def finish(self) -> None:
+    def finish(self, status: str = "completed") -> None:
         if self.bar is not None:
             self.bar.close()
         if self.inner:
-            self.inner.finish()
+            self.inner.finish(status)

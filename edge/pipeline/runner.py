@@ -77,7 +77,8 @@ class RunHooks(Protocol):
     def on_idle(self) -> None:
         """No frame came within the loop's wait (a lost camera, a stalled stream): time-based work goes on."""
 
-    def finish(self) -> None: ...
+    def finish(self, status: str) -> None:
+        """`status`: how the run ended ('completed', 'stopped' or 'failed')."""
 
 
 class StopSignal:
@@ -187,7 +188,7 @@ def run_source(
         grabber.close()
         pipeline.finish()
         if hooks:
-            hooks.finish()
+            hooks.finish(status)
         counters = pipeline.counters
         event_log.update_run(
             run_id,
