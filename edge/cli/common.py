@@ -25,6 +25,14 @@ def db_path(args: argparse.Namespace, config: Config) -> Path:
     return Path(args.db) if args.db else config.state_dir() / DB_NAME
 
 
+def event_log_option(text: str) -> str:
+    """argparse's type for --db: an empty one (an unset variable, as in --db "$DB") read as no --db, so a test
+    replay went into the till's own event log, and purge or serve took the till's log for the one named."""
+    if not text:
+        raise argparse.ArgumentTypeError("is empty: give the event log's path (was it an unset variable?)")
+    return text
+
+
 def path_option(text: str, option: str) -> Path:
     """A path from the command line. An empty one (an unset variable, as in --out "$DIR") is refused: Path("") is
     the working folder, so simulate wrote its scenario there, and replay --pos "" replayed without POS, exit 0."""
@@ -52,6 +60,10 @@ def period(args: argparse.Namespace) -> tuple[str | None, str | None]:
 
 
 def add_period(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", help="event log (default: STATE_DIR/agecam.db), or postgresql://... for the chain")
+    parser.add_argument(
+        "--db",
+        type=event_log_option,
+        help="event log (default: STATE_DIR/agecam.db), or postgresql://... for the chain",
+    )
     parser.add_argument("--since", help="from this UTC time, ISO 8601 (inclusive)")
     parser.add_argument("--until", help="up to this UTC time, ISO 8601 (exclusive)")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from edge.assets import DEMO_CLIP, assets_dir, fetch, manifest, status, verified_path
 from edge.challenge.evidence import FOLDER, purge
-from edge.cli.common import load
+from edge.cli.common import event_log_option, load
 from edge.errors import AssetError, ConfigError, StateError
 from edge.pipeline.bench import MIN_FRAMES, model_speed, run_bench
 from edge.store.storage import unfit_for_a_log
@@ -130,5 +130,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_bench(subparsers)
     command = subparsers.add_parser("purge", help="delete evidence crops older than evidence.retention_days now")
     command.add_argument("--days", type=float, help="override the retention (0 deletes every crop)")
-    command.add_argument("--db", help="event log whose flags refer to the crops (default: STATE_DIR/agecam.db)")
+    command.add_argument(
+        "--db", type=event_log_option, help="event log whose flags refer to the crops (default: STATE_DIR/agecam.db)"
+    )
     command.set_defaults(handler=_purge)

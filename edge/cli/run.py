@@ -17,7 +17,7 @@ import yaml
 
 from edge.challenge.events import load_script
 from edge.challenge.link import PosLink
-from edge.cli.common import load, path_option
+from edge.cli.common import event_log_option, load, path_option
 from edge.cli.fleet import till_services
 from edge.cli.last_good import LastGood, remove_copies
 from edge.config import Config
@@ -232,7 +232,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     replay.add_argument("video", help="a video file (mp4, avi, gif, ...)")
     replay.add_argument("--fast", action="store_true", help="as fast as possible (default: the file's frame rate)")
     replay.add_argument("--json", action="store_true", help="print the summary as JSON")
-    replay.add_argument("--db", help="event log file (default: STATE_DIR/agecam.db)")
+    replay.add_argument("--db", type=event_log_option, help="event log file (default: STATE_DIR/agecam.db)")
     replay.add_argument("--start", help="wall-clock time of the first frame, ISO 8601 (default: now)")
     replay.add_argument("--pos", metavar="EVENTS.jsonl", help="POS events to replay, each with t (video seconds)")
     replay.set_defaults(handler=_replay)

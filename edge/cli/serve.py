@@ -10,7 +10,7 @@ import signal
 import socket
 import sys
 
-from edge.cli.common import db_path, load
+from edge.cli.common import db_path, event_log_option, load
 from edge.config import Config, is_loopback
 from edge.errors import ConfigError, StateError
 from edge.store.storage import unfit_for_a_log
@@ -105,7 +105,7 @@ def _stopped(number: int, frame: object) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     serve = subparsers.add_parser("serve", help="the review app for loss-prevention staff (a web app, login needed)")
-    serve.add_argument("--db", help="event log (default: STATE_DIR/agecam.db)")
+    serve.add_argument("--db", type=event_log_option, help="event log (default: STATE_DIR/agecam.db)")
     serve.add_argument("--host", help="address to listen on (default review.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default review.port, 8780; 0 picks a free one)")
     serve.add_argument(

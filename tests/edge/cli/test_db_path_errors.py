@@ -124,3 +124,19 @@ def test_a_writable_file_system_without_blocks_is_not_called_virtual(agecam, wri
         result = agecam("--config", config, "purge", "--days", "0", "--db", ram / "notes.db")
         assert result.code == 0 and "virtual" not in result.err, result.err
         assert not crop.exists(), "a log that can't be written for now leaves its references, the crops still go"
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "serve"])
+def test_an_empty_db_option_is_refused_not_read_as_the_tills_own_log(
+    agecam, capsys, write_config, tmp_path, video, command
+):
+    """`--db "$DB"` with DB unset: the default STATE_DIR/agecam.db was used, so a test replay went into the till's
+    own event log and purge cleared that log's crops."""
+    crop = old_crop(tmp_path)
+    args = ["serve"] if command == "serve" else COMMANDS[command](tmp_path, video)
+    with pytest.raises(SystemExit) as refused:  # argparse's own exit, as for any bad option
+        agecam("--config", write_config(), *args, "--db", "")
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("agecam: error:")]
+    assert refused.value.code == 2 and len(lines) == 1, lines
+    assert "--db" in lines[0] and "empty" in lines[0], lines
+    assert crop.exists() and not (tmp_path / "state" / "agecam.db").exists()
