@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -45,8 +46,13 @@ def _texts(value: object) -> list[str]:
     return [value] if isinstance(value, str) else []
 
 
+# Control characters and line breaks only: str.isprintable() also refused a no-break space, a zero-width joiner
+# (an emoji's) or any character newer than Python's Unicode tables, each fair in a Linux file name.
+_LINE_BREAKING = {"Cc", "Zl", "Zp"}
+
+
 def _printable(value: str | None) -> str | None:
-    if value is not None and not value.isprintable():
+    if value is not None and any(unicodedata.category(char) in _LINE_BREAKING for char in value):
         raise ValueError("a control character (a newline, a tab) is not allowed in a path or URL: remove it")
     return value
 

@@ -215,8 +215,8 @@ def scenario_run(db_path: Path, run_id: int | None) -> dict[str, dict]:
         first = db.execute("SELECT at, t FROM pos_events WHERE run_id = ? ORDER BY id LIMIT 1", (run_id,)).fetchone()
         if first is None:
             raise StateError(f"{db_path}: run {run_id} has no POS events: replay with --pos")
-        # A replay stopped midway (Ctrl-C) still applies the rest of its script, so every transaction is there,
-        # and it was scored as if whole: the sales after the stop counted as minors not alerted.
+        # A replay stopped midway (Ctrl-C) covered part of the video only (its later sales are not applied), and
+        # it was scored as if whole: the sales after the stop counted as minors not alerted.
         status = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
         if status != "completed":
             raise PosError(

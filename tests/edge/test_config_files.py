@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from edge.config import load_config
+from edge.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -121,6 +122,24 @@ def test_an_alert_command_may_still_hold_a_newline(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text("alerts:\n  command:\n    - sh\n    - -c\n    - |\n      cat >/dev/null\n      true\n")
     assert load_config(path).alerts.command == ["sh", "-c", "cat >/dev/null\ntrue\n"]
+
+
+def test_a_path_with_a_no_break_space_or_an_emoji_still_loads(tmp_path):
+    """Only control characters and line breaks are refused: str.isprintable() also refused a no-break space and
+    a zero-width joiner, both fair in a Linux file name, as 'a control character (a newline, a tab)'."""
+    path = tmp_path / "config.yaml"
+    emoji = "/opt/\\U0001f468\\u200d\\U0001f469.onnx"  # a man, a zero-width joiner, a woman
+    path.write_text(f'state:\n  dir: "/srv/agecam\\u00a0data"\nage_model:\n  path: "{emoji}"\n')
+    config = load_config(path)
+    assert config.state.dir == "/srv/agecam\u00a0data"
+    assert config.age_model.path == "/opt/\U0001f468\u200d\U0001f469.onnx"
+
+
+def test_a_line_separator_in_a_path_is_still_refused(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text('metrics:\n  textfile: "/var/lib/x\\u2028.prom"\n')
+    with pytest.raises(ConfigError, match=r"metrics\.textfile: a control character"):
+        load_config(path)
 
 
 def test_a_path_or_key_with_a_newline_stays_on_one_error_line(agecam, tmp_path):
