@@ -70,15 +70,6 @@ class Taken:
         return cls(time.time(), time.clock_gettime(BOOT_CLOCK))
 
 
-def save_crop(state_dir: Path, name: str, crop: np.ndarray) -> str | None:
-    """Write one crop as a new JPEG file; returns its path, or None (logged) when it can't be written."""
-    try:
-        return write_crop(state_dir, name, crop)
-    except OSError as error:
-        log.warning("evidence crop %s not saved: %s", name, error)
-        return None
-
-
 def write_crop(state_dir: Path, name: str, crop: np.ndarray, taken: Taken | None = None) -> str:
     """Write one crop as a new JPEG file, with `taken` as its time (default now); returns its path. Raises
     OSError when it can't be written (a full disk, a symlink in the folder's place, every name taken)."""

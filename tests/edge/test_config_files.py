@@ -35,6 +35,12 @@ def one_error_line(err: str) -> str:
     return lines[0]
 
 
+def config_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
 def test_a_fifo_or_device_at_the_config_path_is_refused_at_once(tmp_path):
     """A FIFO blocked `config check` (and a reload) forever; /dev/zero read until memory ran out."""
     fifo = tmp_path / "config.yaml"
@@ -50,8 +56,7 @@ def test_a_fifo_or_device_at_the_config_path_is_refused_at_once(tmp_path):
 
 def test_a_config_file_over_256_kib_is_refused_before_it_is_parsed(tmp_path):
     """A 1 MiB flow list took PyYAML over 20 s (300 MB: gigabytes of memory); no config comes near it."""
-    path = tmp_path / "config.yaml"
-    path.write_text("pos:\n  restricted_categories: [" + "b, " * 350_000 + "]\n")
+    path = config_file(tmp_path, "pos:\n  restricted_categories: [" + "b, " * 350_000 + "]\n")
     result = agecam_process("--config", path, "config", "show")
     assert result.returncode == 2
     assert one_error_line(result.stderr).startswith(f"agecam: error: {path}: larger than 256 KiB, far more than")
@@ -68,8 +73,7 @@ UNREADABLE_VALUES = {
 @pytest.mark.parametrize("case", list(UNREADABLE_VALUES))
 def test_a_value_yaml_cannot_build_is_one_line_with_its_line_number(agecam, tmp_path, case):
     text, expected = UNREADABLE_VALUES[case]
-    path = tmp_path / "config.yaml"
-    path.write_text(text)
+    path = config_file(tmp_path, text)
     result = agecam("--config", path, "config", "show")
     assert result.code == 2 and one_error_line(result.err).startswith(f"agecam: error: {path}: {expected}")
 
@@ -89,8 +93,7 @@ REFUSED_YAML = {
 @pytest.mark.parametrize("case", list(REFUSED_YAML))
 def test_yaml_that_hides_what_it_says_is_refused_with_its_line(agecam, tmp_path, case):
     text, expected = REFUSED_YAML[case]
-    path = tmp_path / "config.yaml"
-    path.write_text(text)
+    path = config_file(tmp_path, text)
     result = agecam("--config", path, "config", "show")
     assert result.code == 2 and result.out == ""
     assert one_error_line(result.err).startswith(f"agecam: error: {path}: {expected}")
@@ -111,16 +114,14 @@ BAD_SETTINGS = {
 @pytest.mark.parametrize("case", list(BAD_SETTINGS))
 def test_a_setting_no_run_could_use_is_refused_when_loaded(agecam, tmp_path, case):
     text, expected = BAD_SETTINGS[case]
-    path = tmp_path / "config.yaml"
-    path.write_text(text)
+    path = config_file(tmp_path, text)
     result = agecam("--config", path, "config", "show")
     assert result.code == 2 and one_error_line(result.err).startswith(f"agecam: error: {path}: {expected}")
 
 
 def test_an_alert_command_may_still_hold_a_newline(tmp_path):
     """A shell script in a block scalar is a fair alert command; only paths and URLs refuse control characters."""
-    path = tmp_path / "config.yaml"
-    path.write_text("alerts:\n  command:\n    - sh\n    - -c\n    - |\n      cat >/dev/null\n      true\n")
+    path = config_file(tmp_path, "alerts:\n  command:\n    - sh\n    - -c\n    - |\n      cat >/dev/null\n      true\n")
     assert load_config(path).alerts.command == ["sh", "-c", "cat >/dev/null\ntrue\n"]
 
 
@@ -136,8 +137,7 @@ def test_a_path_with_a_no_break_space_or_an_emoji_still_loads(tmp_path):
 
 
 def test_a_line_separator_in_a_path_is_still_refused(tmp_path):
-    path = tmp_path / "config.yaml"
-    path.write_text('metrics:\n  textfile: "/var/lib/x\\u2028.prom"\n')
+    path = config_file(tmp_path, 'metrics:\n  textfile: "/var/lib/x\\u2028.prom"\n')
     with pytest.raises(ConfigError, match=r"metrics\.textfile: a control character"):
         load_config(path)
 
@@ -181,8 +181,7 @@ SECRETS = {
 @pytest.mark.parametrize("case", list(SECRETS))
 def test_a_secret_in_a_bad_setting_is_not_written_into_the_error(agecam, tmp_path, case):
     text, expected = SECRETS[case]
-    path = tmp_path / "config.yaml"
-    path.write_text(text)
+    path = config_file(tmp_path, text)
     result = agecam("--config", path, "config", "show")
     line = one_error_line(result.err)
     assert result.code == 2 and line.startswith(f"agecam: error: {path}: {expected}")
@@ -190,8 +189,7 @@ def test_a_secret_in_a_bad_setting_is_not_written_into_the_error(agecam, tmp_pat
 
 
 def test_a_camera_index_written_as_a_number_says_to_quote_it(agecam, tmp_path):
-    path = tmp_path / "config.yaml"
-    path.write_text("source:\n  uri: 1\n")
+    path = config_file(tmp_path, "source:\n  uri: 1\n")
     result = agecam("--config", path, "config", "show")
     assert result.code == 2
     assert one_error_line(result.err).endswith("source.uri: Input should be a valid string (got 1): write it in quotes")

@@ -15,7 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.challenge.evidence import purge, save_crop
+from edge.challenge.evidence import purge
+from edge.challenge.late_crops import FlagKey, LateCrops
 from edge.challenge.link import PosLink
 from edge.config import parse_config
 from edge.store.eventlog import EventLog
@@ -86,7 +87,7 @@ def test_a_symlink_in_place_of_the_evidence_folder_is_neither_written_nor_purged
     state = tmp_path / "state"
     state.mkdir()
     (state / "evidence").symlink_to(elsewhere, target_is_directory=True)
-    assert save_crop(state, "run1-txn1-track1", np.zeros((16, 16, 3), np.uint8)) is None
+    assert LateCrops(state, 30).save("run1-txn1-track1", np.zeros((16, 16, 3), np.uint8), FlagKey(1, 1, 0.0)) is None
     assert purge(state, 1) == []
     assert sorted(path.name for path in elsewhere.iterdir()) == ["holiday.jpg"]
 

@@ -8,14 +8,14 @@ import json
 import re
 import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edge.challenge.evidence import save_crop
+from edge.challenge.late_crops import FlagKey, LateCrops
 
+from mounts import tmpfs
 from pos_scenario import replay, scenario_config
 
 CROP_NAME = r"run\d+-txn\d+-track\d+(-\d+)?\.jpg"
@@ -69,19 +69,14 @@ def test_no_image_is_written_when_evidence_is_off(tmp_path, scenario, tiny_model
 @pytest.fixture
 def small_disk(tmp_path):
     """STATE_DIR/evidence on a 64 KiB tmpfs (needs root)."""
-    folder = tmp_path / "state" / "evidence"
-    folder.mkdir(parents=True)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], check=False).returncode:
-        pytest.skip("mounting a tmpfs needs root")
-    try:
+    with tmpfs(tmp_path / "state" / "evidence", "64k") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 def test_a_full_disk_leaves_no_partial_crop_and_the_run_goes_on(small_disk, tmp_path, scenario, tiny_model):
     noise = np.random.default_rng(0).integers(0, 256, (160, 160, 3), np.uint8)  # ~25 KB as JPEG: 2 fit
-    saved = [save_crop(tmp_path / "state", f"run0-txn{number}-track1", noise) for number in range(6)]
+    crops = LateCrops(tmp_path / "state", 30)  # what a run saves flags' crops through
+    saved = [crops.save(f"run0-txn{number}-track1", noise, FlagKey(0, number, 0.0)) for number in range(6)]
     assert saved[0] is not None and saved[-1] is None
     assert sorted(path.name for path in small_disk.iterdir()) == sorted(Path(p).name for p in saved if p)
     with contextlib.suppress(OSError), (small_disk / "filler").open("wb") as filler:  # whatever room is left

@@ -27,6 +27,7 @@ from edge.store.eventlog import EventLog
 from edge.vision.customer import AgeEstimate
 from edge.vision.faces import Face
 
+from mounts import fill_disk, tmpfs
 from pos_http import live_run_row
 
 IMAGE = np.random.default_rng(0).integers(0, 256, (100, 100, 3), np.uint8)
@@ -37,24 +38,8 @@ YOUNG = AgeEstimate(15.0, 13.0, 17.0, 5)
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[Path]:
     """A 512 KiB tmpfs at tmp_path/disk (needs root)."""
-    folder = tmp_path / "disk"
-    folder.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(folder)], check=False).returncode:
-        pytest.skip("mounting a tmpfs needs root")
-    try:
+    with tmpfs(tmp_path / "disk", "512k") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
-
-
-def fill(folder: Path) -> Path:
-    filler = folder / "filler"
-    with contextlib.suppress(OSError), filler.open("wb", buffering=0) as stream:
-        for chunk in (65536, 4096, 512, 1):
-            with contextlib.suppress(OSError):
-                while True:
-                    stream.write(b"\0" * chunk)
-    return filler
 
 
 def sales(count: int) -> list:
@@ -108,7 +93,7 @@ def test_a_crop_refused_by_a_full_disk_is_saved_once_space_returns_and_the_flag_
     state, db = disk / "state", tmp_path / "agecam.db"  # only the evidence folder's disk is full
     (state / "evidence").mkdir(parents=True)
     with linked(tmp_path, state, db) as link:
-        filler = fill(disk)
+        filler = fill_disk(disk)
         frames(link, 2.0)
         flagged_at = time.time()
         assert flag_crops(db) == [None], "the flag is kept, and says it has no crop yet"
@@ -132,7 +117,7 @@ def test_with_the_event_log_on_the_same_full_disk_the_flag_and_its_crop_are_both
     (state / "evidence").mkdir(parents=True)
     db = state / "agecam.db"
     with linked(tmp_path, state, db) as link:
-        filler = fill(disk)
+        filler = fill_disk(disk)
         frames(link, 2.0)
         assert len(link.store.log.backlog) > 0, "the flag's row is held in memory too"
         filler.unlink()
@@ -149,7 +134,7 @@ def test_crops_still_refused_at_the_end_are_bounded_said_and_never_named(tmp_pat
     (state / "evidence").mkdir(parents=True)
     count = MAX_HELD + 2
     with caplog.at_level(logging.WARNING), linked(tmp_path, state, db, count) as link:
-        fill(disk)
+        fill_disk(disk)
         frames(link, count + 1.0)
         assert len(link.late.held) == MAX_HELD
     assert flag_crops(db) == [None] * count

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.challenge.evidence import purge, save_crop
+from edge.challenge.evidence import purge, write_crop
 from edge.challenge.link import PosLink
 from edge.config import parse_config
 from edge.store.eventlog import EventLog
 
+from mounts import tmpfs
 from pos_http import live_run_row
 
 DAY = 86400.0
@@ -63,7 +64,7 @@ def evidence_of(db: Path) -> list[str | None]:
 
 def test_a_forward_clock_step_does_not_delete_this_runs_crops_early(tmp_path, caplog):
     state = tmp_path / "state"
-    crop = Path(save_crop(state, "run1-txn1-track1", CROP))
+    crop = Path(write_crop(state, "run1-txn1-track1", CROP))
     flag_with_crop(state / "agecam.db", str(crop))
     stepped = time.time() + 30 * DAY  # NTP fixed a clock that was 30 days behind when the crop was written
     with caplog.at_level(logging.WARNING):
@@ -77,7 +78,7 @@ def test_a_forward_clock_step_does_not_delete_this_runs_crops_early(tmp_path, ca
 
 def test_a_backward_clock_step_does_not_keep_this_runs_crops_past_retention(tmp_path):
     state = tmp_path / "state"
-    crop = Path(save_crop(state, "run1-txn1-track1", CROP))
+    crop = Path(write_crop(state, "run1-txn1-track1", CROP))
     os.utime(crop, (time.time() + 30 * DAY, time.time() + 30 * DAY))  # written while the clock was ahead
     time.sleep(0.2)
     assert purge(state, 0.1 / DAY, boot_clock=True) == [crop] and not crop.exists()
@@ -157,7 +158,7 @@ def test_the_runs_hourly_purge_keeps_its_crops_written_under_a_clock_since_stepp
     state = tmp_path / "state"
     link, event_log = started_link(tmp_path, state)
     try:
-        crop = Path(save_crop(state, "run1-txn1-track1", CROP))
+        crop = Path(write_crop(state, "run1-txn1-track1", CROP))
         os.utime(crop, (time.time() - 30 * DAY, time.time() - 30 * DAY))  # the clock was 30 days behind
         link.on_idle()
         assert crop.is_file()
@@ -178,14 +179,8 @@ def old_crop(state: Path) -> Path:
 @pytest.fixture
 def log_disk(tmp_path):
     """A folder on a 4 MiB tmpfs of its own, for an event log on a disk that fills (needs root)."""
-    folder = tmp_path / "log"
-    folder.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], check=False).returncode:
-        pytest.skip("mounting a tmpfs needs root")
-    try:
+    with tmpfs(tmp_path / "log", "4m") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import os
 import pwd
 import shutil
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from edge.store.eventlog import EventLog
 from edge.vision.model_contract import metadata_props
 
 from clips import clip
+from mounts import tmpfs
 from onnx_models import brightness_model, save
 
 
@@ -237,17 +237,6 @@ BENCH_OPTIONS = {
 def test_an_option_out_of_range_is_one_line(agecam, write_config, case):
     args, words = BENCH_OPTIONS[case]
     assert_clean_failure(agecam("--config", write_config(), *args), 2, words)
-
-
-@contextlib.contextmanager
-def tmpfs(folder: Path, size: str):
-    folder.mkdir(parents=True, exist_ok=True)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", folder], capture_output=True).returncode:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", folder], check=True)
 
 
 def test_a_report_that_fills_the_disk_leaves_the_previous_report_whole(agecam, write_config, tmp_path):

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from clips import clip
+from mounts import fill_disk, mounted, tmpfs
 
 COMMANDS = {
     "replay": lambda tmp, video: ["replay", video, "--fast"],
@@ -73,18 +75,11 @@ def test_a_db_that_is_not_sqlite_is_refused_by_purge_before_any_crop_goes(agecam
 
 
 @contextlib.contextmanager
-def full_tmpfs(folder: Path):
+def full_tmpfs(folder: Path) -> Iterator[Path]:
     """A 256 KiB tmpfs at `folder`, filled to the last byte (needs root)."""
-    folder.mkdir(parents=True)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], check=False).returncode:
-        pytest.skip("mounting a tmpfs needs root")
-    try:
-        with contextlib.suppress(OSError), (folder / "filler").open("wb", buffering=0) as filler:
-            while True:
-                filler.write(b"\0" * 4096)
+    with tmpfs(folder, "256k"):
+        fill_disk(folder)
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
 def test_a_db_on_a_really_full_disk_still_says_the_disk_is_full(agecam, write_config, tmp_path, video):
@@ -92,18 +87,6 @@ def test_a_db_on_a_really_full_disk_still_says_the_disk_is_full(agecam, write_co
         line = error_line(agecam("--config", write_config(), "replay", video, "--fast", "--db", disk / "agecam.db"))
         assert str(disk / "agecam.db") in line and "the disk is full" in line and "free space" in line, line
         assert not (disk / "agecam.db").exists()
-
-
-@contextlib.contextmanager
-def mounted(folder: Path, *options: str):
-    """A file system mounted at `folder` for the test (needs root)."""
-    folder.mkdir(parents=True)
-    if subprocess.run(["mount", *options, str(folder)], check=False).returncode:
-        pytest.skip("mounting a file system needs root")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
 # Writable file systems that report no blocks at all, as /proc does: a log there works, and is no virtual file.

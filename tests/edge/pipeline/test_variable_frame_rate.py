@@ -54,24 +54,31 @@ def _times(path: Path) -> list[float]:
         grabber.close()
 
 
+def replay_one_sale(agecam, config: Path, video: Path, folder: Path, start: float) -> tuple[list, tuple]:
+    """Replay `video` with one beer sale from `start` (s): the flags raised, and the customers' first and last
+    sighting (ISO times from 2026-01-01T00:00:00Z)."""
+    script = folder / "pos.jsonl"
+    events = [
+        {"t": start, "type": "transaction_start", "transaction_id": "V1"},
+        {"t": start + 0.5, "type": "item_scanned", "sku": "7020", "category": "beer", "transaction_id": "V1"},
+        {"t": start + 2.0, "type": "transaction_end", "transaction_id": "V1"},
+    ]
+    script.write_text("".join(json.dumps({**event, "till_id": "till-1"}) + "\n" for event in events))
+    db = folder / "run.db"
+    args = ("--start", "2026-01-01T00:00:00+00:00", "--pos", script, "--db", db, "--json")
+    result = agecam("--config", config, "replay", video, "--fast", *args)
+    assert result.code == 0, result.err
+    flags = [(alert["kind"], alert["type"]) for alert in result.json()["pos"]["alerts_and_flags"]]
+    with closing(sqlite3.connect(db)) as connection:
+        seen = connection.execute("SELECT min(first_seen), max(last_seen) FROM customers").fetchone()
+    return flags, seen
+
+
 def test_a_sale_to_the_empty_till_is_flagged_no_face(agecam, write_config, recording, tmp_path):
     # Timed by frame index over the average rate (2.2 fps), the customers seemed to be at the till from 13.6 s:
     # this sale to nobody went to one of them, and no flag was raised.
-    script = tmp_path / "pos.jsonl"
-    events = [
-        {"t": 15.0, "type": "transaction_start", "transaction_id": "V1"},
-        {"t": 15.5, "type": "item_scanned", "sku": "7020", "category": "beer", "transaction_id": "V1"},
-        {"t": 17.0, "type": "transaction_end", "transaction_id": "V1"},
-    ]
-    script.write_text("".join(json.dumps({**event, "till_id": "till-1"}) + "\n" for event in events))
-    db = tmp_path / "run.db"
-    args = ("--start", "2026-01-01T00:00:00+00:00", "--pos", script, "--db", db, "--json")
-    result = agecam("--config", write_config(), "replay", recording, "--fast", *args)
-    assert result.code == 0, result.err
-    flags = [(alert["kind"], alert["type"]) for alert in result.json()["pos"]["alerts_and_flags"]]
+    flags, first_seen = replay_one_sale(agecam, write_config(), recording, tmp_path, 15.0)
     assert flags == [("flag", "no_face")]
-    with closing(sqlite3.connect(db)) as connection:
-        first_seen = connection.execute("SELECT min(first_seen), max(last_seen) FROM customers").fetchone()
     assert first_seen >= ("2026-01-01T00:00:28", "2026-01-01T00:00:31")  # the recording's own times
 
 
@@ -102,19 +109,6 @@ def test_one_corrupt_stamp_does_not_shift_the_frames_after_it(recording, glitche
 def test_a_sale_after_a_corrupt_stamp_goes_to_the_customer_at_the_till(agecam, write_config, glitched, tmp_path):
     # With every frame after the glitch at 600 s and later, this sale at 30 s was handled at the glitched frame,
     # on an empty till: flagged no_face while the customer stood there.
-    script = tmp_path / "pos.jsonl"
-    events = [
-        {"t": 29.5, "type": "transaction_start", "transaction_id": "V2"},
-        {"t": 30.0, "type": "item_scanned", "sku": "7020", "category": "beer", "transaction_id": "V2"},
-        {"t": 31.5, "type": "transaction_end", "transaction_id": "V2"},
-    ]
-    script.write_text("".join(json.dumps({**event, "till_id": "till-1"}) + "\n" for event in events))
-    db = tmp_path / "run.db"
-    args = ("--start", "2026-01-01T00:00:00+00:00", "--pos", script, "--db", db, "--json")
-    result = agecam("--config", write_config(), "replay", glitched, "--fast", *args)
-    assert result.code == 0, result.err
-    flags = [(alert["kind"], alert["type"]) for alert in result.json()["pos"]["alerts_and_flags"]]
+    flags, seen = replay_one_sale(agecam, write_config(), glitched, tmp_path, 29.5)
     assert ("flag", "no_face") not in flags, flags
-    with closing(sqlite3.connect(db)) as connection:
-        seen = connection.execute("SELECT min(first_seen), max(last_seen) FROM customers").fetchone()
     assert seen[0] >= "2026-01-01T00:00:28" and seen[1] < "2026-01-01T00:00:33", seen

@@ -22,6 +22,7 @@ from edge.store.pos_records import AlertRow, PosStore, TransactionRow
 from edge.vision.customer import AgeEstimate
 
 from live_agecam import agecam_command, environment, error_lines, free_port, health, live_agecam, post, sale
+from mounts import fill_disk, tmpfs
 from pos_scenario import scenario_config
 
 ESTIMATE = AgeEstimate(16.0, 14.0, 18.0, 5)
@@ -117,29 +118,6 @@ def test_the_endpoint_answers_503_on_a_full_disk_and_health_says_why(server):
     assert status == 202 and health(server.port)["status"] == "ok"
     with contextlib.closing(sqlite3.connect(server.store.log.path)) as db:
         assert db.execute("SELECT id FROM pos_events WHERE till_id = 'later'").fetchone() == (reply["id"],)
-
-
-@contextlib.contextmanager
-def tmpfs(folder: Path, size: str):
-    folder.mkdir(parents=True, exist_ok=True)
-    if subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
-    ).returncode:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
-
-
-def fill_disk(folder: Path) -> Path:
-    filler = folder / "filler"
-    with filler.open("wb", buffering=0) as stream:
-        for chunk in (1 << 20, 4096, 1):
-            with contextlib.suppress(OSError):
-                while True:
-                    stream.write(b"\0" * chunk)
-    return filler
 
 
 def wall(text: str) -> float:
